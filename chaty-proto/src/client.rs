@@ -1,0 +1,527 @@
+//! Frames a client sends, and [`parse_client`]: the one entry point that turns
+//! a WebSocket text message into a validated [`ClientFrame`] or a [`ParseError`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, ParseError};
+use crate::validate::{
+    self, MAX_CLIENT_ID_CHARS, MAX_OPAQUE_CHARS, MAX_PASSWORD_CHARS, MAX_TOPIC_CHARS,
+};
+
+/// Checks a decoded frame's values; the message names the field.
+trait Validate {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn opt<T>(value: &Option<T>, check: impl FnOnce(&T) -> Result<(), String>) -> Result<(), String> {
+    value.as_ref().map_or(Ok(()), check)
+}
+
+macro_rules! frames {
+    ($($(#[$doc:meta])* $name:literal => $variant:ident { $($(#[$fattr:meta])* $field:ident : $ty:ty),* $(,)? } $check:expr;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            pub struct $variant { $($(#[$fattr])* pub $field: $ty),* }
+
+            impl Validate for $variant {
+                #[allow(unused_variables)]
+                fn validate(&self) -> Result<(), String> {
+                    let check: fn(&Self) -> Result<(), String> = $check;
+                    check(self)
+                }
+            }
+        )*
+
+        /// Every frame a client may send. On the wire: a JSON object whose
+        /// `type` is the SCREAMING_SNAKE_CASE name, fields in camelCase.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum ClientFrame { $($variant($variant)),* }
+
+        /// Every client frame `type`, as spelled on the wire.
+        pub const CLIENT_TYPES: &[&str] = &[$($name),*];
+
+        impl ClientFrame {
+            /// The frame's `type` on the wire.
+            pub fn type_name(&self) -> &'static str {
+                match self { $(Self::$variant(_) => $name),* }
+            }
+
+            fn decode(kind: &str, text: &str) -> Result<Self, ParseError> {
+                match kind {
+                    $($name => {
+                        let frame: $variant = decode_fields(text)?;
+                        frame.validate().map_err(ParseError::invalid)?;
+                        Ok(Self::$variant(frame))
+                    })*
+                    other => Err(ParseError::new(
+                        ErrorCode::UnknownType,
+                        format!("unknown type {}", validate::quote(other)),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+frames! {
+    /// Join (or, for a new public id, create) a room; `since` asks for the
+    /// messages after that `seq` as `HISTORY`.
+    "JOIN_ROOM" => JoinRoom {
+        room_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] user_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] since: Option<u64>,
+    } |f| {
+        validate::room_id("roomId", &f.room_id)?;
+        opt(&f.user_id, |u| validate::user_name("userId", u))
+    };
+    "LEAVE_ROOM" => LeaveRoom { room_id: String } |f| validate::room_id("roomId", &f.room_id);
+    /// Send a message. `clientId` makes retries harmless and marks the echo.
+    "CHAT_MESSAGE" => ChatMessage {
+        room_id: String,
+        content: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] user_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] user_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] client_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] reply_to: Option<u64>,
+    } |f| {
+        validate::room_id("roomId", &f.room_id)?;
+        validate::content("content", &f.content)?;
+        opt(&f.user_id, |u| validate::user_name("userId", u))?;
+        opt(&f.user_name, |u| validate::user_name("userName", u))?;
+        opt(&f.client_id, |c| validate::bounded("clientId", c, MAX_CLIENT_ID_CHARS))
+    };
+    "REGISTER" => Register { user_name: String, password: String } |f| {
+        validate::user_name("userName", &f.user_name)?;
+        validate::new_password("password", &f.password)
+    };
+    "LOGIN" => Login { user_name: String, password: String } |f| {
+        validate::user_name("userName", &f.user_name)?;
+        validate::bounded("password", &f.password, MAX_PASSWORD_CHARS)
+    };
+    "AUTH" => Auth { token: String } |f| validate::bounded("token", &f.token, MAX_OPAQUE_CHARS);
+    "REFRESH" => Refresh { refresh_token: String } |f| validate::bounded("refreshToken", &f.refresh_token, MAX_OPAQUE_CHARS);
+    "LOGOUT" => Logout {} |_f| Ok(());
+    "CREATE_ROOM" => CreateRoom {
+        room_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] topic: Option<String>,
+        #[serde(default)] private: bool,
+    } |f| {
+        validate::room_id("roomId", &f.room_id)?;
+        if f.room_id.starts_with("dm:") {
+            return Err("`roomId` must not use the dm: form; send OPEN_DM".into());
+        }
+        opt(&f.topic, |t| validate::bounded("topic", t, MAX_TOPIC_CHARS))
+    };
+    "INVITE" => Invite { room_id: String, user_id: String } |f| {
+        validate::room_id("roomId", &f.room_id)?;
+        validate::user_name("userId", &f.user_id)
+    };
+    "LIST_ROOMS" => ListRooms {} |_f| Ok(());
+    "OPEN_DM" => OpenDm { user_id: String } |f| validate::user_name("userId", &f.user_id);
+    /// A page of history by `seq`: before, after, or (neither) the latest.
+    "HISTORY" => History {
+        room_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] limit: Option<u64>,
+    } |f| {
+        validate::room_id("roomId", &f.room_id)?;
+        if f.before.is_some() && f.after.is_some() {
+            return Err("give `before` or `after`, not both".into());
+        }
+        Ok(())
+    };
+    "TYPING" => Typing { room_id: String, typing: bool } |f| validate::room_id("roomId", &f.room_id);
+    "MARK_READ" => MarkRead { room_id: String, seq: u64 } |f| validate::room_id("roomId", &f.room_id);
+    "EDIT_MESSAGE" => EditMessage { message_id: u64, content: String } |f| validate::content("content", &f.content);
+    "DELETE_MESSAGE" => DeleteMessage { message_id: u64 } |_f| Ok(());
+    "REACT" => React {
+        message_id: u64,
+        emoji: String,
+        #[serde(default)] remove: bool,
+    } |f| validate::bounded("emoji", &f.emoji, 32);
+    "SET_PRESENCE" => SetPresence { status: PresenceStatus } |_f| Ok(());
+    "SEARCH" => Search {
+        query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] room_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] limit: Option<u64>,
+    } |f| {
+        validate::bounded("query", &f.query, MAX_OPAQUE_CHARS)?;
+        opt(&f.room_id, |r| validate::room_id("roomId", r))
+    };
+    "PING" => Ping {} |_f| Ok(());
+}
+
+/// A user's presence as they set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Offline,
+}
+
+/// A parsed, validated client frame with its optional `ref`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub frame: ClientFrame,
+    pub reference: Option<String>,
+}
+
+/// The fields every frame shares; reading them first lets errors name the
+/// `type` and carry the `ref` even when the rest is wrong.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: Option<serde_json::Value>,
+    #[serde(rename = "ref")]
+    reference: Option<serde_json::Value>,
+}
+
+/// Parses one WebSocket text message. Unknown fields are ignored so newer
+/// clients keep working; everything else that is wrong is an error that says
+/// what and where.
+pub fn parse_client(text: &str) -> Result<Request, ParseError> {
+    let not_object = || {
+        ParseError::new(
+            ErrorCode::BadFrame,
+            "a frame must be a JSON object with a `type`",
+        )
+    };
+    // serde would read a JSON array as a struct's fields in order; refuse it up front.
+    if text.trim_start().starts_with('[') {
+        return Err(not_object());
+    }
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+        let msg = match e.classify() {
+            serde_json::error::Category::Data => return not_object(),
+            _ => format!("not valid JSON: {}", strip_position(&e)),
+        };
+        ParseError::new(ErrorCode::BadFrame, msg)
+    })?;
+    let reference = match envelope.reference {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(r)) if r.chars().count() <= MAX_OPAQUE_CHARS => Some(r),
+        Some(_) => {
+            return Err(ParseError::invalid(
+                "`ref` must be a string of at most 256 characters",
+            ));
+        }
+    };
+    let with_ref = |mut e: ParseError| {
+        e.reference.clone_from(&reference);
+        e
+    };
+    let kind = match envelope.kind {
+        Some(serde_json::Value::String(kind)) => kind,
+        None => {
+            return Err(with_ref(ParseError::new(
+                ErrorCode::BadFrame,
+                "missing field `type`",
+            )));
+        }
+        Some(_) => {
+            return Err(with_ref(ParseError::new(
+                ErrorCode::BadFrame,
+                "`type` must be a string",
+            )));
+        }
+    };
+    let frame = ClientFrame::decode(&kind, text).map_err(with_ref)?;
+    Ok(Request { frame, reference })
+}
+
+fn decode_fields<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = strip_position(e.inner());
+        ParseError::invalid(describe(&path, &inner))
+    })
+}
+
+/// Turns serde's wording into ours: "`content` must be a string".
+fn describe(path: &str, serde_msg: &str) -> String {
+    let expected = serde_msg
+        .strip_prefix("invalid type: ")
+        .or_else(|| serde_msg.strip_prefix("invalid value: "))
+        .and_then(|m| m.split_once(", expected "))
+        .map(|(_, want)| want);
+    match expected {
+        Some(want) if path != "." => {
+            let want = match want {
+                "u64" | "u32" => "a non-negative integer",
+                "i64" => "an integer",
+                w if w.starts_with("struct ") || w == "a map" => "an object",
+                "a boolean" => "true or false",
+                w => w,
+            };
+            format!("`{path}` must be {want}")
+        }
+        _ => serde_msg.to_string(),
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    match full.rfind(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    }
+}
+
+impl ClientFrame {
+    /// The JSON text of this frame (with `ref` when given).
+    pub fn to_json(&self, reference: Option<&str>) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let (Some(r), Some(obj)) = (reference, value.as_object_mut()) {
+            obj.insert("ref".into(), r.into());
+        }
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ParseError {
+        parse_client(text).expect_err(text)
+    }
+
+    #[test]
+    fn seed_frames_parse() {
+        // The exact frames of the seed protocol's README.
+        let join = parse_client(r#"{"type":"JOIN_ROOM","roomId":"general","userId":"alice"}"#)
+            .expect("join");
+        assert_eq!(
+            join.frame,
+            ClientFrame::JoinRoom(JoinRoom {
+                room_id: "general".into(),
+                user_id: Some("alice".into()),
+                since: None
+            })
+        );
+        let chat = parse_client(
+            r#"{"type":"CHAT_MESSAGE","roomId":"general","userId":"alice","userName":"Alice","content":"Hello, world!"}"#,
+        )
+        .expect("chat");
+        let ClientFrame::ChatMessage(m) = chat.frame else {
+            panic!("not a chat message")
+        };
+        assert_eq!(
+            (m.content.as_str(), m.user_name.as_deref()),
+            ("Hello, world!", Some("Alice"))
+        );
+        let leave = parse_client(r#"{"type":"LEAVE_ROOM","roomId":"general"}"#).expect("leave");
+        assert_eq!(leave.frame.type_name(), "LEAVE_ROOM");
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let cases = [
+            (
+                "hello",
+                ErrorCode::BadFrame,
+                "not valid JSON: expected value",
+            ),
+            (
+                "[1,2]",
+                ErrorCode::BadFrame,
+                "a frame must be a JSON object with a `type`",
+            ),
+            (
+                r#"{"roomId":"a"}"#,
+                ErrorCode::BadFrame,
+                "missing field `type`",
+            ),
+            (
+                r#"{"type":7}"#,
+                ErrorCode::BadFrame,
+                "`type` must be a string",
+            ),
+            (
+                r#"{"type":"FOO"}"#,
+                ErrorCode::UnknownType,
+                "unknown type \"FOO\"",
+            ),
+            (
+                r#"{"type":"JOIN_ROOM"}"#,
+                ErrorCode::Invalid,
+                "missing field `roomId`",
+            ),
+            (
+                r#"{"type":"CHAT_MESSAGE","roomId":"a","content":5}"#,
+                ErrorCode::Invalid,
+                "`content` must be a string",
+            ),
+            (
+                r#"{"type":"HISTORY","roomId":"a","limit":-1}"#,
+                ErrorCode::Invalid,
+                "`limit` must be a non-negative integer",
+            ),
+            (
+                r#"{"type":"TYPING","roomId":"a","typing":"yes"}"#,
+                ErrorCode::Invalid,
+                "`typing` must be true or false",
+            ),
+            (
+                r#"{"type":"JOIN_ROOM","roomId":"Bad Room"}"#,
+                ErrorCode::Invalid,
+                "`roomId` \"Bad Room\" must be",
+            ),
+            (
+                r#"{"type":"SET_PRESENCE","status":"busy"}"#,
+                ErrorCode::Invalid,
+                "unknown variant `busy`",
+            ),
+        ];
+        for (text, code, msg) in cases {
+            let e = err(text);
+            assert_eq!(e.code, code, "{text}: {e}");
+            assert!(
+                e.message.starts_with(msg),
+                "{text}: got {:?}, want {msg:?}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn oversize_content_is_refused_with_the_limit() {
+        let text =
+            serde_json::json!({"type": "CHAT_MESSAGE", "roomId": "a", "content": "x".repeat(4001)})
+                .to_string();
+        assert_eq!(
+            err(&text).message,
+            "`content` is 4001 characters; the limit is 4000"
+        );
+    }
+
+    #[test]
+    fn ref_is_kept_on_errors_and_success() {
+        let e = err(r#"{"type":"JOIN_ROOM","ref":"r1"}"#);
+        assert_eq!(e.reference.as_deref(), Some("r1"));
+        let ok = parse_client(r#"{"type":"PING","ref":"r2"}"#).expect("ping");
+        assert_eq!(ok.reference.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let r = parse_client(r#"{"type":"PING","future":{"x":[1,2]}}"#).expect("ping");
+        assert_eq!(r.frame, ClientFrame::Ping(Ping {}));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_or_skipped_never_a_crash() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // Where a field is read, depth beyond serde_json's limit is an error ...
+        let deep = format!("{{\"type\":\"JOIN_ROOM\",\"roomId\":{}}}", nest(10_000));
+        assert_eq!(err(&deep).code, ErrorCode::Invalid);
+        let deep_type = format!("{{\"type\":{}}}", nest(10_000));
+        assert_eq!(err(&deep_type).code, ErrorCode::BadFrame);
+        // ... and an unknown field is skipped without recursion.
+        let skipped = format!("{{\"type\":\"PING\",\"x\":{}}}", nest(10_000));
+        assert_eq!(
+            parse_client(&skipped).expect("ping").frame,
+            ClientFrame::Ping(Ping {})
+        );
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let samples = vec![
+            ClientFrame::JoinRoom(JoinRoom {
+                room_id: "general".into(),
+                user_id: Some("al".into()),
+                since: Some(4),
+            }),
+            ClientFrame::LeaveRoom(LeaveRoom {
+                room_id: "general".into(),
+            }),
+            ClientFrame::ChatMessage(ChatMessage {
+                room_id: "general".into(),
+                content: "hi ✨".into(),
+                user_id: None,
+                user_name: Some("al".into()),
+                client_id: Some("c-1".into()),
+                reply_to: Some(3),
+            }),
+            ClientFrame::Register(Register {
+                user_name: "al".into(),
+                password: "correct horse".into(),
+            }),
+            ClientFrame::Login(Login {
+                user_name: "al".into(),
+                password: "pw".into(),
+            }),
+            ClientFrame::Auth(Auth { token: "t".into() }),
+            ClientFrame::Refresh(Refresh {
+                refresh_token: "r".into(),
+            }),
+            ClientFrame::Logout(Logout {}),
+            ClientFrame::CreateRoom(CreateRoom {
+                room_id: "ops".into(),
+                topic: Some("on call".into()),
+                private: true,
+            }),
+            ClientFrame::Invite(Invite {
+                room_id: "ops".into(),
+                user_id: "bo".into(),
+            }),
+            ClientFrame::ListRooms(ListRooms {}),
+            ClientFrame::OpenDm(OpenDm {
+                user_id: "bo".into(),
+            }),
+            ClientFrame::History(History {
+                room_id: "ops".into(),
+                before: Some(10),
+                after: None,
+                limit: Some(50),
+            }),
+            ClientFrame::Typing(Typing {
+                room_id: "ops".into(),
+                typing: true,
+            }),
+            ClientFrame::MarkRead(MarkRead {
+                room_id: "ops".into(),
+                seq: 9,
+            }),
+            ClientFrame::EditMessage(EditMessage {
+                message_id: 1,
+                content: "fixed".into(),
+            }),
+            ClientFrame::DeleteMessage(DeleteMessage { message_id: 1 }),
+            ClientFrame::React(React {
+                message_id: 1,
+                emoji: "👍".into(),
+                remove: false,
+            }),
+            ClientFrame::SetPresence(SetPresence {
+                status: PresenceStatus::Away,
+            }),
+            ClientFrame::Search(Search {
+                query: "deploy".into(),
+                room_id: None,
+                limit: Some(5),
+            }),
+            ClientFrame::Ping(Ping {}),
+        ];
+        assert_eq!(samples.len(), CLIENT_TYPES.len(), "a sample for every type");
+        for frame in samples {
+            let text = frame.to_json(Some("r"));
+            let parsed = parse_client(&text).expect(&text);
+            assert_eq!(parsed.frame, frame, "{text}");
+            assert_eq!(parsed.reference.as_deref(), Some("r"));
+            assert!(
+                text.contains(&format!("\"type\":\"{}\"", frame.type_name())),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Every rule a client value must meet, in one place. Each check returns a
+//! message that names the field and quotes (a bounded prefix of) the bad value.
+
+/// Longest message content, in characters.
+pub const MAX_CONTENT_CHARS: usize = 4000;
+/// Longest `clientId`, in characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Longest user name, in characters.
+pub const MAX_USER_NAME_CHARS: usize = 32;
+/// Longest room id (not counting the `dm:a:b` form), in characters.
+pub const MAX_ROOM_ID_CHARS: usize = 64;
+/// Longest room topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 256;
+/// Password length bounds on `REGISTER`.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest `ref`, token or other opaque string, in characters.
+pub const MAX_OPAQUE_CHARS: usize = 256;
+
+type Check = Result<(), String>;
+
+/// A bounded, escaped rendering of a bad value for an error message.
+pub fn quote(value: &str) -> String {
+    let mut q: String = value
+        .chars()
+        .take(40)
+        .collect::<String>()
+        .escape_debug()
+        .collect();
+    if value.chars().nth(40).is_some() {
+        q.push('…');
+    }
+    format!("\"{q}\"")
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,63}`, or a direct-message room `dm:<name>:<name>`.
+pub fn room_id(field: &str, id: &str) -> Check {
+    if let Some(rest) = id.strip_prefix("dm:") {
+        let ok = rest
+            .split_once(':')
+            .is_some_and(|(a, b)| user_name_ok(a) && user_name_ok(b));
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{field}` {} is not a direct-message room id (dm:<user>:<user>)",
+                quote(id)
+            ))
+        };
+    }
+    let mut chars = id.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if first_ok && rest_ok && id.len() <= MAX_ROOM_ID_CHARS {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{field}` {} must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit",
+            quote(id)
+        ))
+    }
+}
+
+fn user_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_USER_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `[A-Za-z0-9_-]{1,32}`.
+pub fn user_name(field: &str, name: &str) -> Check {
+    if user_name_ok(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{field}` {} must be 1-32 of A-Z, a-z, 0-9, _ and -",
+            quote(name)
+        ))
+    }
+}
+
+/// 1..=4000 characters, no NUL, not only whitespace.
+pub fn content(field: &str, text: &str) -> Check {
+    let n = text.chars().count();
+    if n > MAX_CONTENT_CHARS {
+        Err(format!(
+            "`{field}` is {n} characters; the limit is {MAX_CONTENT_CHARS}"
+        ))
+    } else if text.trim().is_empty() {
+        Err(format!("`{field}` must not be empty"))
+    } else if text.contains('\0') {
+        Err(format!("`{field}` must not contain NUL characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// 1..=`max` characters, no control characters.
+pub fn bounded(field: &str, text: &str, max: usize) -> Check {
+    let n = text.chars().count();
+    if n == 0 {
+        Err(format!("`{field}` must not be empty"))
+    } else if n > max {
+        Err(format!("`{field}` is {n} characters; the limit is {max}"))
+    } else if text.chars().any(char::is_control) {
+        Err(format!(
+            "`{field}` {} must not contain control characters",
+            quote(text)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Password length on registration.
+pub fn new_password(field: &str, password: &str) -> Check {
+    let n = password.chars().count();
+    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{field}` must be {MIN_PASSWORD_CHARS}-{MAX_PASSWORD_CHARS} characters (got {n})"
+        ))
+    }
+}
+
+/// The canonical direct-message room of two users: names sorted.
+pub fn dm_room_id(a: &str, b: &str) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("dm:{x}:{y}")
+}
+
+/// The two user names of a `dm:<a>:<b>` room id.
+pub fn dm_members(room_id: &str) -> Option<(&str, &str)> {
+    room_id.strip_prefix("dm:")?.split_once(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_ids() {
+        for ok in [
+            "general",
+            "a",
+            "0day",
+            "rust-lang_2",
+            &"x".repeat(64),
+            "dm:alice:bob",
+            "dm:A_1:b-2",
+        ] {
+            assert!(room_id("roomId", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "General",
+            "-x",
+            "_x",
+            "a b",
+            "../etc",
+            "a.b",
+            "a/b",
+            &"x".repeat(65),
+            "dm:",
+            "dm:alice",
+            "dm:a:b:c",
+            "dm::b",
+            "é",
+        ] {
+            assert!(room_id("roomId", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(user_name("userName", "Alice_2-x").is_ok());
+        for bad in ["", "a b", "ålice", &"a".repeat(33), "a:b"] {
+            assert!(user_name("userName", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_limits_count_characters_not_bytes() {
+        assert!(content("content", &"é".repeat(4000)).is_ok());
+        let err = content("content", &"x".repeat(4001)).expect_err("too long");
+        assert_eq!(err, "`content` is 4001 characters; the limit is 4000");
+        assert!(content("content", "a\0b").is_err());
+        assert!(content("content", " \n ").is_err());
+    }
+
+    #[test]
+    fn quote_is_bounded_and_escaped() {
+        assert_eq!(quote("a\"b\n"), r#""a\"b\n""#);
+        assert_eq!(quote(&"y".repeat(100)).chars().count(), 43);
+    }
+
+    #[test]
+    fn dm_ids_are_sorted() {
+        assert_eq!(dm_room_id("bob", "alice"), "dm:alice:bob");
+        assert_eq!(dm_members("dm:alice:bob"), Some(("alice", "bob")));
+    }
+}
