@@ -93,7 +93,9 @@ pub enum ServerFrame {
         user_id: String,
         user_name: String,
         token: String,
-        refresh_token: String,
+        /// Absent when signing in with `AUTH`: the client keeps the refresh token it has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<String>,
         expires_at: String,
     },
     Room {
@@ -251,7 +253,7 @@ mod tests {
                 user_id: s("alice"),
                 user_name: s("alice"),
                 token: s("t"),
-                refresh_token: s("r"),
+                refresh_token: Some(s("r")),
                 expires_at: s("2024-03-28T12:15:00.000Z"),
             },
             ServerFrame::Room {

@@ -1,1 +1,15 @@
+//! chaty-server as a library: the binary in `main.rs` parses flags and calls
+//! [`run`]; tests and `chaty-tui --local` call it the same way with a listener
+//! they bound themselves.
 
+pub mod auth;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod hub;
+mod server;
+pub mod store;
+
+pub use config::{Config, Registration};
+pub use server::run;
+pub use store::Store;

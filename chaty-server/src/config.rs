@@ -1,0 +1,46 @@
+//! Server settings that are not about where to listen or which file to open.
+
+use std::time::Duration;
+
+/// Who may create accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Seed-protocol clients may chat without an account.
+    pub allow_guests: bool,
+    pub registration: Registration,
+    /// Time allowed for the HTTP upgrade request to arrive.
+    pub handshake_timeout: Duration,
+    /// How often the server pings an idle socket.
+    pub ping_interval: Duration,
+    /// A socket silent (no frames, no pongs) this long is closed.
+    pub idle_timeout: Duration,
+    /// A `TYPING true` not refreshed within this is expired by the server.
+    pub typing_ttl: Duration,
+    /// Open WebSocket connections allowed; more get HTTP 503.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            allow_guests: false,
+            registration: Registration::Open,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            typing_ttl: Duration::from_secs(6),
+            max_connections: 20_000,
+        }
+    }
+}
+
+/// `<platform data dir>/chaty.db`, e.g. `~/.local/share/chaty/chaty.db` on Linux.
+pub fn default_db_path() -> Option<std::path::PathBuf> {
+    directories::ProjectDirs::from("", "", "chaty").map(|dirs| dirs.data_dir().join("chaty.db"))
+}

@@ -1,0 +1,843 @@
+//! One task per WebSocket connection: read frames, act on them, write queued
+//! frames in batches. What a frame *means* is decided here; SQL lives in
+//! `store`, fan-out in `hub`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use chaty_proto::time::{format_millis, now_millis};
+use chaty_proto::{self as proto, ClientFrame, ErrorCode, Request, ServerFrame};
+use futures_util::SinkExt;
+use tokio::time::Instant;
+
+use crate::error::{Refusal, StoreError};
+use crate::hub::Outbox;
+use crate::server::Shared;
+use crate::store::messages::{self, Page, Post};
+use crate::store::rooms::{self, Room};
+use crate::store::users::{self, Rotation, Tokens, User};
+
+/// Frames written per flush.
+const WRITE_BATCH: usize = 64;
+
+/// WebSocket close codes we send.
+mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const INVALID_DATA: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+type Handled = Result<(), Refusal>;
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal::new(code, message)
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        e.to_refusal()
+    }
+}
+
+/// Who this connection speaks for once signed in.
+struct Me {
+    user: User,
+    /// Token family of this sign-in (none for guests); `LOGOUT` revokes it.
+    family: Option<String>,
+}
+
+struct Connection {
+    id: u64,
+    shared: Arc<Shared>,
+    outbox: Outbox,
+    me: Option<Me>,
+    /// Rooms this connection said it is typing in, with when that expires.
+    typing: HashMap<String, Instant>,
+    /// Set when the connection should close after flushing (e.g. `LOGOUT`).
+    closing: Option<(u16, &'static str)>,
+}
+
+/// A sign-in proven at the HTTP upgrade by a bearer token.
+pub struct PreAuth {
+    pub access: users::Access,
+    pub token: String,
+}
+
+/// Runs one connection until the client leaves, the server shuts down, or the
+/// client is closed for a limit.
+pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, pre_auth: Option<PreAuth>) {
+    let id = shared.hub.next_connection_id();
+    let (outbox, mut rx, kicked) = Outbox::new();
+    let mut conn = Connection {
+        id,
+        shared: shared.clone(),
+        outbox,
+        me: None,
+        typing: HashMap::new(),
+        closing: None,
+    };
+    conn.send(&ServerFrame::Welcome {
+        message: format!("Connected to WebSocket server with ID: {id}"),
+        connection_id: id.to_string(),
+        protocol: proto::PROTOCOL_VERSION,
+        server: format!("chaty/{}", env!("CARGO_PKG_VERSION")),
+        auth_required: !shared.config.allow_guests,
+        epoch: shared.store.epoch().to_string(),
+    });
+    if let Some(PreAuth { access, token }) = pre_auth {
+        conn.sign_in(
+            access.user,
+            Some(access.family),
+            SignIn::Token(token, access.expires_at),
+            None,
+        )
+        .await;
+    }
+
+    let config = &shared.config;
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    let mut last_heard = Instant::now();
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let (code, reason): (u16, &str) = loop {
+        if let Some(reason) = conn.closing {
+            // Flush what is queued (e.g. the reply to LOGOUT) before closing.
+            while let Ok(frame) = rx.try_recv() {
+                let _ = socket.feed(Message::Text(frame)).await;
+            }
+            break reason;
+        }
+        let typing_deadline = conn.typing.values().min().copied();
+        tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => break (close::GOING_AWAY, "server shutting down"),
+            () = kicked.cancelled() => break (close::POLICY, "slow consumer: reconnect and catch up with since"),
+            _ = rx.recv_many(&mut batch, WRITE_BATCH) => {
+                let mut ok = true;
+                for frame in batch.drain(..) {
+                    ok = ok && socket.feed(Message::Text(frame)).await.is_ok();
+                }
+                if !ok || socket.flush().await.is_err() {
+                    break (close::GOING_AWAY, "");
+                }
+            }
+            msg = socket.recv() => {
+                last_heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
+                    Some(Ok(Message::Binary(_))) => conn.send(&ServerFrame::error(
+                        ErrorCode::BadFrame,
+                        "binary frames are not supported; send JSON as a text frame",
+                    )),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break (close::NORMAL, ""),
+                    Some(Err(e)) => break read_error_close(e),
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= config.idle_timeout {
+                    break (close::GOING_AWAY, "idle timeout");
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break (close::GOING_AWAY, "");
+                }
+            }
+            () = sleep_until_opt(typing_deadline) => conn.expire_typing(),
+        }
+    };
+    if !reason.is_empty() || code != close::NORMAL {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    }
+    conn.leave_everything().await;
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The close code for a socket-level read error (size limit, bad UTF-8, …).
+fn read_error_close(e: axum::Error) -> (u16, &'static str) {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match e.into_inner().downcast::<WsError>().map(|b| *b) {
+        Ok(WsError::Capacity(_)) => (close::TOO_BIG, "frame larger than 64 KiB"),
+        Ok(WsError::Utf8(_)) => (close::INVALID_DATA, "text frame is not valid UTF-8"),
+        Ok(WsError::Protocol(_)) => (close::POLICY, "WebSocket protocol violation"),
+        _ => (close::GOING_AWAY, ""),
+    }
+}
+
+/// How a sign-in was proven, for the `AUTH_OK` reply.
+enum SignIn {
+    /// Fresh tokens (REGISTER, LOGIN, REFRESH).
+    Issued(Tokens),
+    /// An existing access token (AUTH, or the upgrade's bearer token) and its expiry.
+    Token(String, i64),
+}
+
+impl Connection {
+    fn send(&self, frame: &ServerFrame) {
+        self.send_ref(frame, None);
+    }
+
+    fn send_ref(&self, frame: &ServerFrame, reference: Option<&str>) {
+        self.outbox.send(frame.to_json(reference).into());
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        let result = match proto::parse_client(text) {
+            Ok(request) => {
+                let reference = request.reference.clone();
+                self.handle(request).await.map_err(|r| (r, reference))
+            }
+            Err(e) => Err((Refusal::new(e.code, e.message), e.reference)),
+        };
+        if let Err((refusal, reference)) = result {
+            self.send_ref(&refusal.frame(), reference.as_deref());
+        }
+    }
+
+    fn me(&self) -> Result<&User, Refusal> {
+        self.me.as_ref().map(|m| &m.user).ok_or_else(|| {
+            let hint = if self.shared.config.allow_guests {
+                "sign in first (REGISTER, LOGIN or AUTH), or JOIN_ROOM with a userId as a guest"
+            } else {
+                "sign in first: REGISTER, LOGIN or AUTH"
+            };
+            refuse(ErrorCode::Unauthorized, hint)
+        })
+    }
+
+    /// The signed-in user, refusing guests.
+    fn member(&self) -> Result<&User, Refusal> {
+        let me = self.me()?;
+        if me.guest {
+            return Err(refuse(
+                ErrorCode::Forbidden,
+                "guests cannot do that; REGISTER an account",
+            ));
+        }
+        Ok(me)
+    }
+
+    async fn handle(&mut self, Request { frame, reference }: Request) -> Handled {
+        let r = reference.as_deref();
+        match frame {
+            ClientFrame::Ping(_) => self.send_ref(&ServerFrame::Pong {}, r),
+            ClientFrame::Register(f) => self.register(f, r).await?,
+            ClientFrame::Login(f) => self.login(f, r).await?,
+            ClientFrame::Auth(f) => self.auth(f, r).await?,
+            ClientFrame::Refresh(f) => self.refresh(f, r).await?,
+            ClientFrame::Logout(_) => self.logout().await?,
+            ClientFrame::JoinRoom(f) => self.join(f, r).await?,
+            ClientFrame::LeaveRoom(f) => self.leave(&f.room_id).await?,
+            ClientFrame::ChatMessage(f) => self.chat(f, reference).await?,
+            ClientFrame::History(f) => {
+                let page = Page {
+                    before: f.before,
+                    after: f.after,
+                    limit: f.limit,
+                };
+                self.history(f.room_id, page, r).await?;
+            }
+            ClientFrame::CreateRoom(f) => self.create_room(f, r).await?,
+            ClientFrame::Invite(f) => self.invite(f, r).await?,
+            ClientFrame::OpenDm(f) => self.open_dm(f, r).await?,
+            ClientFrame::ListRooms(_) => self.list_rooms(r).await?,
+            ClientFrame::Typing(f) => self.typing(&f.room_id, f.typing)?,
+            ClientFrame::MarkRead(_)
+            | ClientFrame::EditMessage(_)
+            | ClientFrame::DeleteMessage(_)
+            | ClientFrame::React(_)
+            | ClientFrame::SetPresence(_)
+            | ClientFrame::Search(_) => {
+                return Err(refuse(
+                    ErrorCode::Unsupported,
+                    "this server does not serve that frame yet",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    // ----- accounts -------------------------------------------------------
+
+    fn not_signed_in(&self) -> Handled {
+        match &self.me {
+            Some(me) => Err(refuse(
+                ErrorCode::Conflict,
+                format!("already signed in as \"{}\"", me.user.name),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn register(&mut self, f: proto::Register, r: Option<&str>) -> Handled {
+        self.not_signed_in()?;
+        if self.shared.config.registration == crate::config::Registration::Closed {
+            return Err(refuse(
+                ErrorCode::Forbidden,
+                "registration is closed on this server",
+            ));
+        }
+        let hash = crate::auth::hash_password(f.password).await?;
+        let (user, tokens) = self
+            .shared
+            .store
+            .write(move |db| {
+                let now = now_millis();
+                let user = users::register(db, &f.user_name, &hash, now)?;
+                let tokens = users::issue_tokens(db, user.id, None, now)?;
+                Ok((user, tokens))
+            })
+            .await?;
+        self.sign_in(user, None, SignIn::Issued(tokens), r).await;
+        Ok(())
+    }
+
+    async fn login(&mut self, f: proto::Login, r: Option<&str>) -> Handled {
+        self.not_signed_in()?;
+        let name = f.user_name.clone();
+        let found = self
+            .shared
+            .store
+            .read(move |db| users::credentials(db, &name))
+            .await?;
+        let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+        if !crate::auth::verify_password(f.password, hash).await {
+            return Err(refuse(
+                ErrorCode::Unauthorized,
+                "wrong user name or password",
+            ));
+        }
+        let Some(user) = user else {
+            return Err(refuse(
+                ErrorCode::Unauthorized,
+                "wrong user name or password",
+            ));
+        };
+        let user_id = user.id;
+        let tokens = self
+            .shared
+            .store
+            .write(move |db| users::issue_tokens(db, user_id, None, now_millis()))
+            .await?;
+        self.sign_in(user, None, SignIn::Issued(tokens), r).await;
+        Ok(())
+    }
+
+    async fn auth(&mut self, f: proto::Auth, r: Option<&str>) -> Handled {
+        self.not_signed_in()?;
+        let token = f.token.clone();
+        let access = self
+            .shared
+            .store
+            .read(move |db| users::check_access(db, &token, now_millis()))
+            .await?;
+        self.sign_in(
+            access.user,
+            Some(access.family),
+            SignIn::Token(f.token, access.expires_at),
+            r,
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn refresh(&mut self, f: proto::Refresh, r: Option<&str>) -> Handled {
+        let rotation = self
+            .shared
+            .store
+            .write(move |db| users::rotate(db, &f.refresh_token, now_millis()))
+            .await?;
+        let Rotation::Rotated(user, tokens) = rotation else {
+            return Err(refuse(
+                ErrorCode::Unauthorized,
+                "that refresh token was already used; every session of that sign-in is revoked, LOGIN again",
+            ));
+        };
+        match &mut self.me {
+            Some(me) if me.user.id == user.id => {
+                me.family = Some(tokens.family.clone());
+                self.send_ref(&auth_ok(&user, &SignIn::Issued(tokens)), r);
+            }
+            Some(_) => {
+                return Err(refuse(
+                    ErrorCode::Forbidden,
+                    "that refresh token belongs to another user",
+                ));
+            }
+            None => self.sign_in(user, None, SignIn::Issued(tokens), r).await,
+        }
+        Ok(())
+    }
+
+    async fn logout(&mut self) -> Handled {
+        let me = self
+            .me
+            .as_ref()
+            .ok_or_else(|| refuse(ErrorCode::Unauthorized, "not signed in"))?;
+        if let Some(family) = me.family.clone() {
+            self.shared
+                .store
+                .write(move |db| users::revoke_family(db, &family))
+                .await?;
+        }
+        self.closing = Some((close::NORMAL, "logged out"));
+        Ok(())
+    }
+
+    /// Binds this connection to `user`: replies `AUTH_OK`, enters the user's
+    /// rooms (announcing presence), and lists them as `ROOMS`.
+    async fn sign_in(&mut self, user: User, family: Option<String>, how: SignIn, r: Option<&str>) {
+        let family = family.or_else(|| match &how {
+            SignIn::Issued(t) => Some(t.family.clone()),
+            SignIn::Token(..) => None,
+        });
+        self.send_ref(&auth_ok(&user, &how), r);
+        self.attach(user, family);
+        let user_id = self.me.as_ref().map_or(0, |m| m.user.id);
+        let rooms = match self
+            .shared
+            .store
+            .read(move |db| rooms::rooms_of(db, user_id))
+            .await
+        {
+            Ok(rooms) => rooms,
+            Err(e) => return self.send(&e.to_refusal().frame()),
+        };
+        for room in rooms {
+            if self.shared.hub.enter_conn(&room, self.id) {
+                self.announce(&room, true).await;
+            }
+        }
+        if let Err(e) = self.list_rooms(None).await {
+            self.send(&e.frame());
+        }
+    }
+
+    fn attach(&mut self, user: User, family: Option<String>) {
+        self.shared
+            .hub
+            .attach(self.id, user.id, &user.name, self.outbox.clone());
+        self.me = Some(Me { user, family });
+    }
+
+    /// The identity for a `JOIN_ROOM`: the signed-in user, or in guest mode a
+    /// guest named by `userId` (made up when absent).
+    async fn join_identity(&mut self, user_id: Option<String>) -> Result<User, Refusal> {
+        if let Some(me) = &self.me {
+            if me.user.guest
+                && user_id
+                    .as_ref()
+                    .is_some_and(|u| !u.eq_ignore_ascii_case(&me.user.name))
+            {
+                return Err(refuse(
+                    ErrorCode::Conflict,
+                    format!("this connection is already the guest \"{}\"", me.user.name),
+                ));
+            }
+            return Ok(me.user.clone());
+        }
+        if !self.shared.config.allow_guests {
+            return Err(self
+                .me()
+                .err()
+                .unwrap_or_else(|| refuse(ErrorCode::Unauthorized, "sign in first")));
+        }
+        let name = user_id.unwrap_or_else(|| format!("guest-{}", self.id));
+        let user = self
+            .shared
+            .store
+            .write(move |db| users::guest(db, &name, now_millis()))
+            .await?;
+        self.attach(user.clone(), None);
+        Ok(user)
+    }
+
+    // ----- rooms ----------------------------------------------------------
+
+    async fn join(&mut self, f: proto::JoinRoom, r: Option<&str>) -> Handled {
+        let user = self.join_identity(f.user_id).await?;
+        let room_id = f.room_id.clone();
+        let joined = {
+            let user = user.clone();
+            self.shared
+                .store
+                .write(move |db| rooms::join(db, &room_id, &user, now_millis()))
+                .await?
+        };
+        let newly_present = self.shared.hub.enter_user(&f.room_id, user.id);
+        if joined.newly || newly_present {
+            self.announce(&f.room_id, true).await;
+        } else {
+            let update = self.members_update(&f.room_id).await?;
+            self.send_ref(&update, r);
+        }
+        if let Some(since) = f.since {
+            self.history(
+                f.room_id,
+                Page {
+                    after: Some(since),
+                    limit: Some(messages::MAX_PAGE as u64),
+                    ..Page::default()
+                },
+                r,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn leave(&mut self, room_id: &str) -> Handled {
+        let user = self.me()?.clone();
+        let room = room_id.to_string();
+        self.shared
+            .store
+            .write(move |db| rooms::leave(db, &room, user.id))
+            .await?;
+        self.stop_typing(room_id);
+        self.shared.hub.leave_user(room_id, user.id);
+        let left = ServerFrame::UserLeft {
+            room_id: room_id.to_string(),
+            user_id: user.name.clone(),
+        };
+        self.shared
+            .hub
+            .send_user(user.id, &left.to_json(None).into());
+        self.announce(room_id, false).await;
+        Ok(())
+    }
+
+    async fn create_room(&mut self, f: proto::CreateRoom, r: Option<&str>) -> Handled {
+        let user = self.member()?.clone();
+        let room = Room {
+            id: f.room_id,
+            kind: proto::RoomKind::Room,
+            topic: f.topic.unwrap_or_default(),
+            private: f.private,
+        };
+        let room = {
+            let user = user.clone();
+            self.shared
+                .store
+                .write(move |db| rooms::create(db, room, &user, now_millis()))
+                .await?
+        };
+        self.shared.hub.enter_user(&room.id, user.id);
+        self.send_ref(&room_frame(&room), r);
+        self.announce(&room.id, true).await;
+        Ok(())
+    }
+
+    async fn invite(&mut self, f: proto::Invite, r: Option<&str>) -> Handled {
+        let user = self.member()?.clone();
+        let room_id = f.room_id.clone();
+        let (joined, invitee) = self
+            .shared
+            .store
+            .write(move |db| rooms::invite(db, &room_id, &user, &f.user_id, now_millis()))
+            .await?;
+        self.send_ref(&room_frame(&joined.room), r);
+        if joined.newly {
+            self.shared
+                .hub
+                .send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
+            self.shared.hub.enter_user(&joined.room.id, invitee.id);
+            self.announce_user(&joined.room.id, &invitee.name, true)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn open_dm(&mut self, f: proto::OpenDm, r: Option<&str>) -> Handled {
+        let user = self.member()?.clone();
+        let (room, other) = {
+            let user = user.clone();
+            self.shared
+                .store
+                .write(move |db| rooms::open_dm(db, &user, &f.user_id, now_millis()))
+                .await?
+        };
+        let frame = room_frame(&room);
+        self.send_ref(&frame, r);
+        let mut newly = self.shared.hub.enter_user(&room.id, user.id);
+        if self.shared.hub.enter_user(&room.id, other.id) {
+            self.shared
+                .hub
+                .send_user(other.id, &frame.to_json(None).into());
+            newly = true;
+        }
+        if newly {
+            let update = self.members_update(&room.id).await?;
+            self.shared
+                .hub
+                .broadcast(&room.id, &update.to_json(None).into());
+        }
+        Ok(())
+    }
+
+    async fn list_rooms(&self, r: Option<&str>) -> Handled {
+        let user_id = self.me()?.id;
+        let rooms = self
+            .shared
+            .store
+            .read(move |db| rooms::list(db, user_id))
+            .await?;
+        self.send_ref(&ServerFrame::Rooms { rooms }, r);
+        Ok(())
+    }
+
+    /// `USER_JOINED`/`USER_LEFT` for this connection's user, then the member list.
+    async fn announce(&self, room_id: &str, joined: bool) {
+        let name = self
+            .me
+            .as_ref()
+            .map(|m| m.user.name.clone())
+            .unwrap_or_default();
+        self.announce_user(room_id, &name, joined).await;
+    }
+
+    async fn announce_user(&self, room_id: &str, user_name: &str, joined: bool) {
+        let (room_id, user_id) = (room_id.to_string(), user_name.to_string());
+        let frame = if joined {
+            ServerFrame::UserJoined {
+                room_id: room_id.clone(),
+                user_id,
+            }
+        } else {
+            ServerFrame::UserLeft {
+                room_id: room_id.clone(),
+                user_id,
+            }
+        };
+        self.shared
+            .hub
+            .broadcast(&room_id, &frame.to_json(None).into());
+        match self.members_update(&room_id).await {
+            Ok(update) => self
+                .shared
+                .hub
+                .broadcast(&room_id, &update.to_json(None).into()),
+            Err(e) => tracing::warn!("member list for {room_id}: {e}"),
+        }
+    }
+
+    async fn members_update(&self, room_id: &str) -> Result<ServerFrame, Refusal> {
+        let room = room_id.to_string();
+        let members = self
+            .shared
+            .store
+            .read(move |db| rooms::member_names(db, &room))
+            .await?;
+        let online = self.shared.hub.online(room_id);
+        Ok(ServerFrame::RoomMembersUpdate {
+            room_id: room_id.to_string(),
+            members,
+            online,
+        })
+    }
+
+    // ----- messages -------------------------------------------------------
+
+    async fn chat(&mut self, f: proto::ChatMessage, reference: Option<String>) -> Handled {
+        let me = self.me()?.clone();
+        if let Some(claimed) = &f.user_id {
+            if !claimed.eq_ignore_ascii_case(&me.name) {
+                return Err(refuse(
+                    ErrorCode::Forbidden,
+                    format!("userId \"{claimed}\" is not you (\"{}\")", me.name),
+                ));
+            }
+        }
+        let display_name = match (&f.user_name, me.guest) {
+            (Some(shown), true) => shown.clone(),
+            _ => me.name.clone(),
+        };
+        self.stop_typing(&f.room_id);
+        let post = Post {
+            room_id: f.room_id,
+            sender: me,
+            display_name,
+            content: f.content,
+            client_id: f.client_id,
+            reply_to: f.reply_to,
+        };
+        let (shared, outbox) = (self.shared.clone(), self.outbox.clone());
+        self.shared
+            .store
+            .submit(
+                move |db| messages::post(db, &post, now_millis()),
+                // Runs on the writer thread after commit, in commit order:
+                // that is what keeps live delivery in `seq` order.
+                move |result| match result {
+                    Ok(posted) => {
+                        let room = posted.message.room_id.clone();
+                        let frame: Utf8Bytes = ServerFrame::ChatMessage(posted.message)
+                            .to_json(None)
+                            .into();
+                        if posted.new {
+                            shared.hub.broadcast(&room, &frame);
+                        } else {
+                            outbox.send(frame);
+                        }
+                    }
+                    Err(e) => {
+                        outbox.send(e.to_refusal().frame().to_json(reference.as_deref()).into());
+                    }
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn history(&self, room_id: String, page: Page, r: Option<&str>) -> Handled {
+        let user_id = self.me()?.id;
+        let (messages, has_more) = {
+            let room_id = room_id.clone();
+            self.shared
+                .store
+                .read(move |db| {
+                    rooms::require_member(db, &room_id, user_id)?;
+                    messages::history(db, &room_id, page)
+                })
+                .await?
+        };
+        self.send_ref(
+            &ServerFrame::History {
+                room_id,
+                messages,
+                has_more,
+            },
+            r,
+        );
+        Ok(())
+    }
+
+    // ----- typing ---------------------------------------------------------
+
+    fn typing(&mut self, room_id: &str, typing: bool) -> Handled {
+        let me = self.me()?.clone();
+        if !self.shared.hub.is_in(room_id, self.id) {
+            return Err(rooms::not_visible(room_id).to_refusal());
+        }
+        let frame = typing_frame(room_id, &me, typing);
+        if typing {
+            self.typing.insert(
+                room_id.to_string(),
+                Instant::now() + self.shared.config.typing_ttl,
+            );
+        } else if self.typing.remove(room_id).is_none() {
+            return Ok(());
+        }
+        self.shared.hub.broadcast_except(room_id, me.id, &frame);
+        Ok(())
+    }
+
+    fn stop_typing(&mut self, room_id: &str) {
+        if self.typing.remove(room_id).is_some() {
+            if let Some(me) = &self.me {
+                self.shared.hub.broadcast_except(
+                    room_id,
+                    me.user.id,
+                    &typing_frame(room_id, &me.user, false),
+                );
+            }
+        }
+    }
+
+    fn expire_typing(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .typing
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for room in expired {
+            self.stop_typing(&room);
+        }
+    }
+
+    /// On disconnect: stop typing, drop out of the hub, tell rooms the user
+    /// left (presence), and end a guest's memberships with their last connection.
+    async fn leave_everything(&mut self) {
+        let rooms: Vec<String> = self.typing.keys().cloned().collect();
+        for room in rooms {
+            self.stop_typing(&room);
+        }
+        let Some(me) = &self.me else { return };
+        let (gone, offline) = self.shared.hub.detach(self.id);
+        let user = me.user.clone();
+        let gone: Vec<String> = if user.guest && offline {
+            let user_id = user.id;
+            match self
+                .shared
+                .store
+                .write(move |db| rooms::leave_all(db, user_id))
+                .await
+            {
+                Ok(rooms) => rooms,
+                Err(e) => {
+                    tracing::warn!("ending guest memberships of {}: {e}", user.name);
+                    gone.iter().map(|r| r.to_string()).collect()
+                }
+            }
+        } else {
+            gone.iter().map(|r| r.to_string()).collect()
+        };
+        if self.shared.shutdown.is_cancelled() {
+            return;
+        }
+        for room in gone {
+            self.announce_user(&room, &user.name, false).await;
+        }
+    }
+}
+
+fn auth_ok(user: &User, how: &SignIn) -> ServerFrame {
+    let (token, refresh_token, expires_at) = match how {
+        SignIn::Issued(t) => (
+            t.access.clone(),
+            Some(t.refresh.clone()),
+            t.access_expires_at,
+        ),
+        SignIn::Token(token, expires) => (token.clone(), None, *expires),
+    };
+    ServerFrame::AuthOk {
+        user_id: user.name.clone(),
+        user_name: user.name.clone(),
+        token,
+        refresh_token,
+        expires_at: format_millis(expires_at),
+    }
+}
+
+fn room_frame(room: &Room) -> ServerFrame {
+    ServerFrame::Room {
+        room_id: room.id.clone(),
+        topic: room.topic.clone(),
+        private: room.private,
+        kind: room.kind,
+    }
+}
+
+fn typing_frame(room_id: &str, user: &User, typing: bool) -> Utf8Bytes {
+    ServerFrame::Typing {
+        room_id: room_id.to_string(),
+        user_id: user.name.clone(),
+        user_name: user.name.clone(),
+        typing,
+    }
+    .to_json(None)
+    .into()
+}

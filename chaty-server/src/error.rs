@@ -1,0 +1,62 @@
+//! Why a request was refused: the server's side of an `ERROR` frame.
+
+use chaty_proto::{ErrorCode, ServerFrame};
+
+/// A refusal with a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn frame(&self) -> ServerFrame {
+        ServerFrame::error(self.code, self.message.clone())
+    }
+}
+
+/// What the store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request is not allowed or does not fit; nothing was written.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Refused(Refusal::new(code, message))
+    }
+
+    /// The refusal a client sees. Storage faults are logged, not shown.
+    pub fn to_refusal(&self) -> Refusal {
+        match self {
+            Self::Refused(r) => r.clone(),
+            Self::Sqlite(_) | Self::Commit(_) | Self::Io(_) => {
+                let e = self;
+                tracing::error!("store failed: {e}");
+                Refusal::new(
+                    ErrorCode::Internal,
+                    "the server could not store or read that; nothing was saved",
+                )
+            }
+            Self::Closed => Refusal::new(ErrorCode::Internal, "the server is shutting down"),
+        }
+    }
+}

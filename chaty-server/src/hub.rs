@@ -1,0 +1,286 @@
+//! The in-memory hub: which connection is in which room right now, and
+//! fan-out of pre-serialized frames to them. Nothing here touches the store
+//! or awaits; the lock is a std `Mutex` held only for map updates, never while
+//! sending (a broadcast clones the room's member snapshot, then sends).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Frames queued per connection before it counts as a slow consumer.
+pub const OUTBOX_FRAMES: usize = 1024;
+
+/// Where frames for one connection go. A full queue means the client is not
+/// reading: it is kicked (close 1008) rather than allowed to grow memory.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Utf8Bytes>,
+    kick: CancellationToken,
+}
+
+impl Outbox {
+    pub fn new() -> (Self, mpsc::Receiver<Utf8Bytes>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
+        let kick = CancellationToken::new();
+        (
+            Self {
+                tx,
+                kick: kick.clone(),
+            },
+            rx,
+            kick,
+        )
+    }
+
+    /// Queues a frame without waiting. Returns false if the connection is gone or was kicked.
+    pub fn send(&self, frame: Utf8Bytes) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kick.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Sub {
+    conn: u64,
+    user_id: i64,
+    user_name: Arc<str>,
+    outbox: Outbox,
+}
+
+struct Conn {
+    sub: Sub,
+    rooms: Vec<Arc<str>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Copy-on-write member snapshots: replaced on join/leave, shared by broadcasts.
+    rooms: HashMap<Arc<str>, Arc<[Sub]>>,
+    conns: HashMap<u64, Conn>,
+    users: HashMap<i64, Vec<u64>>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    state: Mutex<State>,
+    next_conn: AtomicU64,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves plain maps behind,
+        // still consistent enough to keep serving everyone else.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a signed-in connection. Returns true if it is the user's first.
+    pub fn attach(&self, conn: u64, user_id: i64, user_name: &str, outbox: Outbox) -> bool {
+        let mut st = self.lock();
+        let sub = Sub {
+            conn,
+            user_id,
+            user_name: user_name.into(),
+            outbox,
+        };
+        st.conns.insert(
+            conn,
+            Conn {
+                sub,
+                rooms: Vec::new(),
+            },
+        );
+        let conns = st.users.entry(user_id).or_default();
+        conns.push(conn);
+        conns.len() == 1
+    }
+
+    /// Drops a connection from every room. Returns the rooms where its user
+    /// is no longer present, and whether the user went offline entirely.
+    pub fn detach(&self, conn: u64) -> (Vec<Arc<str>>, bool) {
+        let mut st = self.lock();
+        let Some(entry) = st.conns.remove(&conn) else {
+            return (Vec::new(), false);
+        };
+        let user_id = entry.sub.user_id;
+        let mut gone = Vec::new();
+        for room in entry.rooms {
+            if remove_sub(&mut st, &room, |s| s.conn == conn) && !present(&st, &room, user_id) {
+                gone.push(room);
+            }
+        }
+        let offline = match st.users.get_mut(&user_id) {
+            Some(conns) => {
+                conns.retain(|c| *c != conn);
+                conns.is_empty()
+            }
+            None => true,
+        };
+        if offline {
+            st.users.remove(&user_id);
+        }
+        (gone, offline)
+    }
+
+    /// Subscribes every connection of `user_id` to `room`. Returns true if the
+    /// user was not present there before.
+    pub fn enter_user(&self, room: &str, user_id: i64) -> bool {
+        let mut st = self.lock();
+        let conns = st.users.get(&user_id).cloned().unwrap_or_default();
+        enter(&mut st, room, user_id, &conns)
+    }
+
+    /// Subscribes one connection to `room`. Returns true if its user was not present before.
+    pub fn enter_conn(&self, room: &str, conn: u64) -> bool {
+        let mut st = self.lock();
+        let Some(user_id) = st.conns.get(&conn).map(|c| c.sub.user_id) else {
+            return false;
+        };
+        enter(&mut st, room, user_id, &[conn])
+    }
+
+    /// Unsubscribes every connection of `user_id` from `room`.
+    pub fn leave_user(&self, room: &str, user_id: i64) {
+        let mut st = self.lock();
+        remove_sub(&mut st, room, |s| s.user_id == user_id);
+        for conn in st.users.get(&user_id).cloned().unwrap_or_default() {
+            if let Some(c) = st.conns.get_mut(&conn) {
+                c.rooms.retain(|r| &**r != room);
+            }
+        }
+    }
+
+    /// Whether `conn` is subscribed to `room`.
+    pub fn is_in(&self, room: &str, conn: u64) -> bool {
+        self.lock()
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.rooms.iter().any(|r| &**r == room))
+    }
+
+    /// Names of the users with a connection in `room`, sorted, each once.
+    pub fn online(&self, room: &str) -> Vec<String> {
+        let subs = self.snapshot(room);
+        let mut names: Vec<String> = subs.iter().map(|s| s.user_name.to_string()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Whether any connection of `user_id` is open.
+    pub fn is_online(&self, user_id: i64) -> bool {
+        self.lock().users.contains_key(&user_id)
+    }
+
+    fn snapshot(&self, room: &str) -> Arc<[Sub]> {
+        self.lock()
+            .rooms
+            .get(room)
+            .cloned()
+            .unwrap_or_else(|| Arc::new([]))
+    }
+
+    /// Sends one serialized frame to every connection in `room`.
+    pub fn broadcast(&self, room: &str, frame: &Utf8Bytes) {
+        for sub in self.snapshot(room).iter() {
+            sub.outbox.send(frame.clone());
+        }
+    }
+
+    /// Like [`Hub::broadcast`], skipping the connections of `user_id`.
+    pub fn broadcast_except(&self, room: &str, user_id: i64, frame: &Utf8Bytes) {
+        for sub in self.snapshot(room).iter().filter(|s| s.user_id != user_id) {
+            sub.outbox.send(frame.clone());
+        }
+    }
+
+    /// Sends a frame to every connection of `user_id`.
+    pub fn send_user(&self, user_id: i64, frame: &Utf8Bytes) {
+        let outboxes: Vec<Outbox> = {
+            let st = self.lock();
+            let conns = st
+                .users
+                .get(&user_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            conns
+                .iter()
+                .filter_map(|c| st.conns.get(c))
+                .map(|c| c.sub.outbox.clone())
+                .collect()
+        };
+        for outbox in outboxes {
+            outbox.send(frame.clone());
+        }
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+}
+
+fn present(st: &State, room: &str, user_id: i64) -> bool {
+    st.rooms
+        .get(room)
+        .is_some_and(|subs| subs.iter().any(|s| s.user_id == user_id))
+}
+
+fn enter(st: &mut State, room: &str, user_id: i64, conns: &[u64]) -> bool {
+    let was_present = present(st, room, user_id);
+    let room: Arc<str> = st
+        .rooms
+        .get_key_value(room)
+        .map_or_else(|| room.into(), |(k, _)| k.clone());
+    let mut added = Vec::new();
+    for conn in conns {
+        if let Some(c) = st.conns.get_mut(conn) {
+            if !c.rooms.contains(&room) {
+                c.rooms.push(room.clone());
+                added.push(c.sub.clone());
+            }
+        }
+    }
+    if added.is_empty() {
+        return false;
+    }
+    let subs = st.rooms.entry(room).or_insert_with(|| Arc::new([]));
+    *subs = subs.iter().cloned().chain(added).collect();
+    !was_present
+}
+
+/// Removes matching subs from a room's snapshot; true if any was removed.
+fn remove_sub(st: &mut State, room: &str, matches: impl Fn(&Sub) -> bool) -> bool {
+    let Some(subs) = st.rooms.get_mut(room) else {
+        return false;
+    };
+    if !subs.iter().any(&matches) {
+        return false;
+    }
+    let kept: Arc<[Sub]> = subs.iter().filter(|s| !matches(s)).cloned().collect();
+    if kept.is_empty() {
+        st.rooms.remove(room);
+    } else {
+        *subs = kept;
+    }
+    true
+}

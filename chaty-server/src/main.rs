@@ -1,0 +1,114 @@
+//! `chaty-server`: parses flags and runs the library until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chaty_server::{Config, Registration, Store};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// A self-hosted chat server: WebSocket + JSON, SQLite inside.
+#[derive(Debug, Parser)]
+#[command(name = "chaty-server", version, about)]
+struct Cli {
+    /// Address to listen on (HTTP and WebSocket share it).
+    #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181")]
+    listen: SocketAddr,
+    /// SQLite database file [default: <data dir>/chaty/chaty.db].
+    #[arg(long, env = "CHATY_DB")]
+    db: Option<PathBuf>,
+    /// Let seed-protocol clients chat without an account (JOIN_ROOM with a userId).
+    #[arg(long, env = "CHATY_ALLOW_GUESTS")]
+    allow_guests: bool,
+    /// Whether anyone may REGISTER an account.
+    #[arg(long, env = "CHATY_REGISTRATION", value_enum, default_value = "open")]
+    registration: Registration,
+    /// Log filter for stderr, e.g. `info` or `chaty_server=debug`.
+    #[arg(long, env = "CHATY_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match start(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chaty-server: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let db = match cli.db {
+        Some(path) => path,
+        None => chaty_server::config::default_db_path()
+            .context("no home directory to keep the database in; pass --db")?,
+    };
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
+    }
+    let store =
+        Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    let config = Config {
+        allow_guests: cli.allow_guests,
+        registration: cli.registration,
+        ..Config::default()
+    };
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cli.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cli.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "chaty-server listening on ws://{addr}/ws (database: {})",
+            db.display()
+        );
+        if config.allow_guests {
+            println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
+        }
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        chaty_server::run(listener, store, config, shutdown).await?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    })
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!("cannot watch SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: closing connections, committing queued messages");
+    shutdown.cancel();
+}

@@ -1,0 +1,217 @@
+//! The listener: HTTP/1.1 and WebSocket on one port (hyper + axum), the
+//! accept loop with its handshake timeout, and graceful shutdown.
+//!
+//! Shutdown: stop accepting, tell every connection (close 1001), wait for
+//! them, then let the store writer commit what it holds.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chaty_proto::time::now_millis;
+use chaty_proto::{ErrorCode, MAX_FRAME_BYTES, ServerFrame};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::connection::{self, PreAuth};
+use crate::hub::Hub;
+use crate::store::{Store, users};
+
+/// Largest HTTP request head accepted (the upgrade request), bytes.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// State every connection shares.
+pub struct Shared {
+    pub hub: Hub,
+    pub store: Store,
+    pub config: Config,
+    pub shutdown: CancellationToken,
+    started: Instant,
+    open: AtomicUsize,
+    tracker: TaskTracker,
+}
+
+/// Serves `listener` until `shutdown` is cancelled, then closes every
+/// connection and the store. The caller binds the listener, so tests can use
+/// port 0.
+pub async fn run(
+    listener: TcpListener,
+    store: Store,
+    config: Config,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        hub: Hub::new(),
+        store,
+        config,
+        shutdown: shutdown.clone(),
+        started: Instant::now(),
+        open: AtomicUsize::new(0),
+        tracker: TaskTracker::new(),
+    });
+    let router = Router::new()
+        .route("/", get(upgrade))
+        .route("/ws", get(upgrade))
+        .route("/healthz", get(healthz))
+        .with_state(shared.clone());
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let shared = shared.clone();
+        shared
+            .tracker
+            .clone()
+            .spawn(serve_http(stream, peer, service, shared));
+    }
+
+    drop(listener);
+    shared.tracker.close();
+    shared.tracker.wait().await;
+    let store = shared.store.clone();
+    drop(shared);
+    store.close().await;
+    Ok(())
+}
+
+async fn serve_http(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    service: TowerToHyperService<Router>,
+    shared: Arc<Shared>,
+) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.handshake_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("http connection from {peer}: {e}");
+            }
+        }
+        () = shared.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct UpgradeQuery {
+    token: Option<String>,
+}
+
+fn json_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = ServerFrame::error(code, message).to_json(None);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<UpgradeQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "chaty: this is a WebSocket endpoint; connect with a WebSocket client, e.g. websocat ws://HOST:PORT/ws\n",
+        )
+            .into_response();
+    };
+    if shared.shutdown.is_cancelled() {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unsupported,
+            "server is shutting down",
+        );
+    }
+    if shared.open.load(Ordering::Relaxed) >= shared.config.max_connections {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RateLimited,
+            "server is at its connection limit",
+        );
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let token = bearer.or(query.token);
+    let pre_auth = match token {
+        None => None,
+        Some(token) => {
+            let checked = token.clone();
+            match shared
+                .store
+                .read(move |db| users::check_access(db, &checked, now_millis()))
+                .await
+            {
+                Ok(access) => Some(PreAuth { access, token }),
+                Err(e) => {
+                    let refusal = e.to_refusal();
+                    return json_error(StatusCode::UNAUTHORIZED, refusal.code, &refusal.message);
+                }
+            }
+        }
+    };
+    let tracker = shared.tracker.clone();
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        // Small buffers: frames are small, and idle connections should cost little.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                shared.open.fetch_add(1, Ordering::Relaxed);
+                connection::serve(socket, shared.clone(), pre_auth).await;
+                shared.open.fetch_sub(1, Ordering::Relaxed);
+            })
+        })
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let body = serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": shared.started.elapsed().as_secs(),
+        "connections": shared.open.load(Ordering::Relaxed),
+        "epoch": shared.store.epoch(),
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,303 @@
+//! The SQLite store: one writer thread with group commit, a small pool of
+//! reader connections, and the schema. Callers hand it closures and await the
+//! result; SQL lives in the submodules (`users`, `rooms`, `messages`), never in
+//! the connection or hub code.
+//!
+//! Group commit: the writer takes every job queued (up to [`BATCH`]), runs each
+//! inside its own SAVEPOINT within one transaction, commits once (one fsync
+//! with `synchronous=FULL`), and only then runs the jobs' completions, in
+//! order. Completions are where a committed message is broadcast, so live
+//! delivery order equals commit order equals `seq` order.
+
+pub mod messages;
+pub mod rooms;
+mod schema;
+pub mod users;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::StoreError;
+
+/// Most jobs committed in one transaction.
+const BATCH: usize = 512;
+/// Jobs waiting for the writer before senders wait too (backpressure).
+const QUEUE: usize = 8192;
+/// Reader connections kept open.
+const READERS: usize = 4;
+
+type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<Readers>,
+    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    epoch: Arc<str>,
+}
+
+struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&conn)?;
+        // Guests' memberships end with their connections; after a crash or
+        // restart none of those connections exist any more.
+        conn.execute(
+            "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)",
+            [],
+        )?;
+        let epoch: Arc<str> = schema::epoch(&conn)?.into();
+
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("chaty-store-writer".into())
+            .spawn(move || write_loop(conn, rx))?;
+        Ok(Self {
+            jobs,
+            readers: Arc::new(Readers {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            writer: Arc::new(Mutex::new(Some(writer))),
+            epoch,
+        })
+    }
+
+    /// Names this database; clients' `seq` cursors are only meaningful within one epoch.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Queues `work` for the writer. `done` runs on the writer thread after the
+    /// batch holding `work` committed (or failed), in queue order; it must not block.
+    pub async fn submit<T, W, D>(&self, work: W, done: D) -> Result<(), StoreError>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        D: FnOnce(Result<T, StoreError>) + Send + 'static,
+    {
+        let job: Job = Box::new(move |conn| {
+            let result = in_savepoint(conn, work);
+            Box::new(move |commit_error| {
+                done(match (result, commit_error) {
+                    (Ok(_), Some(e)) => Err(StoreError::Commit(e.to_string())),
+                    (result, _) => result,
+                });
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `work` on the writer and waits until it is committed.
+    pub async fn write<T, W>(&self, work: W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(work, move |r| {
+            let _ = tx.send(r);
+        })
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `work` on a reader connection, off the async worker threads.
+    pub async fn read<T, R>(&self, work: R) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        R: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = work(&conn);
+            readers.put(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops taking jobs, commits what is queued and waits for the writer to finish.
+    pub async fn close(self) {
+        let Self { jobs, writer, .. } = self;
+        drop(jobs);
+        let handle = writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    fn put(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < READERS {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = work(conn);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end)?;
+    result
+}
+
+fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
+        let completions: Vec<Completion>;
+        let outcome = match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                completions = batch.drain(..).map(|job| job(&conn)).collect();
+                conn.execute_batch("COMMIT").map_err(StoreError::from)
+            }
+            Err(e) => {
+                completions = batch.drain(..).map(|job| job(&conn)).collect();
+                Err(StoreError::from(e))
+            }
+        };
+        if let Err(e) = &outcome {
+            tracing::error!("commit failed, {} jobs refused: {e}", completions.len());
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for done in completions {
+            done(outcome.as_ref().err());
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+/// A fresh random token as lowercase hex (`bytes` of entropy).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // getrandom only fails when the OS has no entropy source at all; a zeroed
+    // buffer would be a security hole, so that is fatal.
+    if let Err(e) = getrandom::fill(&mut buf) {
+        panic!("no OS random source: {e}");
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::messages::{Page, Post};
+    use crate::store::{rooms, users};
+
+    #[tokio::test]
+    async fn completions_run_after_commit_in_submission_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("chaty.db");
+        let store = Store::open(&path).expect("open");
+        let user = store
+            .write(|db| {
+                let u = users::register(db, "alice", "h", 0)?;
+                rooms::join(db, "general", &u, 0)?;
+                Ok(u)
+            })
+            .await
+            .expect("setup");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for i in 0..300 {
+            let post = Post {
+                room_id: "general".into(),
+                sender: user.clone(),
+                display_name: "alice".into(),
+                content: format!("m{i}"),
+                client_id: Some(format!("c{i}")),
+                reply_to: None,
+            };
+            let (tx, reader) = (tx.clone(), Connection::open(&path).expect("reader"));
+            store
+                .submit(
+                    move |db| messages::post(db, &post, 0),
+                    move |r| {
+                        // By the time a completion runs, its message is visible to other connections.
+                        let seq = r.expect("posted").message.seq;
+                        let (page, _) = messages::history(
+                            &reader,
+                            "general",
+                            Page {
+                                after: Some(seq - 1),
+                                limit: Some(1),
+                                ..Page::default()
+                            },
+                        )
+                        .expect("read");
+                        let _ = tx.send((seq, page.len()));
+                    },
+                )
+                .await
+                .expect("submit");
+        }
+        drop(tx);
+        let mut seen = Vec::new();
+        while let Some((seq, visible)) = rx.recv().await {
+            assert_eq!(
+                visible, 1,
+                "message {seq} not committed before its completion"
+            );
+            seen.push(seq);
+        }
+        assert_eq!(seen, (1..=300).collect::<Vec<_>>());
+        store.close().await;
+        // Everything survives reopening.
+        let again = Store::open(&path).expect("reopen");
+        let (all, _) = again
+            .read(|db| {
+                messages::history(
+                    db,
+                    "general",
+                    Page {
+                        limit: Some(200),
+                        ..Page::default()
+                    },
+                )
+            })
+            .await
+            .expect("history");
+        assert_eq!(all.last().map(|m| m.seq), Some(300));
+    }
+}

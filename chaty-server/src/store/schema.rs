@@ -1,0 +1,104 @@
+//! Numbered migrations. `PRAGMA user_version` records how many have run; a new
+//! schema change is a new entry at the end, never an edit of an old one.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, tokens, rooms, membership, messages.
+    r"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        pass_hash TEXT,               -- NULL for guests
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER
+    );
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,        -- sha256 of the token; the token itself is never stored
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+        family TEXT NOT NULL,         -- one sign-in; rotation keeps it, logout and reuse revoke it
+        expires_at INTEGER NOT NULL,
+        rotated INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tokens_family ON tokens(family);
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('room', 'dm')),
+        topic TEXT NOT NULL DEFAULT '',
+        private INTEGER NOT NULL,
+        created_by INTEGER REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE members (
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+        read_seq INTEGER NOT NULL DEFAULT 0,
+        joined_at INTEGER NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_user ON members(user_id);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        seq INTEGER NOT NULL,
+        sender_id INTEGER NOT NULL REFERENCES users(id),
+        sender_name TEXT NOT NULL,    -- display name as sent (guests choose theirs)
+        content TEXT NOT NULL,
+        reply_to INTEGER,
+        attachment TEXT,
+        created_at INTEGER NOT NULL,
+        edited_at INTEGER,
+        deleted_at INTEGER,
+        client_id TEXT,
+        UNIQUE (room_id, seq),
+        UNIQUE (sender_id, client_id)
+    );
+    ",
+];
+
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let done: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
+        .try_into()
+        .unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "the database is from a newer chaty (schema {done}, this build knows {})",
+            MIGRATIONS.len()
+        ))));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })?;
+    }
+    Ok(())
+}
+
+/// The database's epoch, created on first use.
+pub fn epoch(conn: &Connection) -> Result<String, StoreError> {
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(epoch) = existing {
+        return Ok(epoch);
+    }
+    let epoch = super::random_hex(8);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('epoch', ?1)",
+        [&epoch],
+    )?;
+    Ok(epoch)
+}
