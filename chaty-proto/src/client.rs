@@ -263,7 +263,8 @@ fn describe(path: &str, serde_msg: &str) -> String {
             };
             format!("`{path}` must be {want}")
         }
-        _ => serde_msg.to_string(),
+        _ if path == "." || serde_msg.contains('`') => serde_msg.to_string(),
+        _ => format!("`{path}`: {serde_msg}"),
     }
 }
 

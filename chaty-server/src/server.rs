@@ -42,6 +42,20 @@ pub struct Shared {
     tracker: TaskTracker,
 }
 
+impl Shared {
+    pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            hub: Hub::new(),
+            store,
+            config,
+            shutdown,
+            started: Instant::now(),
+            open: AtomicUsize::new(0),
+            tracker: TaskTracker::new(),
+        })
+    }
+}
+
 /// Serves `listener` until `shutdown` is cancelled, then closes every
 /// connection and the store. The caller binds the listener, so tests can use
 /// port 0.
@@ -51,15 +65,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared {
-        hub: Hub::new(),
-        store,
-        config,
-        shutdown: shutdown.clone(),
-        started: Instant::now(),
-        open: AtomicUsize::new(0),
-        tracker: TaskTracker::new(),
-    });
+    let shared = Shared::new(store, config, shutdown.clone());
     let router = Router::new()
         .route("/", get(upgrade))
         .route("/ws", get(upgrade))

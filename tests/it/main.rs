@@ -1,1 +1,8 @@
-fn main() {}
+//! End-to-end tests: a real server on a loopback port, real WebSockets.
+
+mod accounts;
+mod bad_input;
+mod chat;
+mod limits;
+mod seed;
+mod typing;

@@ -1,1 +1,214 @@
+//! Helpers for chaty's end-to-end tests: a server on a loopback port 0 with
+//! its database in a temp dir, and a small WebSocket client whose every wait
+//! is bounded by a timeout.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+pub use chaty_server::{Config, Registration};
+
+/// The longest any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running server. Dropping it without [`TestServer::stop`] aborts it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1:0 with the database at `db`.
+    pub async fn start_at(db: &Path, config: Config) -> Result<Self> {
+        let store = chaty_server::Store::open(db)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = Some(tokio::spawn(chaty_server::run(
+            listener,
+            store,
+            config,
+            shutdown.clone(),
+        )));
+        Ok(Self {
+            addr,
+            db: db.to_path_buf(),
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Graceful shutdown; waits until the store has committed everything.
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .context("server did not stop in time")???;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Guest mode on, everything else default.
+pub fn guests() -> Config {
+    Config {
+        allow_guests: true,
+        ..Config::default()
+    }
+}
+
+/// A WebSocket client that speaks JSON frames.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `WELCOME` frame this connection began with.
+    pub welcome: Value,
+}
+
+impl Client {
+    /// Connects and reads `WELCOME`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .context("connect timed out")??;
+        let mut client = Self {
+            ws,
+            welcome: Value::Null,
+        };
+        client.welcome = client.recv().await?;
+        if client.welcome["type"] != "WELCOME" {
+            bail!("first frame was not WELCOME: {}", client.welcome);
+        }
+        Ok(client)
+    }
+
+    /// Registers `name` (password `name-password`) on a new connection; returns the client and its `AUTH_OK`.
+    pub async fn register(url: &str, name: &str) -> Result<(Self, Value)> {
+        let mut c = Self::connect(url).await?;
+        c.send(
+            json!({"type": "REGISTER", "userName": name, "password": format!("{name}-password")}),
+        )
+        .await?;
+        let ok = c.recv_type("AUTH_OK").await?;
+        c.recv_type("ROOMS").await?;
+        Ok((c, ok))
+    }
+
+    /// Logs `name` in on a new connection (password as in [`Client::register`]).
+    pub async fn login(url: &str, name: &str) -> Result<Self> {
+        let mut c = Self::connect(url).await?;
+        c.send(json!({"type": "LOGIN", "userName": name, "password": format!("{name}-password")}))
+            .await?;
+        c.recv_type("AUTH_OK").await?;
+        c.recv_type("ROOMS").await?;
+        Ok(c)
+    }
+
+    pub async fn send(&mut self, frame: Value) -> Result<()> {
+        self.send_text(&frame.to_string()).await
+    }
+
+    pub async fn send_text(&mut self, text: &str) -> Result<()> {
+        self.send_message(Message::Text(text.into())).await
+    }
+
+    pub async fn send_message(&mut self, message: Message) -> Result<()> {
+        tokio::time::timeout(WAIT, self.ws.send(message))
+            .await
+            .context("send timed out")??;
+        Ok(())
+    }
+
+    /// The next WebSocket message of any kind (pings skipped).
+    pub async fn next_message(&mut self) -> Result<Option<Message>> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .context("timed out waiting for a frame")?;
+            match next {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(msg) => return Ok(Some(msg?)),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next JSON frame.
+    pub async fn recv(&mut self) -> Result<Value> {
+        match self.next_message().await? {
+            Some(Message::Text(text)) => Ok(serde_json::from_str(&text)?),
+            other => bail!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Skips frames until one of `type` arrives.
+    pub async fn recv_type(&mut self, kind: &str) -> Result<Value> {
+        loop {
+            let frame = self.recv().await?;
+            if frame["type"] == kind {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Skips frames until the echo of this connection's message `client_id` arrives.
+    pub async fn recv_echo(&mut self, client_id: &str) -> Result<Value> {
+        loop {
+            let frame = self.recv_type("CHAT_MESSAGE").await?;
+            if frame["clientId"] == client_id {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Asserts that nothing was queued for this client: a `PING` sent now is
+    /// answered by the very next frame. (Frames to one connection keep their
+    /// order, so anything delivered earlier would come first.)
+    pub async fn assert_nothing_pending(&mut self) -> Result<()> {
+        self.send(json!({"type": "PING", "ref": "sync"})).await?;
+        let next = self.recv().await?;
+        if next["type"] != "PONG" {
+            bail!("expected nothing before PONG, got {next}");
+        }
+        Ok(())
+    }
+
+    /// Sends `frame` and returns the `ERROR` it must provoke.
+    pub async fn expect_error(&mut self, frame: Value) -> Result<Value> {
+        self.send(frame).await?;
+        self.recv_type("ERROR").await
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn closed(&mut self) -> Result<Option<u16>> {
+        loop {
+            match self.next_message().await {
+                Ok(Some(Message::Close(frame))) => return Ok(frame.map(|f| f.code.into())),
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
+    }
+}

@@ -32,10 +32,17 @@ const READERS: usize = 4;
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
 
+enum Cmd {
+    Job(Job),
+    /// Commit what came before, then stop. Other clones of the `Store` may
+    /// still exist (their submits then fail with `Closed`).
+    Stop,
+}
+
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Cmd>,
     readers: Arc<Readers>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     epoch: Arc<str>,
@@ -101,7 +108,10 @@ impl Store {
                 });
             })
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)
+        self.jobs
+            .send(Cmd::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Runs `work` on the writer and waits until it is committed.
@@ -138,7 +148,7 @@ impl Store {
     /// Stops taking jobs, commits what is queued and waits for the writer to finish.
     pub async fn close(self) {
         let Self { jobs, writer, .. } = self;
-        drop(jobs);
+        let _ = jobs.send(Cmd::Stop).await;
         let handle = writer.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
@@ -184,20 +194,25 @@ fn in_savepoint<T>(
     result
 }
 
-fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Cmd>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
-        let completions: Vec<Completion>;
-        let outcome = match conn.execute_batch("BEGIN IMMEDIATE") {
-            Ok(()) => {
-                completions = batch.drain(..).map(|job| job(&conn)).collect();
-                conn.execute_batch("COMMIT").map_err(StoreError::from)
+    let mut stop = false;
+    while !stop && rx.blocking_recv_many(&mut batch, BATCH) > 0 {
+        let mut jobs = Vec::with_capacity(batch.len());
+        for cmd in batch.drain(..) {
+            match cmd {
+                Cmd::Job(job) => jobs.push(job),
+                Cmd::Stop => stop = true,
             }
-            Err(e) => {
-                completions = batch.drain(..).map(|job| job(&conn)).collect();
-                Err(StoreError::from(e))
-            }
-        };
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let outcome = begun
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(StoreError::from);
         if let Err(e) = &outcome {
             tracing::error!("commit failed, {} jobs refused: {e}", completions.len());
             let _ = conn.execute_batch("ROLLBACK");

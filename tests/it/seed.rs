@@ -1,0 +1,120 @@
+//! A client written for the seed protocol works unchanged in guest mode.
+
+use anyhow::Result;
+use chaty_tests::{Client, TestServer, guests};
+use serde_json::json;
+
+#[tokio::test]
+async fn seed_flow_with_the_exact_seed_frames() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start_at(&dir.path().join("chaty.db"), guests()).await?;
+    let mut alice = Client::connect(&server.url()).await?;
+    assert!(
+        alice.welcome["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Connected to WebSocket server with ID: ")
+    );
+    assert_eq!(alice.welcome["authRequired"], false);
+
+    alice
+        .send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "alice"}))
+        .await?;
+    assert_eq!(
+        alice.recv().await?,
+        json!({"type": "USER_JOINED", "roomId": "general", "userId": "alice"})
+    );
+    let update = alice.recv().await?;
+    assert_eq!(update["type"], "ROOM_MEMBERS_UPDATE");
+    assert_eq!(update["members"], json!(["alice"]));
+
+    let mut bob = Client::connect(&server.url()).await?;
+    bob.send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "bob"}))
+        .await?;
+    assert_eq!(
+        alice.recv().await?,
+        json!({"type": "USER_JOINED", "roomId": "general", "userId": "bob"})
+    );
+    assert_eq!(alice.recv().await?["members"], json!(["alice", "bob"]));
+
+    alice
+        .send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userId": "alice", "userName": "Alice", "content": "Hello, world!"}))
+        .await?;
+    for client in [&mut alice, &mut bob] {
+        let msg = client.recv_type("CHAT_MESSAGE").await?;
+        for field in ["id", "roomId", "userId", "userName", "content", "timestamp"] {
+            assert!(
+                msg.get(field).is_some(),
+                "CHAT_MESSAGE lacks {field}: {msg}"
+            );
+        }
+        assert_eq!(
+            (&msg["userId"], &msg["userName"], &msg["content"]),
+            (&json!("alice"), &json!("Alice"), &json!("Hello, world!"))
+        );
+    }
+
+    bob.send(json!({"type": "LEAVE_ROOM", "roomId": "general"}))
+        .await?;
+    assert_eq!(
+        alice.recv().await?,
+        json!({"type": "USER_LEFT", "roomId": "general", "userId": "bob"})
+    );
+    assert_eq!(alice.recv().await?["members"], json!(["alice"]));
+
+    // A disconnect is a leave for the others, too.
+    let mut carol = Client::connect(&server.url()).await?;
+    carol
+        .send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "carol"}))
+        .await?;
+    alice.recv_type("USER_JOINED").await?;
+    drop(carol);
+    assert_eq!(
+        alice.recv_type("USER_LEFT").await?,
+        json!({"type": "USER_LEFT", "roomId": "general", "userId": "carol"})
+    );
+    assert_eq!(alice.recv().await?["online"], json!(["alice"]));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn guests_cannot_take_or_impersonate_registered_names() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start_at(&dir.path().join("chaty.db"), guests()).await?;
+    let (_alice, _) = Client::register(&server.url(), "alice").await?;
+
+    let mut guest = Client::connect(&server.url()).await?;
+    let e = guest
+        .expect_error(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "Alice"}))
+        .await?;
+    assert_eq!(e["code"], "conflict");
+
+    guest
+        .send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "mallory"}))
+        .await?;
+    guest.recv_type("ROOM_MEMBERS_UPDATE").await?;
+    let e = guest
+        .expect_error(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userName": "alice", "content": "I am alice", "ref": "r"}))
+        .await?;
+    assert_eq!((&e["code"], &e["ref"]), (&json!("conflict"), &json!("r")));
+    let e = guest.expect_error(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userId": "alice", "content": "hi"})).await?;
+    assert_eq!(e["code"], "forbidden");
+    // A name of their own choosing is fine.
+    guest.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userName": "Mal", "content": "hi"})).await?;
+    assert_eq!(guest.recv_type("CHAT_MESSAGE").await?["userName"], "Mal");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn without_guest_mode_the_seed_join_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server =
+        TestServer::start_at(&dir.path().join("chaty.db"), chaty_tests::Config::default()).await?;
+    let mut c = Client::connect(&server.url()).await?;
+    assert_eq!(c.welcome["authRequired"], true);
+    let e = c
+        .expect_error(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "alice"}))
+        .await?;
+    assert_eq!(e["code"], "unauthorized");
+    server.stop().await
+}
