@@ -480,6 +480,10 @@ impl Connection {
                 .await?
         };
         let newly_present = self.shared.hub.enter_user(&f.room_id, user.id);
+        if !user.guest {
+            // Seed-protocol guests get exactly the seed's frames; members learn the topic.
+            self.send_ref(&room_frame(&joined.room), r);
+        }
         if joined.newly || newly_present {
             self.announce(&f.room_id, true).await;
         } else {

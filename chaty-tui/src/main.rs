@@ -1,6 +1,15 @@
-//! Placeholder until the terminal client lands (issue #3).
+//! `chaty-tui`: parses flags and runs the client.
 
-fn main() {
-    eprintln!("chaty-tui is not built yet; use websocat against chaty-server (see README.md)");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    match chaty_tui::run(chaty_tui::Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chaty-tui: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

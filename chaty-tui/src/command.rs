@@ -1,0 +1,126 @@
+//! Slash commands typed in the input: parsing, help text and the names used
+//! for Tab completion. A bad command becomes a one-line hint, never a message.
+
+use chaty_proto::validate;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Join(String),
+    Leave(Option<String>),
+    Create { room: String, private: bool, topic: Option<String> },
+    Invite(String),
+    Dm(String),
+    Me(String),
+    Rooms,
+    Who,
+    Logout,
+    Quit,
+    Help,
+}
+
+/// Every command with its usage, for `/help` and completion.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("/join", "/join ROOM — join (or create) a public room"),
+    ("/leave", "/leave [ROOM] — leave the current room (or ROOM)"),
+    ("/create", "/create [--private] ROOM [topic] — create a room"),
+    ("/invite", "/invite USER — invite USER to the current room"),
+    ("/dm", "/dm USER — open a direct conversation"),
+    ("/me", "/me ACTION — say what you are doing"),
+    ("/rooms", "/rooms — list the public rooms"),
+    ("/who", "/who — who is in this room"),
+    ("/logout", "/logout — sign out and forget the saved session"),
+    ("/quit", "/quit — leave chaty (also Ctrl-C)"),
+    ("/help", "/help — this list"),
+];
+
+/// Keys, for `/help`.
+pub const KEYS: &[&str] = &[
+    "Enter send · Alt-Enter/Shift-Enter new line · Tab complete /commands, rooms, @names",
+    "Ctrl-A/E line start/end · Alt-B/F word left/right · Ctrl-W/U/K delete word/to start/to end",
+    "Up/Down input history · PageUp/PageDown, Home/End, mouse wheel scroll",
+    "Alt-Up/Down or Ctrl-P/N switch room · Alt-1…9 jump · Ctrl-K (empty input) or Ctrl-G room switcher",
+    "Esc close a popup · Ctrl-C quit",
+];
+
+fn room_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
+    let room = arg.ok_or_else(|| format!("usage: {}", usage(cmd)))?;
+    let room = room.trim_start_matches('#');
+    validate::room_id("room", room).map_err(|e| e.replace("`room` ", ""))?;
+    Ok(room.to_string())
+}
+
+fn user_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
+    let user = arg.ok_or_else(|| format!("usage: {}", usage(cmd)))?;
+    let user = user.trim_start_matches('@');
+    validate::user_name("user", user).map_err(|e| e.replace("`user` ", ""))?;
+    Ok(user.to_string())
+}
+
+fn usage(cmd: &str) -> &'static str {
+    COMMANDS.iter().find(|(name, _)| *name == cmd).map_or("", |(_, u)| u)
+}
+
+/// Parses a line that starts with `/`.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let line = line.trim();
+    let (cmd, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(c, r)| (c, r.trim()));
+    let mut args = rest.split_whitespace();
+    let command = match cmd {
+        "/join" | "/j" => Command::Join(room_arg("/join", args.next())?),
+        "/leave" | "/part" => Command::Leave(args.next().map(|r| room_arg("/leave", Some(r))).transpose()?),
+        "/create" => {
+            let mut private = false;
+            let mut room = None;
+            for word in rest.split_whitespace() {
+                if word == "--private" && room.is_none() {
+                    private = true;
+                } else {
+                    room = Some(word);
+                    break;
+                }
+            }
+            let room = room_arg("/create", room)?;
+            let after_room = rest.split_once(room.as_str()).map_or("", |(_, t)| t.trim());
+            let topic = (!after_room.is_empty()).then(|| after_room.to_string());
+            Command::Create { room, private, topic }
+        }
+        "/invite" => Command::Invite(user_arg("/invite", args.next())?),
+        "/dm" | "/msg" | "/query" => Command::Dm(user_arg("/dm", args.next())?),
+        "/me" if !rest.is_empty() => Command::Me(rest.to_string()),
+        "/me" => return Err(format!("usage: {}", usage("/me"))),
+        "/rooms" | "/list" => Command::Rooms,
+        "/who" | "/names" => Command::Who,
+        "/logout" => Command::Logout,
+        "/quit" | "/exit" => Command::Quit,
+        "/help" | "/?" => Command::Help,
+        other => return Err(format!("unknown command {other}; /help lists them (start with // to send a literal /)")),
+    };
+    Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands_and_arguments() {
+        assert_eq!(parse("/join #general"), Ok(Command::Join("general".into())));
+        assert_eq!(parse("/leave"), Ok(Command::Leave(None)));
+        assert_eq!(
+            parse("/create --private ops on call rota"),
+            Ok(Command::Create { room: "ops".into(), private: true, topic: Some("on call rota".into()) })
+        );
+        assert_eq!(parse("/create lobby"), Ok(Command::Create { room: "lobby".into(), private: false, topic: None }));
+        assert_eq!(parse("/dm @bob"), Ok(Command::Dm("bob".into())));
+        assert_eq!(parse("/me waves"), Ok(Command::Me("waves".into())));
+    }
+
+    #[test]
+    fn bad_input_is_a_hint() {
+        assert!(parse("/frobnicate").unwrap_err().starts_with("unknown command /frobnicate"));
+        assert_eq!(parse("/join").unwrap_err(), "usage: /join ROOM — join (or create) a public room");
+        assert!(parse("/join Bad Room").unwrap_err().contains("\"Bad\""));
+        assert!(parse("/dm a:b").is_err());
+        assert!(parse("/me").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! chaty-tui: the terminal client. `main.rs` parses flags and calls [`run`].
+//!
+//! Shape (the Elm architecture): terminal events, the network task and a
+//! tick all become [`app::Msg`]s; [`app::App::update`] changes state and
+//! returns [`app::Cmd`]s that this module carries out; [`view::draw`] draws.
+
+pub mod app;
+pub mod command;
+pub mod config;
+pub mod input;
+pub mod layout;
+pub mod net;
+pub mod room;
+pub mod sanitize;
+pub mod transcript;
+pub mod view;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::{execute, terminal};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use app::{App, Cmd, Msg};
+use config::Paths;
+use net::Net;
+
+/// Where `chaty-tui` connects when nothing else says.
+pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:8181/ws";
+
+/// Command-line options.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "chaty-tui", version, about = "A terminal client for chaty")]
+pub struct Cli {
+    /// Server URL (ws:// or wss://, or host:port). Remembered for next time.
+    #[arg(long, env = "CHATY_SERVER")]
+    pub server: Option<String>,
+    /// User name to sign in as. Remembered for next time.
+    #[arg(long, env = "CHATY_USER")]
+    pub user: Option<String>,
+    /// Start a chaty server inside this client (on 127.0.0.1:8181, or a free
+    /// port when that is taken) and connect to it.
+    #[arg(long, conflicts_with = "server")]
+    pub local: bool,
+}
+
+/// Runs the client until the user quits.
+pub fn run(cli: Cli) -> Result<()> {
+    let paths = Paths::platform()?;
+    init_logging(&paths)?;
+    let config = config::load_config(&paths.config_file())?;
+    let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let local = if cli.local { Some(start_local(&paths, shutdown.clone()).await?) } else { None };
+        let server = local.map_or(server, |addr| format!("ws://{addr}/ws"));
+        let user = cli.user.or(config.user.clone()).unwrap_or_default();
+        let session = config::load_session(&paths.session_file(), &server);
+        let mut app = App::new(&server, &user, session, &client_prefix());
+        app.local_server = local.map(|addr| format!("ws://{addr}/ws"));
+        app.bell = config.bell.unwrap_or(true);
+        app.utc_offset = *chrono::Local::now().offset();
+        let result = ui(app, &paths).await;
+        shutdown.cancel();
+        result
+    })
+}
+
+fn client_prefix() -> String {
+    let mut bytes = [0u8; 6];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn init_logging(paths: &Paths) -> Result<()> {
+    std::fs::create_dir_all(&paths.data).with_context(|| format!("cannot create {}", paths.data.display()))?;
+    let log = paths.log_file();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open the log file {}", log.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+    Ok(())
+}
+
+/// `--local`: a chaty-server in this process, its database in the data dir.
+async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<SocketAddr> {
+    let db = paths.local_db();
+    let store = chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:8181").await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?,
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!("local server on {addr}, database {}", db.display());
+    tokio::spawn(async move {
+        if let Err(e) = chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await {
+            tracing::error!("local server stopped: {e}");
+        }
+    });
+    Ok(addr)
+}
+
+type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
+
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        crossterm::event::PopKeyboardEnhancementFlags,
+        crossterm::event::DisableBracketedPaste,
+        crossterm::event::DisableMouseCapture,
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+fn setup_terminal() -> Result<Term> {
+    // A panic must leave a usable terminal behind before it prints.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    terminal::enable_raw_mode().context("this needs an interactive terminal")?;
+    let mut out = std::io::stdout();
+    execute!(out, terminal::EnterAlternateScreen, crossterm::event::EnableMouseCapture, crossterm::event::EnableBracketedPaste)?;
+    if terminal::supports_keyboard_enhancement().unwrap_or(false) {
+        // Lets terminals that can report Shift-Enter do so.
+        let flags = crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES;
+        let _ = execute!(out, crossterm::event::PushKeyboardEnhancementFlags(flags));
+    }
+    Ok(Terminal::new(CrosstermBackend::new(out))?)
+}
+
+/// Turns a terminal event into a message, if it means anything to the app.
+fn terminal_msg(event: Event) -> Option<Msg> {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => Some(Msg::Key(key)),
+        Event::Paste(text) => Some(Msg::Paste(text)),
+        Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => Some(Msg::ScrollUp),
+        Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => Some(Msg::ScrollDown),
+        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        _ => None,
+    }
+}
+
+async fn ui(mut app: App, paths: &Paths) -> Result<()> {
+    let mut terminal = setup_terminal()?;
+    let size = terminal.size()?;
+    app.size = (size.width, size.height);
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let events = tx.clone();
+    let mut net = Net::spawn(app.server.clone(), tx.clone());
+    let keys = tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(Ok(event)) = events.next().await {
+            if let Some(msg) = terminal_msg(event) {
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let result = loop {
+        let first = tokio::select! {
+            msg = rx.recv() => msg,
+            _ = tick.tick() => Some(Msg::Tick),
+        };
+        let Some(first) = first else { break Ok(()) };
+        let mut next = Some(first);
+        // Handle everything already waiting before drawing once.
+        while let Some(msg) = next {
+            for cmd in app.update(msg, Instant::now()) {
+                carry_out(cmd, &mut app, &mut net, &events, paths, &mut terminal);
+            }
+            next = rx.try_recv().ok();
+        }
+        if app.quit {
+            break Ok(());
+        }
+        if let Err(e) = terminal.draw(|f| view::draw(f, &app, Instant::now())) {
+            break Err(e.into());
+        }
+    };
+    keys.abort();
+    restore_terminal();
+    result
+}
+
+fn carry_out(cmd: Cmd, app: &mut App, net: &mut Net, events: &mpsc::Sender<Msg>, paths: &Paths, terminal: &mut Term) {
+    let outcome = match cmd {
+        Cmd::Send(frame, reference) => {
+            net.send(&frame, reference.as_deref());
+            Ok(())
+        }
+        Cmd::Connect(url) => {
+            *net = Net::spawn(url, events.clone());
+            Ok(())
+        }
+        Cmd::SaveSession(session) => config::save_session(&paths.session_file(), &session),
+        Cmd::ClearSession => config::clear_session(&paths.session_file()),
+        Cmd::SaveConfig { server, user } => {
+            let path = paths.config_file();
+            config::load_config(&path).and_then(|mut c| {
+                // With --local the address changes per run; do not remember it.
+                if app.local_server.is_none() {
+                    c.server = Some(server);
+                }
+                c.user = Some(user);
+                config::save_config(&path, &c)
+            })
+        }
+        Cmd::Bell => {
+            let _ = terminal.backend_mut().write_all(b"\x07");
+            terminal.backend_mut().flush().map_err(anyhow::Error::from)
+        }
+        Cmd::Quit => {
+            app.quit = true;
+            Ok(())
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::warn!("{e:#}");
+    }
+}

@@ -1,0 +1,130 @@
+//! What the client knows about one room: its messages (ordered by `seq`, each
+//! once), messages still waiting for their echo, members, typers, unread
+//! counts and scroll position.
+
+use chaty_proto::{Message, RoomKind};
+use tokio::time::Instant;
+
+/// A message typed here, not yet confirmed by its echo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub client_id: String,
+    pub content: String,
+    /// Why the server refused it, if it did.
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Room {
+    pub id: String,
+    pub topic: String,
+    pub kind: RoomKind,
+    pub private: bool,
+    pub messages: Vec<Message>,
+    pub pending: Vec<Pending>,
+    pub members: Vec<String>,
+    pub online: Vec<String>,
+    /// Who is typing, and until when.
+    pub typers: Vec<(String, Instant)>,
+    pub unread: usize,
+    pub mentions: usize,
+    /// The server has older messages than the first one here.
+    pub has_older: bool,
+    pub loading_older: bool,
+    /// Lines scrolled up from the bottom (0: following new messages).
+    pub scroll: usize,
+    /// New messages arrived below while scrolled up.
+    pub new_below: bool,
+}
+
+impl Room {
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            topic: String::new(),
+            kind: if id.starts_with("dm:") { RoomKind::Dm } else { RoomKind::Room },
+            private: id.starts_with("dm:"),
+            messages: Vec::new(),
+            pending: Vec::new(),
+            members: Vec::new(),
+            online: Vec::new(),
+            typers: Vec::new(),
+            unread: 0,
+            mentions: 0,
+            has_older: false,
+            loading_older: false,
+            scroll: 0,
+            new_below: false,
+        }
+    }
+
+    /// Inserts by `seq`; false if that `seq` is already here.
+    pub fn insert(&mut self, message: Message) -> bool {
+        match self.messages.binary_search_by_key(&message.seq, |m| m.seq) {
+            Ok(_) => false,
+            Err(at) => {
+                self.messages.insert(at, message);
+                true
+            }
+        }
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        self.messages.last().map(|m| m.seq)
+    }
+
+    pub fn first_seq(&self) -> Option<u64> {
+        self.messages.first().map(|m| m.seq)
+    }
+
+    /// `#general`, or `@bob` for a DM seen by alice.
+    pub fn label(&self, me: &str) -> String {
+        match (self.kind, chaty_proto::validate::dm_members(&self.id)) {
+            (RoomKind::Dm, Some((a, b))) => format!("@{}", if a.eq_ignore_ascii_case(me) { b } else { a }),
+            _ => format!("#{}", self.id),
+        }
+    }
+
+    /// Drops typers whose time ran out; true if any did.
+    pub fn expire_typers(&mut self, now: Instant) -> bool {
+        let before = self.typers.len();
+        self.typers.retain(|(_, until)| *until > now);
+        before != self.typers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: u64) -> Message {
+        Message {
+            id: seq,
+            seq,
+            room_id: "r".into(),
+            user_id: "a".into(),
+            user_name: "a".into(),
+            content: format!("m{seq}"),
+            timestamp: "2024-03-28T12:00:00.000Z".into(),
+            client_id: None,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn messages_stay_ordered_and_unique() {
+        let mut room = Room::new("r");
+        for seq in [3, 1, 2, 3, 1] {
+            room.insert(msg(seq));
+        }
+        assert_eq!(room.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!((room.first_seq(), room.last_seq()), (Some(1), Some(3)));
+    }
+
+    #[test]
+    fn dm_labels_show_the_other_person() {
+        assert_eq!(Room::new("dm:alice:bob").label("alice"), "@bob");
+        assert_eq!(Room::new("dm:alice:bob").label("bob"), "@alice");
+        assert_eq!(Room::new("general").label("bob"), "#general");
+    }
+}

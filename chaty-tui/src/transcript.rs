@@ -1,0 +1,222 @@
+//! A room's messages as styled, wrapped lines for a given width: day
+//! separators, grouped senders, pending and failed sends, `/me` actions and
+//! highlighted mentions. Pure, so the app can measure what the view draws.
+
+use chrono::{DateTime, FixedOffset, TimeZone};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::room::Room;
+use crate::sanitize;
+
+/// Sender names are cut to this many columns.
+const NAME_COLS: usize = 10;
+/// Messages from one sender closer than this share one name.
+const GROUP_MS: i64 = 10 * 60 * 1000;
+
+const PALETTE: [Color; 10] = [
+    Color::Cyan,
+    Color::Green,
+    Color::Yellow,
+    Color::Magenta,
+    Color::Blue,
+    Color::LightRed,
+    Color::LightCyan,
+    Color::LightGreen,
+    Color::LightMagenta,
+    Color::LightBlue,
+];
+
+/// A stable colour per user name.
+pub fn user_color(name: &str) -> Color {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    PALETTE[(hash % PALETTE.len() as u64) as usize]
+}
+
+/// Splits `text` into lines no wider than `width` columns, at spaces where
+/// possible, inside words when a word is too long. Wide characters count two.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        let mut line_w = 0;
+        for word in paragraph.split_inclusive(' ') {
+            let word_w = word.trim_end_matches(' ').width();
+            if line_w + word_w > width && line_w > 0 {
+                out.push(line.trim_end().to_string());
+                line.clear();
+                line_w = 0;
+            }
+            for c in word.chars() {
+                let cw = c.width().unwrap_or(0);
+                if line_w + cw > width && line_w > 0 && c != ' ' {
+                    out.push(std::mem::take(&mut line));
+                    line_w = 0;
+                }
+                if !(c == ' ' && line_w == 0 && !line.is_empty()) {
+                    line.push(c);
+                    line_w += cw;
+                }
+            }
+        }
+        out.push(line.trim_end().to_string());
+    }
+    out
+}
+
+fn fit(name: &str, cols: usize) -> String {
+    if name.width() <= cols {
+        return format!("{name:<cols$}", cols = cols - (name.width() - name.chars().count()));
+    }
+    let mut out = String::new();
+    for c in name.chars() {
+        if out.width() + c.width().unwrap_or(0) + 1 > cols {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    format!("{out:<cols$}", cols = cols - (out.width() - out.chars().count()))
+}
+
+/// Local time of an RFC 3339 timestamp, given the viewer's UTC offset.
+fn local(timestamp: &str, offset: FixedOffset) -> Option<DateTime<FixedOffset>> {
+    let ms = chaty_proto::time::parse_millis(timestamp)?;
+    offset.timestamp_millis_opt(ms).single()
+}
+
+/// Who is speaking, and what: a message's body for display.
+fn body(content: &str, user: &str) -> (bool, String) {
+    match content.strip_prefix("/me ") {
+        Some(action) => (true, format!("* {user} {}", sanitize::text(action))),
+        None => (false, sanitize::text(content)),
+    }
+}
+
+/// Splits a line into spans, highlighting `@me` mentions.
+fn highlight(text: &str, me: &str, base: Style) -> Vec<Span<'static>> {
+    let needle = format!("@{me}").to_lowercase();
+    if me.is_empty() || !text.to_lowercase().contains(&needle) {
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let mut spans = Vec::new();
+    let lower = text.to_lowercase();
+    let mut at = 0;
+    // ASCII-case-insensitive match on names, so byte offsets line up.
+    while let Some(i) = lower[at..].find(&needle) {
+        let start = at + i;
+        spans.push(Span::styled(text[at..start].to_string(), base));
+        spans.push(Span::styled(
+            text[start..start + needle.len()].to_string(),
+            base.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+        at = start + needle.len();
+    }
+    spans.push(Span::styled(text[at..].to_string(), base));
+    spans
+}
+
+/// Everything in `room` as lines `width` columns wide.
+pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line<'static>> {
+    let width = usize::from(width);
+    // "HH:MM " then the name column then a space.
+    let compact = width < 40;
+    let name_cols = if compact { 0 } else { NAME_COLS };
+    let indent = if compact { 2 } else { 6 + name_cols + 1 };
+    let text_w = width.saturating_sub(indent).max(1);
+    let dim = Style::default().fg(Color::DarkGray);
+
+    let mut out = Vec::new();
+    let mut last: Option<(&str, i64, chrono::NaiveDate)> = None;
+    for m in &room.messages {
+        let when = local(&m.timestamp, offset);
+        let ms = chaty_proto::time::parse_millis(&m.timestamp).unwrap_or(0);
+        let day = when.map(|w| w.date_naive());
+        if let Some(day) = day {
+            if last.is_none_or(|(_, _, d)| d != day) {
+                let label = format!(" {} ", day.format("%A %-d %B %Y"));
+                let rule = width.saturating_sub(label.width()) / 2;
+                out.push(Line::styled(format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)), dim));
+            }
+        }
+        let grouped = last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day);
+        let (action, text) = body(&m.content, &sanitize::line(&m.user_name));
+        let time = when.map_or_else(|| "--:--".to_string(), |w| w.format("%H:%M").to_string());
+        let name = sanitize::line(&m.user_name);
+        let name_style = Style::default().fg(user_color(&m.user_id)).add_modifier(Modifier::BOLD);
+        let text_style = if action { Style::default().add_modifier(Modifier::ITALIC) } else { Style::default() };
+        let wrapped = wrap(&text, if compact { width.saturating_sub(6 + name.width() + 2).max(1) } else { text_w });
+        for (i, chunk) in wrapped.into_iter().enumerate() {
+            let mut spans = Vec::new();
+            if i == 0 {
+                spans.push(Span::styled(format!("{time} "), dim));
+                if compact {
+                    if !action {
+                        spans.push(Span::styled(format!("{name}: "), name_style));
+                    }
+                } else if grouped || action {
+                    spans.push(Span::raw(" ".repeat(name_cols + 1)));
+                } else {
+                    spans.push(Span::styled(fit(&name, name_cols), name_style));
+                    spans.push(Span::raw(" "));
+                }
+            } else {
+                spans.push(Span::raw(" ".repeat(indent)));
+            }
+            spans.extend(highlight(&chunk, me, text_style));
+            out.push(Line::from(spans));
+        }
+        last = Some((&m.user_id, ms, day.unwrap_or_default()));
+    }
+    for p in &room.pending {
+        let (_, text) = body(&p.content, me);
+        let style = match &p.failed {
+            Some(_) => Style::default().fg(Color::Red),
+            None => dim,
+        };
+        let status = match &p.failed {
+            Some(reason) => format!("✗ not sent: {}", sanitize::line(reason)),
+            None => "sending…".to_string(),
+        };
+        for (i, chunk) in wrap(&text, text_w).into_iter().enumerate() {
+            let lead = if i == 0 && !compact { format!("      {} ", fit(me, name_cols)) } else { " ".repeat(indent) };
+            out.push(Line::from(vec![Span::styled(lead, dim), Span::styled(chunk, style)]));
+        }
+        out.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(status, style.add_modifier(Modifier::ITALIC))]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_at_spaces_and_inside_long_words() {
+        assert_eq!(wrap("hello big world", 9), ["hello big", "world"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("a\n\nb", 10), ["a", "", "b"]);
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(wrap("世界世界世界", 5), ["世界", "世界", "世界"]);
+        for line in wrap("👋👋👋 hello 世界 ok", 6) {
+            assert!(line.width() <= 6, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_fitted_to_the_column() {
+        assert_eq!(fit("al", 5), "al   ");
+        assert_eq!(fit("alexandria", 5), "alex…");
+        assert_eq!(fit("世界世界", 5).width(), 5);
+    }
+
+    #[test]
+    fn colours_are_stable() {
+        assert_eq!(user_color("alice"), user_color("alice"));
+    }
+}

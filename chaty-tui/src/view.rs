@@ -1,0 +1,293 @@
+//! Draws the app. Reads `App`, never changes it; `now` is passed in so a
+//! screen is a pure function of its inputs (and snapshot-testable).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use tokio::time::Instant;
+use unicode_width::UnicodeWidthStr;
+
+use crate::app::{App, Conn, Field, Screen};
+use crate::layout::{self, MAX_INPUT_LINES};
+use crate::sanitize;
+use crate::transcript;
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+
+pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
+    let area = frame.area();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    match app.screen {
+        Screen::SignIn => sign_in(frame, app, area, now),
+        Screen::Chat => chat(frame, app, area, now),
+    }
+}
+
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+fn conn_text(app: &App, now: Instant) -> (String, Color) {
+    match &app.conn {
+        Conn::Connected => ("connected".into(), Color::Green),
+        Conn::Connecting => ("connecting…".into(), Color::Yellow),
+        Conn::Reconnecting { at, attempt, .. } => {
+            let secs = at.saturating_duration_since(now).as_millis().div_ceil(1000);
+            if secs == 0 {
+                (format!("reconnecting, attempt {attempt}"), Color::Yellow)
+            } else {
+                (format!("reconnecting in {secs} s, attempt {attempt}"), Color::Yellow)
+            }
+        }
+    }
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
+    let form = &app.signin;
+    let popup = centered(area, 56, 13);
+    let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let field_w = usize::from(inner.width.saturating_sub(12));
+    let row = |label: &str, value: String, field: Field| {
+        let focused = form.focus == Some(field);
+        let style = if focused { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+        let shown: String = value.chars().rev().take(field_w).collect::<Vec<_>>().into_iter().rev().collect();
+        Line::from(vec![Span::raw(format!(" {label:<9} ")), Span::styled(format!("{shown:<field_w$}"), style)])
+    };
+    let (status, color) = conn_text(app, now);
+    let mut lines = vec![
+        Line::raw(""),
+        row("Server", form.server.text(), Field::Server),
+        Line::raw(""),
+        row("User", form.user.text(), Field::User),
+        Line::raw(""),
+        row("Password", "•".repeat(form.password.text().chars().count()), Field::Password),
+        Line::raw(""),
+        Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
+        Line::styled(" Ctrl-C quit", DIM),
+    ];
+    let message = match (&form.error, form.busy) {
+        (Some(e), _) => Line::styled(format!(" {}", sanitize::line(e)), Style::default().fg(Color::Red)),
+        (None, true) => Line::styled(" signing in…", Style::default().fg(Color::Yellow)),
+        (None, false) => Line::styled(format!(" {status}"), Style::default().fg(color)),
+    };
+    lines.push(message);
+    frame.render_widget(Paragraph::new(lines), inner);
+    if let Some(field) = form.focus {
+        let (y, text) = match field {
+            Field::Server => (1, form.server.text()),
+            Field::User => (3, form.user.text()),
+            Field::Password => (5, "•".repeat(form.password.text().chars().count())),
+        };
+        let x = inner.x + 11 + (text.width().min(field_w)) as u16;
+        if inner.height > y && x < inner.right() {
+            frame.set_cursor_position((x, inner.y + y));
+        }
+    }
+}
+
+fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
+    let (input_lines, cursor) = app.input.layout();
+    let areas = layout::areas(area, input_lines.len());
+    if let Some(sidebar) = areas.sidebar {
+        rooms(frame, app, sidebar);
+    }
+    messages(frame, app, areas.messages);
+    if let Some(members_area) = areas.members {
+        members(frame, app, members_area);
+    }
+    typing_line(frame, app, areas.typing);
+    input(frame, app, areas.input, &input_lines, cursor);
+    status(frame, app, areas.status, now);
+    if let Some(overlay) = &app.overlay {
+        popup(frame, area, &overlay.title, overlay.lines.iter().map(|l| Line::raw(l.clone())).collect());
+    }
+    if let Some(sw) = &app.switcher {
+        let mut lines = vec![Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]), Line::raw("")];
+        for (n, i) in app.switcher_matches().into_iter().enumerate().take(12) {
+            let label = sanitize::line(&app.rooms[i].label(&app.me));
+            let style = if n == sw.selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+            lines.push(Line::styled(format!(" {label} "), style));
+        }
+        popup(frame, area, "Switch room (Enter, Esc)", lines);
+    }
+}
+
+fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
+    let width = lines.iter().map(Line::width).max().unwrap_or(0).max(title.width() + 4) as u16 + 4;
+    let rect = centered(area, width.max(30), lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    let block = Block::default().borders(Borders::ALL).title(format!(" {title} "));
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let block = Block::default().borders(Borders::RIGHT).border_style(DIM);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let mut lines = Vec::new();
+    let mut in_dms = false;
+    for (i, room) in app.rooms.iter().enumerate() {
+        if room.kind == chaty_proto::RoomKind::Dm && !in_dms {
+            in_dms = true;
+            lines.push(Line::styled(" Direct", DIM));
+        }
+        let label = sanitize::line(&room.label(&app.me));
+        let badge = match (room.unread, room.mentions) {
+            (0, _) => String::new(),
+            (n, 0) => format!(" {n}"),
+            (n, m) => format!(" {n}@{m}"),
+        };
+        let room_w = width.saturating_sub(badge.width() + 1);
+        let shown: String = label.chars().take(room_w).collect();
+        let mut style = Style::default();
+        if room.unread > 0 {
+            style = style.add_modifier(Modifier::BOLD);
+        }
+        if room.mentions > 0 {
+            style = style.fg(Color::Yellow);
+        }
+        if i == app.current {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        let pad = width.saturating_sub(shown.width() + badge.width() + 1);
+        lines.push(Line::styled(format!(" {shown}{}{badge}", " ".repeat(pad)), style));
+    }
+    if app.rooms.is_empty() {
+        lines.push(Line::styled(" no rooms yet", DIM));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let inner = Rect { x: area.x + 1, width: area.width.saturating_sub(2), ..area };
+    let Some(room) = app.current_room() else {
+        let hint = vec![
+            Line::raw(""),
+            Line::styled("Welcome to chaty.", Style::default().add_modifier(Modifier::BOLD)),
+            Line::raw(""),
+            Line::raw("You are not in any room yet."),
+            Line::raw("  /join general      join (or create) a public room"),
+            Line::raw("  /create --private team   a room for invited people"),
+            Line::raw("  /dm NAME           talk to one person"),
+            Line::raw("  /help              every command and key"),
+        ];
+        frame.render_widget(Paragraph::new(hint), inner);
+        return;
+    };
+    let lines = transcript::lines(room, &app.me, inner.width, app.utc_offset);
+    let height = usize::from(inner.height);
+    let end = lines.len().saturating_sub(room.scroll);
+    let start = end.saturating_sub(height);
+    let mut shown: Vec<Line<'static>> = lines[start..end].to_vec();
+    if start == 0 && (room.loading_older || room.has_older) {
+        let note = if room.loading_older { "loading older messages…" } else { "scroll up for older messages" };
+        if shown.len() >= height && !shown.is_empty() {
+            shown.remove(0);
+        }
+        shown.insert(0, Line::styled(note, DIM));
+    }
+    if room.messages.is_empty() && room.pending.is_empty() && !room.has_older {
+        shown.push(Line::styled(format!("This is the start of {}.", sanitize::line(&room.label(&app.me))), DIM));
+    }
+    frame.render_widget(Paragraph::new(shown), inner);
+    if room.new_below && room.scroll > 0 {
+        let y = inner.bottom().saturating_sub(1);
+        let marker = Line::styled(" ↓ new messages below (End) ", Style::default().fg(Color::Black).bg(Color::Yellow));
+        frame.render_widget(Paragraph::new(marker).alignment(Alignment::Right), Rect { y, height: 1, ..inner });
+    }
+}
+
+fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let block = Block::default().borders(Borders::LEFT).border_style(DIM);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(room) = app.current_room() else { return };
+    let mut lines = vec![Line::styled(format!(" {} members", room.members.len()), DIM)];
+    let mut members: Vec<&String> = room.members.iter().collect();
+    members.sort_by_key(|m| (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), m.to_lowercase()));
+    for m in members {
+        let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
+        let dot = if on { Span::styled(" ● ", Style::default().fg(Color::Green)) } else { Span::styled(" ○ ", DIM) };
+        let name = Span::styled(sanitize::line(m), if on { Style::default().fg(transcript::user_color(m)) } else { DIM });
+        lines.push(Line::from(vec![dot, name]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let line = match (&app.notice, app.typing_text()) {
+        (Some((text, true)), _) => Line::styled(format!(" {text}"), Style::default().fg(Color::Red)),
+        (Some((text, false)), _) => Line::styled(format!(" {text}"), DIM),
+        (None, Some(typing)) => Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC)),
+        (None, None) => Line::raw(""),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, col): (usize, usize)) {
+    if area.height == 0 {
+        return;
+    }
+    let block = Block::default().borders(Borders::TOP).border_style(DIM);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let first = row.saturating_sub(MAX_INPUT_LINES - 1);
+    let shown: Vec<Line<'static>> = lines
+        .iter()
+        .enumerate()
+        .skip(first)
+        .map(|(i, l)| Line::from(vec![Span::styled(if i == 0 { "› " } else { "  " }, DIM), Span::raw(l.clone())]))
+        .collect();
+    let scroll_x = (col + 2).saturating_sub(usize::from(inner.width.saturating_sub(1)));
+    frame.render_widget(Paragraph::new(shown).scroll((0, scroll_x as u16)), inner);
+    let x = inner.x + (col + 2 - scroll_x) as u16;
+    let y = inner.y + (row - first) as u16;
+    if app.overlay.is_none() && app.switcher.is_none() && x < inner.right() && y < inner.bottom() {
+        frame.set_cursor_position((x, y));
+    }
+}
+
+fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
+    let (state, color) = conn_text(app, now);
+    let base = Style::default().bg(Color::DarkGray).fg(Color::White);
+    let mut spans = vec![Span::styled(format!(" {}@{} ", sanitize::line(&app.me), host(&app.server)), base), Span::styled(" ", base)];
+    spans.push(Span::styled(format!("{state} "), base.fg(color)));
+    if let Some(local) = &app.local_server {
+        spans.push(Span::styled(format!("│ local server {local} "), base));
+    }
+    if let Some(room) = app.current_room() {
+        let mut text = format!("│ {}", sanitize::line(&room.label(&app.me)));
+        if area.width < 60 {
+            // No sidebar: say where we are among the rooms, and what waits elsewhere.
+            text.push_str(&format!(" ({}/{})", app.current + 1, app.rooms.len()));
+            let unread: usize = app.rooms.iter().map(|r| r.unread).sum();
+            if unread > 0 {
+                text.push_str(&format!(" +{unread} unread"));
+            }
+        }
+        if !room.topic.is_empty() {
+            text.push_str(&format!(" — {}", sanitize::line(&room.topic)));
+        }
+        spans.push(Span::styled(text, base.add_modifier(Modifier::BOLD)));
+    }
+    let used: usize = spans.iter().map(Span::width).sum();
+    spans.push(Span::styled(" ".repeat(usize::from(area.width).saturating_sub(used)), base));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
