@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use tokio::time::Instant;
 
-use crate::command::{self, Command, COMMANDS};
+use crate::command::{self, COMMANDS, Command};
 use crate::config::Session;
 use crate::input::Input;
 use crate::layout;
@@ -44,7 +44,11 @@ pub enum NetEvent {
     Connecting,
     Connected,
     /// The connection dropped or could not be made; the next try is at `retry_at`.
-    Disconnected { reason: String, retry_at: Instant, attempt: u32 },
+    Disconnected {
+        reason: String,
+        retry_at: Instant,
+        attempt: u32,
+    },
     Frame(Reply),
 }
 
@@ -58,7 +62,10 @@ pub enum Cmd {
     SaveSession(Session),
     ClearSession,
     /// Remember server and user name in config.toml.
-    SaveConfig { server: String, user: String },
+    SaveConfig {
+        server: String,
+        user: String,
+    },
     Bell,
     Quit,
 }
@@ -67,7 +74,11 @@ pub enum Cmd {
 pub enum Conn {
     Connecting,
     Connected,
-    Reconnecting { at: Instant, attempt: u32, reason: String },
+    Reconnecting {
+        at: Instant,
+        attempt: u32,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +111,11 @@ enum Auth {
     None,
     Token,
     Refresh,
-    Password { register: bool, user: String, password: String },
+    Password {
+        register: bool,
+        user: String,
+        password: String,
+    },
 }
 
 /// A popup over the chat: help, who, the room list.
@@ -141,6 +156,8 @@ pub struct App {
     pub size: (u16, u16),
     pub utc_offset: FixedOffset,
     epoch: Option<String>,
+    /// The time of the message being handled.
+    now: Instant,
     client_prefix: String,
     next_client_id: u64,
     pub quit: bool,
@@ -152,7 +169,11 @@ impl App {
         let mut signin = SignInForm::default();
         signin.server.set(server);
         signin.user.set(user);
-        signin.focus = Some(if user.is_empty() { Field::User } else { Field::Password });
+        signin.focus = Some(if user.is_empty() {
+            Field::User
+        } else {
+            Field::Password
+        });
         Self {
             screen: Screen::SignIn,
             signin,
@@ -174,6 +195,7 @@ impl App {
             size: (80, 24),
             utc_offset: FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()),
             epoch: None,
+            now: Instant::now(),
             client_prefix: client_prefix.to_string(),
             next_client_id: 0,
             quit: false,
@@ -195,7 +217,9 @@ impl App {
             None => {
                 let current = self.rooms.get(self.current).map(|r| r.id.clone());
                 self.rooms.push(Room::new(id));
-                self.rooms.sort_by(|a, b| (a.kind == RoomKind::Dm, &a.id).cmp(&(b.kind == RoomKind::Dm, &b.id)));
+                self.rooms.sort_by(|a, b| {
+                    (a.kind == RoomKind::Dm, &a.id).cmp(&(b.kind == RoomKind::Dm, &b.id))
+                });
                 if let Some(cur) = current.and_then(|c| self.room_index(&c)) {
                     self.current = cur;
                 }
@@ -218,6 +242,7 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg, now: Instant) -> Vec<Cmd> {
+        self.now = now;
         match msg {
             Msg::Key(key) => match self.screen {
                 Screen::SignIn => self.signin_key(key),
@@ -263,8 +288,16 @@ impl App {
                 self.typing_sent = None;
                 self.authenticate()
             }
-            NetEvent::Disconnected { reason, retry_at, attempt } => {
-                self.conn = Conn::Reconnecting { at: retry_at, attempt, reason };
+            NetEvent::Disconnected {
+                reason,
+                retry_at,
+                attempt,
+            } => {
+                self.conn = Conn::Reconnecting {
+                    at: retry_at,
+                    attempt,
+                    reason,
+                };
                 self.signed_in = false;
                 for room in &mut self.rooms {
                     room.typers.clear();
@@ -283,13 +316,23 @@ impl App {
     /// What to send right after connecting: the saved token, or the sign-in
     /// the user asked for, or nothing (the sign-in screen waits for input).
     fn authenticate(&mut self) -> Vec<Cmd> {
-        if let Auth::Password { register, user, password } = &self.auth {
+        if let Auth::Password {
+            register,
+            user,
+            password,
+        } = &self.auth
+        {
             return vec![password_frame(*register, user, password)];
         }
         match &self.session {
             Some(session) => {
                 self.auth = Auth::Token;
-                vec![Cmd::Send(ClientFrame::Auth(proto::Auth { token: session.token.clone() }), Some("auth".into()))]
+                vec![Cmd::Send(
+                    ClientFrame::Auth(proto::Auth {
+                        token: session.token.clone(),
+                    }),
+                    Some("auth".into()),
+                )]
             }
             None => {
                 self.screen = Screen::SignIn;
@@ -312,21 +355,39 @@ impl App {
                 self.epoch = Some(epoch);
                 Vec::new()
             }
-            ServerFrame::AuthOk { user_name, token, refresh_token, .. } => self.signed_in_as(user_name, token, refresh_token),
+            ServerFrame::AuthOk {
+                user_name,
+                token,
+                refresh_token,
+                ..
+            } => self.signed_in_as(user_name, token, refresh_token),
             ServerFrame::Rooms { rooms } if reference == "rooms" => {
                 let lines = rooms
                     .iter()
                     .filter(|r| r.kind == RoomKind::Room)
                     .map(|r| {
                         let mark = if r.joined { "✓" } else { " " };
-                        format!("{mark} #{:<20} {:>3} members  {}", r.room_id, r.member_count, sanitize::line(&r.topic))
+                        format!(
+                            "{mark} #{:<20} {:>3} members  {}",
+                            r.room_id,
+                            r.member_count,
+                            sanitize::line(&r.topic)
+                        )
                     })
                     .collect();
-                self.overlay = Some(Overlay { title: "Rooms (/join ROOM)".into(), lines });
+                self.overlay = Some(Overlay {
+                    title: "Rooms (/join ROOM)".into(),
+                    lines,
+                });
                 Vec::new()
             }
             ServerFrame::Rooms { rooms } => self.sync_rooms(rooms),
-            ServerFrame::Room { room_id, topic, private, kind } => {
+            ServerFrame::Room {
+                room_id,
+                topic,
+                private,
+                kind,
+            } => {
                 let known = self.room_index(&room_id).is_some();
                 let room = self.room_mut(&room_id);
                 room.topic = topic;
@@ -336,9 +397,16 @@ impl App {
                 if !known {
                     // New to us (created, invited, a DM): load members and the latest page.
                     if reference != "join" {
-                        cmds.push(self.send(ClientFrame::JoinRoom(proto::JoinRoom { room_id: room_id.clone(), user_id: None, since: None })));
+                        cmds.push(self.send(ClientFrame::JoinRoom(proto::JoinRoom {
+                            room_id: room_id.clone(),
+                            user_id: None,
+                            since: None,
+                        })));
                     }
-                    cmds.push(Cmd::Send(history_latest(&room_id), Some(format!("latest:{room_id}"))));
+                    cmds.push(Cmd::Send(
+                        history_latest(&room_id),
+                        Some(format!("latest:{room_id}")),
+                    ));
                 }
                 if reference == "open" || reference == "join" {
                     cmds.extend(self.switch_to(&room_id));
@@ -346,26 +414,43 @@ impl App {
                 cmds
             }
             ServerFrame::ChatMessage(message) => self.chat_message(message),
-            ServerFrame::History { room_id, messages, has_more } => self.history(&room_id, messages, has_more, &reference),
-            ServerFrame::RoomMembersUpdate { room_id, members, online } => {
+            ServerFrame::History {
+                room_id,
+                messages,
+                has_more,
+            } => self.history(&room_id, messages, has_more, &reference),
+            ServerFrame::RoomMembersUpdate {
+                room_id,
+                members,
+                online,
+            } => {
                 let room = self.room_mut(&room_id);
                 room.members = members;
                 room.online = online;
                 Vec::new()
             }
-            ServerFrame::UserLeft { room_id, user_id } if user_id.eq_ignore_ascii_case(&self.me) => {
+            ServerFrame::UserLeft { room_id, user_id }
+                if user_id.eq_ignore_ascii_case(&self.me) =>
+            {
                 if let Some(i) = self.room_index(&room_id) {
                     self.rooms.remove(i);
                     self.current = self.current.min(self.rooms.len().saturating_sub(1));
                 }
                 Vec::new()
             }
-            ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),
-            ServerFrame::Typing { room_id, user_id, typing, .. } => {
+            ServerFrame::UserJoined { .. }
+            | ServerFrame::UserLeft { .. }
+            | ServerFrame::Pong {} => Vec::new(),
+            ServerFrame::Typing {
+                room_id,
+                user_id,
+                typing,
+                ..
+            } => {
                 if user_id.eq_ignore_ascii_case(&self.me) {
                     return Vec::new();
                 }
-                let until = Instant::now() + TYPING_SHOWN;
+                let until = self.now + TYPING_SHOWN;
                 let room = self.room_mut(&room_id);
                 room.typers.retain(|(u, _)| *u != user_id);
                 if typing {
@@ -384,8 +469,15 @@ impl App {
     }
 
     fn signed_in_as(&mut self, user: String, token: String, refresh: Option<String>) -> Vec<Cmd> {
-        let refresh = refresh.or_else(|| self.session.as_ref().map(|s| s.refresh_token.clone())).unwrap_or_default();
-        let session = Session { server: self.server.clone(), user: user.clone(), token, refresh_token: refresh };
+        let refresh = refresh
+            .or_else(|| self.session.as_ref().map(|s| s.refresh_token.clone()))
+            .unwrap_or_default();
+        let session = Session {
+            server: self.server.clone(),
+            user: user.clone(),
+            token,
+            refresh_token: refresh,
+        };
         self.session = Some(session.clone());
         self.me = user.clone();
         self.signed_in = true;
@@ -394,7 +486,13 @@ impl App {
         self.signin.busy = false;
         self.signin.error = None;
         self.signin.password = Input::default();
-        vec![Cmd::SaveSession(session), Cmd::SaveConfig { server: self.server.clone(), user }]
+        vec![
+            Cmd::SaveSession(session),
+            Cmd::SaveConfig {
+                server: self.server.clone(),
+                user,
+            },
+        ]
     }
 
     /// After sign-in the server lists our rooms: catch up on each (from the
@@ -409,7 +507,11 @@ impl App {
             let since = room.last_seq();
             let id = summary.room_id;
             cmds.push(Cmd::Send(
-                ClientFrame::JoinRoom(proto::JoinRoom { room_id: id.clone(), user_id: None, since }),
+                ClientFrame::JoinRoom(proto::JoinRoom {
+                    room_id: id.clone(),
+                    user_id: None,
+                    since,
+                }),
                 Some(format!("catchup:{id}")),
             ));
             if since.is_none() {
@@ -434,18 +536,25 @@ impl App {
         if let Some(cid) = &message.client_id {
             room.pending.retain(|p| p.client_id != *cid);
         }
-        room.typers.retain(|(u, _)| !u.eq_ignore_ascii_case(&message.user_id));
+        room.typers
+            .retain(|(u, _)| !u.eq_ignore_ascii_case(&message.user_id));
         let mine = message.user_id.eq_ignore_ascii_case(&me);
         let mention = !mine && message.content.to_lowercase().contains(&format!("@{me}"));
         let looking = current.as_deref() == Some(message.room_id.as_str()) && room.scroll == 0;
         let dm = room.kind == RoomKind::Dm;
-        let before = if room.scroll > 0 { transcript::lines(room, &me_name, width, offset).len() } else { 0 };
+        let before = if room.scroll > 0 {
+            transcript::lines(room, &me_name, width, offset).len()
+        } else {
+            0
+        };
         if !room.insert(message) {
             return Vec::new();
         }
         if room.scroll > 0 {
             // Keep the view still while new lines arrive below it.
-            room.scroll += transcript::lines(room, &me_name, width, offset).len().saturating_sub(before);
+            room.scroll += transcript::lines(room, &me_name, width, offset)
+                .len()
+                .saturating_sub(before);
             room.new_below = true;
         }
         let _ = height;
@@ -462,14 +571,25 @@ impl App {
         cmds
     }
 
-    fn history(&mut self, room_id: &str, messages: Vec<proto::Message>, has_more: bool, reference: &str) -> Vec<Cmd> {
+    fn history(
+        &mut self,
+        room_id: &str,
+        messages: Vec<proto::Message>,
+        has_more: bool,
+        reference: &str,
+    ) -> Vec<Cmd> {
         let room = self.room_mut(room_id);
         let mut cmds = Vec::new();
         if reference.starts_with("catchup:") && has_more {
             // More was missed than one page: keep going from the newest we have.
             let after = messages.last().map(|m| m.seq).or(room.last_seq());
             cmds.push(Cmd::Send(
-                ClientFrame::History(proto::History { room_id: room_id.into(), before: None, after, limit: Some(200) }),
+                ClientFrame::History(proto::History {
+                    room_id: room_id.into(),
+                    before: None,
+                    after,
+                    limit: Some(200),
+                }),
                 Some(format!("catchup:{room_id}")),
             ));
         }
@@ -489,8 +609,13 @@ impl App {
             (Auth::Token, "auth") if code == ErrorCode::TokenExpired => {
                 if let Some(session) = &self.session {
                     self.auth = Auth::Refresh;
-                    let refresh = proto::Refresh { refresh_token: session.refresh_token.clone() };
-                    return vec![Cmd::Send(ClientFrame::Refresh(refresh), Some("auth".into()))];
+                    let refresh = proto::Refresh {
+                        refresh_token: session.refresh_token.clone(),
+                    };
+                    return vec![Cmd::Send(
+                        ClientFrame::Refresh(refresh),
+                        Some("auth".into()),
+                    )];
                 }
                 Vec::new()
             }
@@ -509,7 +634,11 @@ impl App {
                 Vec::new()
             }
             _ => {
-                if let Some(room) = self.rooms.iter_mut().find(|r| r.pending.iter().any(|p| p.client_id == reference)) {
+                if let Some(room) = self
+                    .rooms
+                    .iter_mut()
+                    .find(|r| r.pending.iter().any(|p| p.client_id == reference))
+                {
                     if let Some(p) = room.pending.iter_mut().find(|p| p.client_id == reference) {
                         p.failed = Some(message);
                     }
@@ -590,7 +719,11 @@ impl App {
         }
         self.signin.error = None;
         self.signin.busy = true;
-        self.auth = Auth::Password { register, user: user.clone(), password: password.clone() };
+        self.auth = Auth::Password {
+            register,
+            user: user.clone(),
+            password: password.clone(),
+        };
         if server != self.server {
             // A different server: reconnect, and sign in once connected.
             self.server = server.clone();
@@ -637,7 +770,9 @@ impl App {
                 }
             }
             KeyCode::Char('g') if ctrl => self.switcher = Some(Switcher::default()),
-            KeyCode::Char('k') if ctrl && self.input.is_empty() => self.switcher = Some(Switcher::default()),
+            KeyCode::Char('k') if ctrl && self.input.is_empty() => {
+                self.switcher = Some(Switcher::default())
+            }
             KeyCode::Up if self.input.on_first_line() => {
                 self.input.history_prev();
             }
@@ -668,7 +803,9 @@ impl App {
 
     fn switcher_key(&mut self, key: KeyEvent) -> Vec<Cmd> {
         let matches = self.switcher_matches();
-        let Some(sw) = self.switcher.as_mut() else { return Vec::new() };
+        let Some(sw) = self.switcher.as_mut() else {
+            return Vec::new();
+        };
         match key.code {
             KeyCode::Esc => self.switcher = None,
             KeyCode::Up => sw.selected = sw.selected.saturating_sub(1),
@@ -695,12 +832,18 @@ impl App {
 
     /// Rooms matching the switcher's query (letters in order), best first.
     pub fn switcher_matches(&self) -> Vec<usize> {
-        let query = self.switcher.as_ref().map(|s| s.query.to_lowercase()).unwrap_or_default();
+        let query = self
+            .switcher
+            .as_ref()
+            .map(|s| s.query.to_lowercase())
+            .unwrap_or_default();
         let mut scored: Vec<(usize, usize)> = self
             .rooms
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| fuzzy_score(&query, &r.label(&self.me).to_lowercase()).map(|s| (s, i)))
+            .filter_map(|(i, r)| {
+                fuzzy_score(&query, &r.label(&self.me).to_lowercase()).map(|s| (s, i))
+            })
             .collect();
         scored.sort();
         scored.into_iter().map(|(_, i)| i).collect()
@@ -714,7 +857,9 @@ impl App {
     }
 
     fn typed(&mut self, now: Instant) -> Vec<Cmd> {
-        let Some(room) = self.current_room().map(|r| r.id.clone()) else { return Vec::new() };
+        let Some(room) = self.current_room().map(|r| r.id.clone()) else {
+            return Vec::new();
+        };
         let text = self.input.text();
         if text.is_empty() || text.starts_with('/') {
             return self.stop_typing();
@@ -727,12 +872,20 @@ impl App {
             return Vec::new();
         }
         self.typing_sent = Some((room.clone(), now));
-        vec![self.send(ClientFrame::Typing(proto::Typing { room_id: room, typing: true }))]
+        vec![self.send(ClientFrame::Typing(proto::Typing {
+            room_id: room,
+            typing: true,
+        }))]
     }
 
     fn stop_typing(&mut self) -> Vec<Cmd> {
         match self.typing_sent.take() {
-            Some((room_id, _)) if self.online() => vec![self.send(ClientFrame::Typing(proto::Typing { room_id, typing: false }))],
+            Some((room_id, _)) if self.online() => {
+                vec![self.send(ClientFrame::Typing(proto::Typing {
+                    room_id,
+                    typing: false,
+                }))]
+            }
             _ => Vec::new(),
         }
     }
@@ -777,10 +930,14 @@ impl App {
     fn scroll_by(&mut self, lines: isize) -> Vec<Cmd> {
         let (height, width) = self.message_area();
         let (me, offset) = (self.me.clone(), self.utc_offset);
-        let Some(room) = self.rooms.get_mut(self.current) else { return Vec::new() };
+        let Some(room) = self.rooms.get_mut(self.current) else {
+            return Vec::new();
+        };
         let total = transcript::lines(room, &me, width, offset).len();
         let max = total.saturating_sub(usize::from(height));
-        let target = (room.scroll as isize).saturating_add(lines).clamp(0, max as isize) as usize;
+        let target = (room.scroll as isize)
+            .saturating_add(lines)
+            .clamp(0, max as isize) as usize;
         room.scroll = target;
         if target == 0 {
             room.new_below = false;
@@ -789,8 +946,16 @@ impl App {
             if let Some(before) = room.first_seq() {
                 room.loading_older = true;
                 let id = room.id.clone();
-                let history = proto::History { room_id: id.clone(), before: Some(before), after: None, limit: Some(PAGE) };
-                return vec![Cmd::Send(ClientFrame::History(history), Some(format!("older:{id}")))];
+                let history = proto::History {
+                    room_id: id.clone(),
+                    before: Some(before),
+                    after: None,
+                    limit: Some(PAGE),
+                };
+                return vec![Cmd::Send(
+                    ClientFrame::History(history),
+                    Some(format!("older:{id}")),
+                )];
             }
         }
         Vec::new()
@@ -804,17 +969,39 @@ impl App {
         let candidates: Vec<String> = if start == 0 && word.starts_with('/') {
             COMMANDS.iter().map(|(c, _)| format!("{c} ")).collect()
         } else if let Some(prefix) = word.strip_prefix('@') {
-            let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
+            let members = self
+                .current_room()
+                .map(|r| r.members.clone())
+                .unwrap_or_default();
             let _ = prefix;
             members.into_iter().map(|m| format!("@{m} ")).collect()
         } else if word.starts_with('#') {
-            self.rooms.iter().filter(|r| r.kind == RoomKind::Room).map(|r| format!("#{} ", r.id)).collect()
+            self.rooms
+                .iter()
+                .filter(|r| r.kind == RoomKind::Room)
+                .map(|r| format!("#{} ", r.id))
+                .collect()
         } else {
-            let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
-            members.into_iter().map(|m| if start == 0 { format!("{m}: ") } else { format!("{m} ") }).collect()
+            let members = self
+                .current_room()
+                .map(|r| r.members.clone())
+                .unwrap_or_default();
+            members
+                .into_iter()
+                .map(|m| {
+                    if start == 0 {
+                        format!("{m}: ")
+                    } else {
+                        format!("{m} ")
+                    }
+                })
+                .collect()
         };
         let lower = word.to_lowercase();
-        let matches: Vec<&String> = candidates.iter().filter(|c| c.to_lowercase().starts_with(&lower)).collect();
+        let matches: Vec<&String> = candidates
+            .iter()
+            .filter(|c| c.to_lowercase().starts_with(&lower))
+            .collect();
         match matches.as_slice() {
             [] => {}
             [one] => self.input.replace_word(start, one),
@@ -854,7 +1041,11 @@ impl App {
                 }
             };
         }
-        let content = text.strip_prefix('/').filter(|_| text.starts_with("//")).unwrap_or(&text).to_string();
+        let content = text
+            .strip_prefix('/')
+            .filter(|_| text.starts_with("//"))
+            .unwrap_or(&text)
+            .to_string();
         self.say(content)
     }
 
@@ -868,19 +1059,29 @@ impl App {
             return Vec::new();
         };
         self.input.take();
-        self.typing_sent = None;
-        let pending = Pending { client_id: self.next_client_id(), content, failed: None };
+        let mut cmds = self.stop_typing();
+        let pending = Pending {
+            client_id: self.next_client_id(),
+            content,
+            failed: None,
+        };
         let online = self.online();
         let room = self.room_mut(&room_id);
         room.scroll = 0;
         room.new_below = false;
         room.pending.push(pending.clone());
-        if online { vec![chat_frame(&room_id, &pending)] } else { Vec::new() }
+        if online {
+            cmds.push(chat_frame(&room_id, &pending));
+        }
+        cmds
     }
 
     fn command(&mut self, cmd: Command, _now: Instant) -> Vec<Cmd> {
         let current = self.current_room().map(|r| r.id.clone());
-        let need_online = !matches!(cmd, Command::Quit | Command::Help | Command::Who | Command::Me(_));
+        let need_online = !matches!(
+            cmd,
+            Command::Quit | Command::Help | Command::Who | Command::Me(_)
+        );
         if need_online && !self.online() {
             self.notice("not connected; try again once reconnected", true);
             return Vec::new();
@@ -890,22 +1091,50 @@ impl App {
                 if self.room_index(&room_id).is_some() {
                     return self.switch_to(&room_id);
                 }
-                vec![Cmd::Send(ClientFrame::JoinRoom(proto::JoinRoom { room_id, user_id: None, since: None }), Some("join".into()))]
+                vec![Cmd::Send(
+                    ClientFrame::JoinRoom(proto::JoinRoom {
+                        room_id,
+                        user_id: None,
+                        since: None,
+                    }),
+                    Some("join".into()),
+                )]
             }
             Command::Leave(room) => match room.or(current) {
-                Some(room_id) => vec![self.send(ClientFrame::LeaveRoom(proto::LeaveRoom { room_id }))],
+                Some(room_id) => {
+                    vec![self.send(ClientFrame::LeaveRoom(proto::LeaveRoom { room_id }))]
+                }
                 None => Vec::new(),
             },
-            Command::Create { room, private, topic } => {
-                vec![Cmd::Send(ClientFrame::CreateRoom(proto::CreateRoom { room_id: room, topic, private }), Some("open".into()))]
+            Command::Create {
+                room,
+                private,
+                topic,
+            } => {
+                vec![Cmd::Send(
+                    ClientFrame::CreateRoom(proto::CreateRoom {
+                        room_id: room,
+                        topic,
+                        private,
+                    }),
+                    Some("open".into()),
+                )]
             }
             Command::Invite(user_id) => match current {
-                Some(room_id) => vec![self.send(ClientFrame::Invite(proto::Invite { room_id, user_id }))],
+                Some(room_id) => {
+                    vec![self.send(ClientFrame::Invite(proto::Invite { room_id, user_id }))]
+                }
                 None => Vec::new(),
             },
-            Command::Dm(user_id) => vec![Cmd::Send(ClientFrame::OpenDm(proto::OpenDm { user_id }), Some("open".into()))],
+            Command::Dm(user_id) => vec![Cmd::Send(
+                ClientFrame::OpenDm(proto::OpenDm { user_id }),
+                Some("open".into()),
+            )],
             Command::Me(action) => self.say(format!("/me {action}")),
-            Command::Rooms => vec![Cmd::Send(ClientFrame::ListRooms(proto::ListRooms {}), Some("rooms".into()))],
+            Command::Rooms => vec![Cmd::Send(
+                ClientFrame::ListRooms(proto::ListRooms {}),
+                Some("rooms".into()),
+            )],
             Command::Who => {
                 if let Some(room) = self.current_room() {
                     let lines = room
@@ -916,7 +1145,10 @@ impl App {
                             format!("{} {}", if on { "●" } else { "○" }, sanitize::line(m))
                         })
                         .collect();
-                    self.overlay = Some(Overlay { title: format!("Who is in {}", room.label(&self.me)), lines });
+                    self.overlay = Some(Overlay {
+                        title: format!("Who is in {}", room.label(&self.me)),
+                        lines,
+                    });
                 }
                 Vec::new()
             }
@@ -926,14 +1158,23 @@ impl App {
                 self.rooms.clear();
                 self.screen = Screen::SignIn;
                 self.signin.focus = Some(Field::Password);
-                vec![self.send(ClientFrame::Logout(proto::Logout {})), Cmd::ClearSession]
+                vec![
+                    self.send(ClientFrame::Logout(proto::Logout {})),
+                    Cmd::ClearSession,
+                ]
             }
             Command::Quit => self.quit(),
             Command::Help => {
-                let mut lines: Vec<String> = COMMANDS.iter().map(|(_, usage)| (*usage).to_string()).collect();
+                let mut lines: Vec<String> = COMMANDS
+                    .iter()
+                    .map(|(_, usage)| (*usage).to_string())
+                    .collect();
                 lines.push(String::new());
                 lines.extend(command::KEYS.iter().map(|k| (*k).to_string()));
-                self.overlay = Some(Overlay { title: "Help (Esc to close)".into(), lines });
+                self.overlay = Some(Overlay {
+                    title: "Help (Esc to close)".into(),
+                    lines,
+                });
                 Vec::new()
             }
         }
@@ -955,15 +1196,26 @@ impl App {
 fn password_frame(register: bool, user: &str, password: &str) -> Cmd {
     let (user_name, password) = (user.to_string(), password.to_string());
     let frame = if register {
-        ClientFrame::Register(proto::Register { user_name, password })
+        ClientFrame::Register(proto::Register {
+            user_name,
+            password,
+        })
     } else {
-        ClientFrame::Login(proto::Login { user_name, password })
+        ClientFrame::Login(proto::Login {
+            user_name,
+            password,
+        })
     };
     Cmd::Send(frame, Some("auth".into()))
 }
 
 fn history_latest(room_id: &str) -> ClientFrame {
-    ClientFrame::History(proto::History { room_id: room_id.to_string(), before: None, after: None, limit: Some(PAGE) })
+    ClientFrame::History(proto::History {
+        room_id: room_id.to_string(),
+        before: None,
+        after: None,
+        limit: Some(PAGE),
+    })
 }
 
 fn chat_frame(room_id: &str, p: &Pending) -> Cmd {
@@ -1011,17 +1263,34 @@ pub fn normalize_url(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("type the server's address, e.g. ws://127.0.0.1:8181/ws".into());
     }
-    let url = if text.contains("://") { text.to_string() } else { format!("ws://{text}") };
-    let uri: tokio_tungstenite::tungstenite::http::Uri =
-        url.parse().map_err(|e| format!("bad server URL {}: {e}", proto::validate::quote(text)))?;
+    let url = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("ws://{text}")
+    };
+    let uri: tokio_tungstenite::tungstenite::http::Uri = url
+        .parse()
+        .map_err(|e| format!("bad server URL {}: {e}", proto::validate::quote(text)))?;
     match uri.scheme_str() {
         Some("ws" | "wss") => {}
-        _ => return Err(format!("bad server URL {}: use ws:// or wss://", proto::validate::quote(text))),
+        _ => {
+            return Err(format!(
+                "bad server URL {}: use ws:// or wss://",
+                proto::validate::quote(text)
+            ));
+        }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("bad server URL {}: no host", proto::validate::quote(text)));
+        return Err(format!(
+            "bad server URL {}: no host",
+            proto::validate::quote(text)
+        ));
     }
-    Ok(if uri.path() == "/" && !url.ends_with('/') { format!("{url}/ws") } else { url })
+    Ok(if uri.path() == "/" && !url.ends_with('/') {
+        format!("{url}/ws")
+    } else {
+        url
+    })
 }
 
 /// Lower is better; `None` when `query`'s letters do not appear in order.
@@ -1040,7 +1309,14 @@ fn common_prefix(words: &[&String]) -> String {
     let first = words.first().map_or("", |w| w.as_str());
     let mut len = first.len();
     for w in words {
-        len = len.min(first.chars().zip(w.chars()).take_while(|(a, b)| a.eq_ignore_ascii_case(b)).map(|(a, _)| a.len_utf8()).sum());
+        len = len.min(
+            first
+                .chars()
+                .zip(w.chars())
+                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                .map(|(a, _)| a.len_utf8())
+                .sum(),
+        );
     }
     first[..len].to_string()
 }

@@ -7,7 +7,11 @@ use chaty_proto::validate;
 pub enum Command {
     Join(String),
     Leave(Option<String>),
-    Create { room: String, private: bool, topic: Option<String> },
+    Create {
+        room: String,
+        private: bool,
+        topic: Option<String>,
+    },
     Invite(String),
     Dm(String),
     Me(String),
@@ -22,7 +26,10 @@ pub enum Command {
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/join", "/join ROOM — join (or create) a public room"),
     ("/leave", "/leave [ROOM] — leave the current room (or ROOM)"),
-    ("/create", "/create [--private] ROOM [topic] — create a room"),
+    (
+        "/create",
+        "/create [--private] ROOM [topic] — create a room",
+    ),
     ("/invite", "/invite USER — invite USER to the current room"),
     ("/dm", "/dm USER — open a direct conversation"),
     ("/me", "/me ACTION — say what you are doing"),
@@ -57,17 +64,26 @@ fn user_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
 }
 
 fn usage(cmd: &str) -> &'static str {
-    COMMANDS.iter().find(|(name, _)| *name == cmd).map_or("", |(_, u)| u)
+    COMMANDS
+        .iter()
+        .find(|(name, _)| *name == cmd)
+        .map_or("", |(_, u)| u)
 }
 
 /// Parses a line that starts with `/`.
 pub fn parse(line: &str) -> Result<Command, String> {
     let line = line.trim();
-    let (cmd, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(c, r)| (c, r.trim()));
+    let (cmd, rest) = line
+        .split_once(char::is_whitespace)
+        .map_or((line, ""), |(c, r)| (c, r.trim()));
     let mut args = rest.split_whitespace();
     let command = match cmd {
         "/join" | "/j" => Command::Join(room_arg("/join", args.next())?),
-        "/leave" | "/part" => Command::Leave(args.next().map(|r| room_arg("/leave", Some(r))).transpose()?),
+        "/leave" | "/part" => Command::Leave(
+            args.next()
+                .map(|r| room_arg("/leave", Some(r)))
+                .transpose()?,
+        ),
         "/create" => {
             let mut private = false;
             let mut room = None;
@@ -82,7 +98,11 @@ pub fn parse(line: &str) -> Result<Command, String> {
             let room = room_arg("/create", room)?;
             let after_room = rest.split_once(room.as_str()).map_or("", |(_, t)| t.trim());
             let topic = (!after_room.is_empty()).then(|| after_room.to_string());
-            Command::Create { room, private, topic }
+            Command::Create {
+                room,
+                private,
+                topic,
+            }
         }
         "/invite" => Command::Invite(user_arg("/invite", args.next())?),
         "/dm" | "/msg" | "/query" => Command::Dm(user_arg("/dm", args.next())?),
@@ -93,7 +113,11 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/logout" => Command::Logout,
         "/quit" | "/exit" => Command::Quit,
         "/help" | "/?" => Command::Help,
-        other => return Err(format!("unknown command {other}; /help lists them (start with // to send a literal /)")),
+        other => {
+            return Err(format!(
+                "unknown command {other}; /help lists them (start with // to send a literal /)"
+            ));
+        }
     };
     Ok(command)
 }
@@ -108,17 +132,35 @@ mod tests {
         assert_eq!(parse("/leave"), Ok(Command::Leave(None)));
         assert_eq!(
             parse("/create --private ops on call rota"),
-            Ok(Command::Create { room: "ops".into(), private: true, topic: Some("on call rota".into()) })
+            Ok(Command::Create {
+                room: "ops".into(),
+                private: true,
+                topic: Some("on call rota".into())
+            })
         );
-        assert_eq!(parse("/create lobby"), Ok(Command::Create { room: "lobby".into(), private: false, topic: None }));
+        assert_eq!(
+            parse("/create lobby"),
+            Ok(Command::Create {
+                room: "lobby".into(),
+                private: false,
+                topic: None
+            })
+        );
         assert_eq!(parse("/dm @bob"), Ok(Command::Dm("bob".into())));
         assert_eq!(parse("/me waves"), Ok(Command::Me("waves".into())));
     }
 
     #[test]
     fn bad_input_is_a_hint() {
-        assert!(parse("/frobnicate").unwrap_err().starts_with("unknown command /frobnicate"));
-        assert_eq!(parse("/join").unwrap_err(), "usage: /join ROOM — join (or create) a public room");
+        assert!(
+            parse("/frobnicate")
+                .unwrap_err()
+                .starts_with("unknown command /frobnicate")
+        );
+        assert_eq!(
+            parse("/join").unwrap_err(),
+            "usage: /join ROOM — join (or create) a public room"
+        );
         assert!(parse("/join Bad Room").unwrap_err().contains("\"Bad\""));
         assert!(parse("/dm a:b").is_err());
         assert!(parse("/me").is_err());

@@ -34,8 +34,12 @@ pub struct Paths {
 
 impl Paths {
     pub fn platform() -> Result<Self> {
-        let dirs = directories::ProjectDirs::from("", "", "chaty").context("no home directory for chaty's files")?;
-        Ok(Self { config: dirs.config_dir().to_path_buf(), data: dirs.data_dir().to_path_buf() })
+        let dirs = directories::ProjectDirs::from("", "", "chaty")
+            .context("no home directory for chaty's files")?;
+        Ok(Self {
+            config: dirs.config_dir().to_path_buf(),
+            data: dirs.data_dir().to_path_buf(),
+        })
     }
 
     pub fn config_file(&self) -> PathBuf {
@@ -57,7 +61,9 @@ impl Paths {
 
 pub fn load_config(path: &Path) -> Result<Config> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("{} is not valid config", path.display())),
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("{} is not valid config", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -80,7 +86,9 @@ pub fn save_session(path: &Path, session: &Session) -> Result<()> {
 
 pub fn clear_session(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
         _ => Ok(()),
     }
 }
@@ -96,7 +104,9 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::io::Write::write_all(&mut file, contents.as_bytes())?;
         file.sync_all()?;
     }
@@ -112,7 +122,12 @@ mod tests {
     fn session_is_private_and_only_for_its_server() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data").join("session.json");
-        let s = Session { server: "ws://a/ws".into(), user: "al".into(), token: "t".into(), refresh_token: "r".into() };
+        let s = Session {
+            server: "ws://a/ws".into(),
+            user: "al".into(),
+            token: "t".into(),
+            refresh_token: "r".into(),
+        };
         save_session(&path, &s).expect("save");
         #[cfg(unix)]
         {
@@ -132,7 +147,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
         assert_eq!(load_config(&path).expect("missing"), Config::default());
-        let c = Config { server: Some("ws://h/ws".into()), user: Some("al".into()), bell: Some(false) };
+        let c = Config {
+            server: Some("ws://h/ws".into()),
+            user: Some("al".into()),
+            bell: Some(false),
+        };
         save_config(&path, &c).expect("save");
         assert_eq!(load_config(&path).expect("load"), c);
         std::fs::write(&path, "server = [").expect("write");

@@ -78,11 +78,17 @@ impl Input {
     }
 
     fn line_start(&self) -> usize {
-        self.buf[..self.cursor].iter().rposition(|c| *c == '\n').map_or(0, |i| i + 1)
+        self.buf[..self.cursor]
+            .iter()
+            .rposition(|c| *c == '\n')
+            .map_or(0, |i| i + 1)
     }
 
     fn line_end(&self) -> usize {
-        self.buf[self.cursor..].iter().position(|c| *c == '\n').map_or(self.buf.len(), |i| self.cursor + i)
+        self.buf[self.cursor..]
+            .iter()
+            .position(|c| *c == '\n')
+            .map_or(self.buf.len(), |i| self.cursor + i)
     }
 
     /// Ctrl-A.
@@ -186,7 +192,10 @@ impl Input {
 
     /// The word being typed before the cursor and where it starts (for completion).
     pub fn current_word(&self) -> (usize, String) {
-        let start = self.buf[..self.cursor].iter().rposition(|c| c.is_whitespace()).map_or(0, |i| i + 1);
+        let start = self.buf[..self.cursor]
+            .iter()
+            .rposition(|c| c.is_whitespace())
+            .map_or(0, |i| i + 1);
         (start, self.buf[start..self.cursor].iter().collect())
     }
 
@@ -201,7 +210,10 @@ impl Input {
         let lines: Vec<String> = self.text().split('\n').map(str::to_string).collect();
         let before = &self.buf[..self.cursor];
         let row = before.iter().filter(|c| **c == '\n').count();
-        let col = before[self.line_start()..].iter().map(|c| c.width().unwrap_or(0)).sum();
+        let col = before[self.line_start()..]
+            .iter()
+            .map(|c| c.width().unwrap_or(0))
+            .sum();
         (lines, (row, col))
     }
 }

@@ -22,19 +22,53 @@ pub struct Areas {
 /// Splits `area`: at 80 columns and up the member list shows; at 60 and up
 /// the sidebar; below that the room list folds into the status bar.
 pub fn areas(area: Rect, input_lines: usize) -> Areas {
-    let input_h = (input_lines.clamp(1, MAX_INPUT_LINES) as u16 + 1).min(area.height.saturating_sub(1));
-    let status = Rect { y: area.bottom().saturating_sub(1), height: area.height.min(1), ..area };
-    let input = Rect { y: status.y.saturating_sub(input_h), height: input_h.min(status.y - area.y), ..area };
+    let input_h =
+        (input_lines.clamp(1, MAX_INPUT_LINES) as u16 + 1).min(area.height.saturating_sub(1));
+    let status = Rect {
+        y: area.bottom().saturating_sub(1),
+        height: area.height.min(1),
+        ..area
+    };
+    let input = Rect {
+        y: status.y.saturating_sub(input_h),
+        height: input_h.min(status.y - area.y),
+        ..area
+    };
     let typing_h = u16::from(input.y > area.y);
-    let typing = Rect { y: input.y - typing_h, height: typing_h, ..area };
-    let body = Rect { height: typing.y - area.y, ..area };
+    let typing = Rect {
+        y: input.y - typing_h,
+        height: typing_h,
+        ..area
+    };
+    let body = Rect {
+        height: typing.y - area.y,
+        ..area
+    };
 
     let sidebar_w = if area.width >= 60 { SIDEBAR } else { 0 };
     let members_w = if area.width >= 80 { MEMBERS } else { 0 };
-    let sidebar = (sidebar_w > 0).then_some(Rect { width: sidebar_w, ..body });
-    let members = (members_w > 0).then_some(Rect { x: body.right() - members_w, width: members_w, ..body });
-    let messages = Rect { x: body.x + sidebar_w, width: body.width - sidebar_w - members_w, ..body };
-    Areas { sidebar, messages, members, typing, input, status }
+    let sidebar = (sidebar_w > 0).then_some(Rect {
+        width: sidebar_w,
+        ..body
+    });
+    let members = (members_w > 0).then_some(Rect {
+        x: body.right() - members_w,
+        width: members_w,
+        ..body
+    });
+    let messages = Rect {
+        x: body.x + sidebar_w,
+        width: body.width - sidebar_w - members_w,
+        ..body
+    };
+    Areas {
+        sidebar,
+        messages,
+        members,
+        typing,
+        input,
+        status,
+    }
 }
 
 #[cfg(test)]
@@ -46,7 +80,10 @@ mod tests {
         let wide = areas(Rect::new(0, 0, 120, 30), 1);
         assert!(wide.sidebar.is_some() && wide.members.is_some());
         assert_eq!(wide.messages.width, 120 - 36);
-        assert_eq!((wide.status.y, wide.input.height, wide.typing.y), (29, 2, 26));
+        assert_eq!(
+            (wide.status.y, wide.input.height, wide.typing.y),
+            (29, 2, 26)
+        );
         let eighty = areas(Rect::new(0, 0, 80, 24), 1);
         assert!(eighty.sidebar.is_some() && eighty.members.is_some());
         let seventy = areas(Rect::new(0, 0, 70, 24), 1);

@@ -57,12 +57,20 @@ pub fn run(cli: Cli) -> Result<()> {
     let paths = Paths::platform()?;
     init_logging(&paths)?;
     let config = config::load_config(&paths.config_file())?;
-    let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let requested = cli
+        .server
+        .clone()
+        .or_else(|| config.server.clone())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let local = if cli.local { Some(start_local(&paths, shutdown.clone()).await?) } else { None };
+        let local = if cli.local {
+            Some(start_local(&paths, shutdown.clone()).await?)
+        } else {
+            None
+        };
         let server = local.map_or(server, |addr| format!("ws://{addr}/ws"));
         let user = cli.user.or(config.user.clone()).unwrap_or_default();
         let session = config::load_session(&paths.session_file(), &server);
@@ -83,30 +91,41 @@ fn client_prefix() -> String {
 }
 
 fn init_logging(paths: &Paths) -> Result<()> {
-    std::fs::create_dir_all(&paths.data).with_context(|| format!("cannot create {}", paths.data.display()))?;
+    std::fs::create_dir_all(&paths.data)
+        .with_context(|| format!("cannot create {}", paths.data.display()))?;
     let log = paths.log_file();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log)
         .with_context(|| format!("cannot open the log file {}", log.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
     Ok(())
 }
 
 /// `--local`: a chaty-server in this process, its database in the data dir.
 async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<SocketAddr> {
     let db = paths.local_db();
-    let store = chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let store =
+        chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:8181").await {
         Ok(l) => l,
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on a loopback port")?,
     };
     let addr = listener.local_addr()?;
     tracing::info!("local server on {addr}, database {}", db.display());
     tokio::spawn(async move {
-        if let Err(e) = chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await {
+        if let Err(e) =
+            chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await
+        {
             tracing::error!("local server stopped: {e}");
         }
     });
@@ -136,7 +155,12 @@ fn setup_terminal() -> Result<Term> {
     }));
     terminal::enable_raw_mode().context("this needs an interactive terminal")?;
     let mut out = std::io::stdout();
-    execute!(out, terminal::EnterAlternateScreen, crossterm::event::EnableMouseCapture, crossterm::event::EnableBracketedPaste)?;
+    execute!(
+        out,
+        terminal::EnterAlternateScreen,
+        crossterm::event::EnableMouseCapture,
+        crossterm::event::EnableBracketedPaste
+    )?;
     if terminal::supports_keyboard_enhancement().unwrap_or(false) {
         // Lets terminals that can report Shift-Enter do so.
         let flags = crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES;
@@ -201,7 +225,14 @@ async fn ui(mut app: App, paths: &Paths) -> Result<()> {
     result
 }
 
-fn carry_out(cmd: Cmd, app: &mut App, net: &mut Net, events: &mpsc::Sender<Msg>, paths: &Paths, terminal: &mut Term) {
+fn carry_out(
+    cmd: Cmd,
+    app: &mut App,
+    net: &mut Net,
+    events: &mpsc::Sender<Msg>,
+    paths: &Paths,
+    terminal: &mut Term,
+) {
     let outcome = match cmd {
         Cmd::Send(frame, reference) => {
             net.send(&frame, reference.as_deref());

@@ -42,7 +42,11 @@ impl Room {
         Self {
             id: id.to_string(),
             topic: String::new(),
-            kind: if id.starts_with("dm:") { RoomKind::Dm } else { RoomKind::Room },
+            kind: if id.starts_with("dm:") {
+                RoomKind::Dm
+            } else {
+                RoomKind::Room
+            },
             private: id.starts_with("dm:"),
             messages: Vec::new(),
             pending: Vec::new(),
@@ -80,7 +84,9 @@ impl Room {
     /// `#general`, or `@bob` for a DM seen by alice.
     pub fn label(&self, me: &str) -> String {
         match (self.kind, chaty_proto::validate::dm_members(&self.id)) {
-            (RoomKind::Dm, Some((a, b))) => format!("@{}", if a.eq_ignore_ascii_case(me) { b } else { a }),
+            (RoomKind::Dm, Some((a, b))) => {
+                format!("@{}", if a.eq_ignore_ascii_case(me) { b } else { a })
+            }
             _ => format!("#{}", self.id),
         }
     }
@@ -117,7 +123,10 @@ mod tests {
         for seq in [3, 1, 2, 3, 1] {
             room.insert(msg(seq));
         }
-        assert_eq!(room.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            room.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         assert_eq!((room.first_seq(), room.last_seq()), (Some(1), Some(3)));
     }
 

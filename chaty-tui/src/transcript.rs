@@ -30,7 +30,9 @@ const PALETTE: [Color; 10] = [
 
 /// A stable colour per user name.
 pub fn user_color(name: &str) -> Color {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
@@ -68,7 +70,10 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 
 fn fit(name: &str, cols: usize) -> String {
     if name.width() <= cols {
-        return format!("{name:<cols$}", cols = cols - (name.width() - name.chars().count()));
+        return format!(
+            "{name:<cols$}",
+            cols = cols - (name.width() - name.chars().count())
+        );
     }
     let mut out = String::new();
     for c in name.chars() {
@@ -78,7 +83,10 @@ fn fit(name: &str, cols: usize) -> String {
         out.push(c);
     }
     out.push('…');
-    format!("{out:<cols$}", cols = cols - (out.width() - out.chars().count()))
+    format!(
+        "{out:<cols$}",
+        cols = cols - (out.width() - out.chars().count())
+    )
 }
 
 /// Local time of an RFC 3339 timestamp, given the viewer's UTC offset.
@@ -138,16 +146,33 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
             if last.is_none_or(|(_, _, d)| d != day) {
                 let label = format!(" {} ", day.format("%A %-d %B %Y"));
                 let rule = width.saturating_sub(label.width()) / 2;
-                out.push(Line::styled(format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)), dim));
+                out.push(Line::styled(
+                    format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)),
+                    dim,
+                ));
             }
         }
-        let grouped = last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day);
+        let grouped =
+            last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day);
         let (action, text) = body(&m.content, &sanitize::line(&m.user_name));
         let time = when.map_or_else(|| "--:--".to_string(), |w| w.format("%H:%M").to_string());
         let name = sanitize::line(&m.user_name);
-        let name_style = Style::default().fg(user_color(&m.user_id)).add_modifier(Modifier::BOLD);
-        let text_style = if action { Style::default().add_modifier(Modifier::ITALIC) } else { Style::default() };
-        let wrapped = wrap(&text, if compact { width.saturating_sub(6 + name.width() + 2).max(1) } else { text_w });
+        let name_style = Style::default()
+            .fg(user_color(&m.user_id))
+            .add_modifier(Modifier::BOLD);
+        let text_style = if action {
+            Style::default().add_modifier(Modifier::ITALIC)
+        } else {
+            Style::default()
+        };
+        let wrapped = wrap(
+            &text,
+            if compact {
+                width.saturating_sub(6 + name.width() + 2).max(1)
+            } else {
+                text_w
+            },
+        );
         for (i, chunk) in wrapped.into_iter().enumerate() {
             let mut spans = Vec::new();
             if i == 0 {
@@ -181,10 +206,20 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
             None => "sending…".to_string(),
         };
         for (i, chunk) in wrap(&text, text_w).into_iter().enumerate() {
-            let lead = if i == 0 && !compact { format!("      {} ", fit(me, name_cols)) } else { " ".repeat(indent) };
-            out.push(Line::from(vec![Span::styled(lead, dim), Span::styled(chunk, style)]));
+            let lead = if i == 0 && !compact {
+                format!("      {} ", fit(me, name_cols))
+            } else {
+                " ".repeat(indent)
+            };
+            out.push(Line::from(vec![
+                Span::styled(lead, dim),
+                Span::styled(chunk, style),
+            ]));
         }
-        out.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(status, style.add_modifier(Modifier::ITALIC))]));
+        out.push(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::styled(status, style.add_modifier(Modifier::ITALIC)),
+        ]));
     }
     out
 }

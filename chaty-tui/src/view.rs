@@ -41,7 +41,10 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
             if secs == 0 {
                 (format!("reconnecting, attempt {attempt}"), Color::Yellow)
             } else {
-                (format!("reconnecting in {secs} s, attempt {attempt}"), Color::Yellow)
+                (
+                    format!("reconnecting in {secs} s, attempt {attempt}"),
+                    Color::Yellow,
+                )
             }
         }
     }
@@ -50,21 +53,43 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let form = &app.signin;
     let popup = centered(area, 56, 13);
-    let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" chaty — sign in ")
+        .title_alignment(Alignment::Center);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
     let field_w = usize::from(inner.width.saturating_sub(12));
     let row = |label: &str, value: String, field: Field| {
         let focused = form.focus == Some(field);
-        let style = if focused { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
-        let shown: String = value.chars().rev().take(field_w).collect::<Vec<_>>().into_iter().rev().collect();
-        Line::from(vec![Span::raw(format!(" {label:<9} ")), Span::styled(format!("{shown:<field_w$}"), style)])
+        let style = if focused {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default()
+        };
+        let shown: String = value
+            .chars()
+            .rev()
+            .take(field_w)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        Line::from(vec![
+            Span::raw(format!(" {label:<9} ")),
+            Span::styled(format!("{shown:<field_w$}"), style),
+        ])
     };
     let (status, color) = conn_text(app, now);
     let mut lines = vec![
@@ -73,13 +98,20 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::raw(""),
         row("User", form.user.text(), Field::User),
         Line::raw(""),
-        row("Password", "•".repeat(form.password.text().chars().count()), Field::Password),
+        row(
+            "Password",
+            "•".repeat(form.password.text().chars().count()),
+            Field::Password,
+        ),
         Line::raw(""),
         Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
         Line::styled(" Ctrl-C quit", DIM),
     ];
     let message = match (&form.error, form.busy) {
-        (Some(e), _) => Line::styled(format!(" {}", sanitize::line(e)), Style::default().fg(Color::Red)),
+        (Some(e), _) => Line::styled(
+            format!(" {}", sanitize::line(e)),
+            Style::default().fg(Color::Red),
+        ),
         (None, true) => Line::styled(" signing in…", Style::default().fg(Color::Yellow)),
         (None, false) => Line::styled(format!(" {status}"), Style::default().fg(color)),
     };
@@ -112,13 +144,25 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     input(frame, app, areas.input, &input_lines, cursor);
     status(frame, app, areas.status, now);
     if let Some(overlay) = &app.overlay {
-        popup(frame, area, &overlay.title, overlay.lines.iter().map(|l| Line::raw(l.clone())).collect());
+        popup(
+            frame,
+            area,
+            &overlay.title,
+            overlay.lines.iter().map(|l| Line::raw(l.clone())).collect(),
+        );
     }
     if let Some(sw) = &app.switcher {
-        let mut lines = vec![Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]), Line::raw("")];
+        let mut lines = vec![
+            Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]),
+            Line::raw(""),
+        ];
         for (n, i) in app.switcher_matches().into_iter().enumerate().take(12) {
             let label = sanitize::line(&app.rooms[i].label(&app.me));
-            let style = if n == sw.selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+            let style = if n == sw.selected {
+                Style::default().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::default()
+            };
             lines.push(Line::styled(format!(" {label} "), style));
         }
         popup(frame, area, "Switch room (Enter, Esc)", lines);
@@ -126,10 +170,18 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
 }
 
 fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
-    let width = lines.iter().map(Line::width).max().unwrap_or(0).max(title.width() + 4) as u16 + 4;
+    let width = lines
+        .iter()
+        .map(Line::width)
+        .max()
+        .unwrap_or(0)
+        .max(title.width() + 4) as u16
+        + 4;
     let rect = centered(area, width.max(30), lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
-    let block = Block::default().borders(Borders::ALL).title(format!(" {title} "));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "));
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
@@ -164,7 +216,10 @@ fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
             style = style.add_modifier(Modifier::REVERSED);
         }
         let pad = width.saturating_sub(shown.width() + badge.width() + 1);
-        lines.push(Line::styled(format!(" {shown}{}{badge}", " ".repeat(pad)), style));
+        lines.push(Line::styled(
+            format!(" {shown}{}{badge}", " ".repeat(pad)),
+            style,
+        ));
     }
     if app.rooms.is_empty() {
         lines.push(Line::styled(" no rooms yet", DIM));
@@ -176,11 +231,18 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if area.height == 0 || area.width == 0 {
         return;
     }
-    let inner = Rect { x: area.x + 1, width: area.width.saturating_sub(2), ..area };
+    let inner = Rect {
+        x: area.x + 1,
+        width: area.width.saturating_sub(2),
+        ..area
+    };
     let Some(room) = app.current_room() else {
         let hint = vec![
             Line::raw(""),
-            Line::styled("Welcome to chaty.", Style::default().add_modifier(Modifier::BOLD)),
+            Line::styled(
+                "Welcome to chaty.",
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
             Line::raw(""),
             Line::raw("You are not in any room yet."),
             Line::raw("  /join general      join (or create) a public room"),
@@ -197,20 +259,40 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let start = end.saturating_sub(height);
     let mut shown: Vec<Line<'static>> = lines[start..end].to_vec();
     if start == 0 && (room.loading_older || room.has_older) {
-        let note = if room.loading_older { "loading older messages…" } else { "scroll up for older messages" };
+        let note = if room.loading_older {
+            "loading older messages…"
+        } else {
+            "scroll up for older messages"
+        };
         if shown.len() >= height && !shown.is_empty() {
             shown.remove(0);
         }
         shown.insert(0, Line::styled(note, DIM));
     }
     if room.messages.is_empty() && room.pending.is_empty() && !room.has_older {
-        shown.push(Line::styled(format!("This is the start of {}.", sanitize::line(&room.label(&app.me))), DIM));
+        shown.push(Line::styled(
+            format!(
+                "This is the start of {}.",
+                sanitize::line(&room.label(&app.me))
+            ),
+            DIM,
+        ));
     }
     frame.render_widget(Paragraph::new(shown), inner);
     if room.new_below && room.scroll > 0 {
         let y = inner.bottom().saturating_sub(1);
-        let marker = Line::styled(" ↓ new messages below (End) ", Style::default().fg(Color::Black).bg(Color::Yellow));
-        frame.render_widget(Paragraph::new(marker).alignment(Alignment::Right), Rect { y, height: 1, ..inner });
+        let marker = Line::styled(
+            " ↓ new messages below (End) ",
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        );
+        frame.render_widget(
+            Paragraph::new(marker).alignment(Alignment::Right),
+            Rect {
+                y,
+                height: 1,
+                ..inner
+            },
+        );
     }
 }
 
@@ -218,14 +300,35 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let block = Block::default().borders(Borders::LEFT).border_style(DIM);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(room) = app.current_room() else { return };
-    let mut lines = vec![Line::styled(format!(" {} members", room.members.len()), DIM)];
+    let Some(room) = app.current_room() else {
+        return;
+    };
+    let mut lines = vec![Line::styled(
+        format!(" {} members", room.members.len()),
+        DIM,
+    )];
     let mut members: Vec<&String> = room.members.iter().collect();
-    members.sort_by_key(|m| (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), m.to_lowercase()));
+    members.sort_by_key(|m| {
+        (
+            !room.online.iter().any(|o| o.eq_ignore_ascii_case(m)),
+            m.to_lowercase(),
+        )
+    });
     for m in members {
         let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
-        let dot = if on { Span::styled(" ● ", Style::default().fg(Color::Green)) } else { Span::styled(" ○ ", DIM) };
-        let name = Span::styled(sanitize::line(m), if on { Style::default().fg(transcript::user_color(m)) } else { DIM });
+        let dot = if on {
+            Span::styled(" ● ", Style::default().fg(Color::Green))
+        } else {
+            Span::styled(" ○ ", DIM)
+        };
+        let name = Span::styled(
+            sanitize::line(m),
+            if on {
+                Style::default().fg(transcript::user_color(m))
+            } else {
+                DIM
+            },
+        );
         lines.push(Line::from(vec![dot, name]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
@@ -233,15 +336,25 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let line = match (&app.notice, app.typing_text()) {
-        (Some((text, true)), _) => Line::styled(format!(" {text}"), Style::default().fg(Color::Red)),
+        (Some((text, true)), _) => {
+            Line::styled(format!(" {text}"), Style::default().fg(Color::Red))
+        }
         (Some((text, false)), _) => Line::styled(format!(" {text}"), DIM),
-        (None, Some(typing)) => Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC)),
+        (None, Some(typing)) => {
+            Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC))
+        }
         (None, None) => Line::raw(""),
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, col): (usize, usize)) {
+fn input(
+    frame: &mut Frame<'_>,
+    app: &App,
+    area: Rect,
+    lines: &[String],
+    (row, col): (usize, usize),
+) {
     if area.height == 0 {
         return;
     }
@@ -253,7 +366,12 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
         .iter()
         .enumerate()
         .skip(first)
-        .map(|(i, l)| Line::from(vec![Span::styled(if i == 0 { "› " } else { "  " }, DIM), Span::raw(l.clone())]))
+        .map(|(i, l)| {
+            Line::from(vec![
+                Span::styled(if i == 0 { "› " } else { "  " }, DIM),
+                Span::raw(l.clone()),
+            ])
+        })
         .collect();
     let scroll_x = (col + 2).saturating_sub(usize::from(inner.width.saturating_sub(1)));
     frame.render_widget(Paragraph::new(shown).scroll((0, scroll_x as u16)), inner);
@@ -267,7 +385,13 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
 fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let (state, color) = conn_text(app, now);
     let base = Style::default().bg(Color::DarkGray).fg(Color::White);
-    let mut spans = vec![Span::styled(format!(" {}@{} ", sanitize::line(&app.me), host(&app.server)), base), Span::styled(" ", base)];
+    let mut spans = vec![
+        Span::styled(
+            format!(" {}@{} ", sanitize::line(&app.me), host(&app.server)),
+            base,
+        ),
+        Span::styled(" ", base),
+    ];
     spans.push(Span::styled(format!("{state} "), base.fg(color)));
     if let Some(local) = &app.local_server {
         spans.push(Span::styled(format!("│ local server {local} "), base));
@@ -288,6 +412,9 @@ fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         spans.push(Span::styled(text, base.add_modifier(Modifier::BOLD)));
     }
     let used: usize = spans.iter().map(Span::width).sum();
-    spans.push(Span::styled(" ".repeat(usize::from(area.width).saturating_sub(used)), base));
+    spans.push(Span::styled(
+        " ".repeat(usize::from(area.width).saturating_sub(used)),
+        base,
+    ));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -1,0 +1,7 @@
+//! chaty-tui's tests: `App::update` driven by keys and frames, screens as
+//! snapshots, and two clients against a real server.
+
+mod app;
+mod e2e;
+mod screens;
+mod support;

@@ -1,0 +1,235 @@
+//! Screens as a person sees them: insta snapshots on ratatui's TestBackend.
+
+use std::time::Duration;
+
+use chaty_proto::{RoomKind, ServerFrame};
+use chaty_tui::app::{App, Msg, NetEvent};
+use chaty_tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::time::Instant;
+
+use crate::support::*;
+
+fn render(app: &mut App, width: u16, height: u16, now: Instant) -> Terminal<TestBackend> {
+    app.update(Msg::Resize(width, height), now);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| view::draw(f, app, now)).expect("draw");
+    terminal
+}
+
+/// A room with some history: two days, grouped senders, wide characters,
+/// a mention, an action, a pending message, members and a DM with unread.
+fn busy() -> App {
+    let now = Instant::now();
+    let mut app = signed_in(&[
+        ("general", RoomKind::Room, "all hands"),
+        ("ops", RoomKind::Room, "on call"),
+        ("dm:alice:bob", RoomKind::Dm, ""),
+    ]);
+    let lines = [
+        (1, "bob", "morning all", "2024-03-27T08:59:00.000Z"),
+        (
+            2,
+            "carol",
+            "anyone seen the deploy logs? the canary looked odd around 8:40 and I want to be sure before we roll forward",
+            "2024-03-27T09:01:00.000Z",
+        ),
+        (
+            3,
+            "carol",
+            "found them, never mind",
+            "2024-03-27T09:02:00.000Z",
+        ),
+        (
+            4,
+            "bob",
+            "today's menu: 寿司 and ラーメン 🍜🍣",
+            "2024-03-28T12:00:00.000Z",
+        ),
+        (5, "dave", "/me waves", "2024-03-28T12:01:00.000Z"),
+        (
+            6,
+            "carol",
+            "@alice can you review #42?",
+            "2024-03-28T12:02:00.000Z",
+        ),
+    ];
+    let messages = lines
+        .iter()
+        .map(|(seq, user, text, at)| message("general", *seq, user, text, at))
+        .collect();
+    app.update(
+        reply(
+            ServerFrame::History {
+                room_id: "general".into(),
+                messages,
+                has_more: false,
+            },
+            "latest:general",
+        ),
+        now,
+    );
+    app.update(
+        frame(ServerFrame::RoomMembersUpdate {
+            room_id: "general".into(),
+            members: vec!["alice".into(), "bob".into(), "carol".into(), "dave".into()],
+            online: vec!["alice".into(), "carol".into()],
+        }),
+        now,
+    );
+    app.update(
+        frame(ServerFrame::ChatMessage(message(
+            "dm:alice:bob",
+            1,
+            "bob",
+            "lunch?",
+            "2024-03-28T12:03:00.000Z",
+        ))),
+        now,
+    );
+    type_text(&mut app, "on it", now);
+    app.update(key(crossterm::event::KeyCode::Enter), now);
+    type_text(&mut app, "draft reply", now);
+    app
+}
+
+#[test]
+fn sign_in_screen() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "", None, "t");
+    app.update(Msg::Net(NetEvent::Connected), now);
+    type_text(&mut app, "alice", now);
+    insta::assert_snapshot!(render(&mut app, 80, 24, now).backend());
+}
+
+#[test]
+fn empty_first_run() {
+    let now = Instant::now();
+    let mut app = signed_in(&[]);
+    insta::assert_snapshot!(render(&mut app, 80, 24, now).backend());
+}
+
+#[test]
+fn busy_room_120x30() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(&mut busy(), 120, 30, now).backend());
+}
+
+#[test]
+fn busy_room_80x24() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(&mut busy(), 80, 24, now).backend());
+}
+
+#[test]
+fn busy_room_50x20() {
+    let now = Instant::now();
+    insta::assert_snapshot!(render(&mut busy(), 50, 20, now).backend());
+}
+
+#[test]
+fn typing_line() {
+    let now = Instant::now();
+    let mut app = busy();
+    for user in ["bob", "carol"] {
+        app.update(
+            frame(ServerFrame::Typing {
+                room_id: "general".into(),
+                user_id: user.into(),
+                user_name: user.into(),
+                typing: true,
+            }),
+            now,
+        );
+    }
+    insta::assert_snapshot!(render(&mut app, 80, 24, now).backend());
+}
+
+#[test]
+fn reconnecting_status_bar() {
+    let now = Instant::now();
+    let mut app = busy();
+    app.update(
+        Msg::Net(NetEvent::Disconnected {
+            reason: "connection refused".into(),
+            retry_at: now + Duration::from_secs(3),
+            attempt: 2,
+        }),
+        now,
+    );
+    insta::assert_snapshot!(render(&mut app, 80, 24, now).backend());
+}
+
+#[test]
+fn hostile_text_is_rendered_inert() {
+    let now = Instant::now();
+    let mut app = signed_in(&[("general", RoomKind::Room, "")]);
+    let hostile = [
+        "clear\u{1b}[2Jscreen",
+        "clip\u{1b}]52;c;ZXZpbA==\u{7}board",
+        "\u{1b}]8;;http://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\",
+        "\u{1b}]0;pwned title\u{7}title",
+        "report\u{1b}[21t",
+        "\u{1b}Pq#0;2;0;0;0\u{1b}\\dcs",
+        "safe\rEVIL",
+        "unterminated\u{1b}]0;rest",
+        "right\u{202E}tfel",
+        "\u{2066}isolate\u{2069}",
+        "zero\u{200B}width",
+        &format!("z{}algo", "\u{301}".repeat(500)),
+    ];
+    let messages = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            message(
+                "general",
+                i as u64 + 1,
+                "m\u{1b}[31mallory",
+                text,
+                "2024-03-28T12:00:00.000Z",
+            )
+        })
+        .collect();
+    app.update(
+        reply(
+            ServerFrame::History {
+                room_id: "general".into(),
+                messages,
+                has_more: false,
+            },
+            "latest:general",
+        ),
+        now,
+    );
+    let terminal = render(&mut app, 80, 24, now);
+    for cell in terminal.backend().buffer().content() {
+        assert!(
+            !cell
+                .symbol()
+                .chars()
+                .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+            "{:?}",
+            cell.symbol()
+        );
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn any_size_draws_without_panicking() {
+    let now = Instant::now();
+    let mut app = busy();
+    for (w, h) in [
+        (1, 1),
+        (2, 1),
+        (1, 5),
+        (10, 3),
+        (59, 10),
+        (60, 4),
+        (250, 80),
+    ] {
+        render(&mut app, w, h, now);
+    }
+}
