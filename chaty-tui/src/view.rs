@@ -36,16 +36,24 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
     match &app.conn {
         Conn::Connected => ("connected".into(), Color::Green),
         Conn::Connecting => ("connecting…".into(), Color::Yellow),
-        Conn::Reconnecting { at, attempt, .. } => {
+        Conn::Reconnecting {
+            at,
+            attempt,
+            reason,
+        } => {
             let secs = at.saturating_duration_since(now).as_millis().div_ceil(1000);
-            if secs == 0 {
-                (format!("reconnecting, attempt {attempt}"), Color::Yellow)
+            let when = if secs == 0 {
+                "reconnecting".to_string()
             } else {
-                (
-                    format!("reconnecting in {secs} s, attempt {attempt}"),
-                    Color::Yellow,
-                )
-            }
+                format!("reconnecting in {secs} s")
+            };
+            let text = if app.screen == Screen::SignIn {
+                // Nothing else on this screen says why we are not connected.
+                format!("{}: {when}, attempt {attempt}", sanitize::line(reason))
+            } else {
+                format!("{when}, attempt {attempt}")
+            };
+            (text, Color::Yellow)
         }
     }
 }
