@@ -316,13 +316,8 @@ impl Connection {
             .read(move |db| users::credentials(db, &name))
             .await?;
         let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
-        if !crate::auth::verify_password(f.password, hash).await {
-            return Err(refuse(
-                ErrorCode::Unauthorized,
-                "wrong user name or password",
-            ));
-        }
-        let Some(user) = user else {
+        let verified = crate::auth::verify_password(f.password, hash).await;
+        let Some(user) = user.filter(|_| verified) else {
             return Err(refuse(
                 ErrorCode::Unauthorized,
                 "wrong user name or password",

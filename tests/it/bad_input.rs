@@ -10,9 +10,7 @@ async fn bad_input_table() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
     let (mut c, _) = Client::register(&server.url(), "alice").await?;
-    c.send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-        .await?;
-    c.recv_type("ROOM_MEMBERS_UPDATE").await?;
+    c.join("general").await?;
 
     let long = "x".repeat(4001);
     let cases: Vec<(String, &str, &str)> = vec![

@@ -57,10 +57,7 @@ async fn every_device_of_a_member_gets_the_message_and_retries_are_stored_once()
     let (server, _dir) = server().await?;
     let url = server.url();
     let (mut phone, _) = Client::register(&url, "alice").await?;
-    phone
-        .send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-        .await?;
-    phone.recv_type("ROOM_MEMBERS_UPDATE").await?;
+    phone.join("general").await?;
     let mut laptop = Client::login(&url, "alice").await?;
 
     phone.send(say("general", "once", "same-id")).await?;
@@ -91,9 +88,7 @@ async fn history_survives_a_restart_with_the_same_ids_and_order() -> Result<()> 
     let (mut alice, _) = Client::register(&server.url(), "alice").await?;
     let (mut bob, _) = Client::register(&server.url(), "bob").await?;
     for c in [&mut alice, &mut bob] {
-        c.send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-            .await?;
-        c.recv_type("ROOM_MEMBERS_UPDATE").await?;
+        c.join("general").await?;
     }
     let mut sent = Vec::new();
     for i in 0..30 {
@@ -152,9 +147,7 @@ async fn rejoining_with_since_returns_exactly_what_was_missed() -> Result<()> {
     let (mut alice, _) = Client::register(&url, "alice").await?;
     let (mut bob, _) = Client::register(&url, "bob").await?;
     for c in [&mut alice, &mut bob] {
-        c.send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-            .await?;
-        c.recv_type("ROOM_MEMBERS_UPDATE").await?;
+        c.join("general").await?;
     }
     alice.send(say("general", "before", "a0")).await?;
     let last_seen = bob.recv_type("CHAT_MESSAGE").await?["seq"]
@@ -262,10 +255,7 @@ async fn rooms_are_remembered_and_listed_on_login() -> Result<()> {
         .send(json!({"type": "CREATE_ROOM", "roomId": "ops", "private": true, "topic": "on call"}))
         .await?;
     alice.recv_type("ROOM").await?;
-    alice
-        .send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-        .await?;
-    alice.recv_type("ROOM_MEMBERS_UPDATE").await?;
+    alice.join("general").await?;
     drop(alice);
 
     let mut again = Client::connect(&url).await?;

@@ -54,10 +54,7 @@ async fn shutdown_closes_sockets_with_1001_after_committing() -> Result<()> {
     let db = dir.path().join("chaty.db");
     let server = TestServer::start_at(&db, Config::default()).await?;
     let (mut alice, _) = Client::register(&server.url(), "alice").await?;
-    alice
-        .send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-        .await?;
-    alice.recv_type("ROOM_MEMBERS_UPDATE").await?;
+    alice.join("general").await?;
     for i in 0..20 {
         alice.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": format!("m{i}"), "clientId": format!("c{i}")})).await?;
     }

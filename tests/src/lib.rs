@@ -126,6 +126,13 @@ impl Client {
         Ok(c)
     }
 
+    /// Joins `room` and waits until the join is confirmed.
+    pub async fn join(&mut self, room: &str) -> Result<Value> {
+        self.send(json!({"type": "JOIN_ROOM", "roomId": room}))
+            .await?;
+        self.recv_type("ROOM_MEMBERS_UPDATE").await
+    }
+
     pub async fn send(&mut self, frame: Value) -> Result<()> {
         self.send_text(&frame.to_string()).await
     }
