@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, ParseError};
-use crate::validate::{
-    self, MAX_CLIENT_ID_CHARS, MAX_OPAQUE_CHARS, MAX_PASSWORD_CHARS, MAX_TOPIC_CHARS,
-};
+use crate::validate::{self, MAX_CLIENT_ID_CHARS, MAX_OPAQUE_CHARS, MAX_PASSWORD_CHARS, MAX_TOPIC_CHARS};
 
 /// Checks a decoded frame's values; the message names the field.
 trait Validate {
@@ -187,12 +185,7 @@ struct Envelope {
 /// clients keep working; everything else that is wrong is an error that says
 /// what and where.
 pub fn parse_client(text: &str) -> Result<Request, ParseError> {
-    let not_object = || {
-        ParseError::new(
-            ErrorCode::BadFrame,
-            "a frame must be a JSON object with a `type`",
-        )
-    };
+    let not_object = || ParseError::new(ErrorCode::BadFrame, "a frame must be a JSON object with a `type`");
     // serde would read a JSON array as a struct's fields in order; refuse it up front.
     if text.trim_start().starts_with('[') {
         return Err(not_object());
@@ -208,9 +201,7 @@ pub fn parse_client(text: &str) -> Result<Request, ParseError> {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(r)) if r.chars().count() <= MAX_OPAQUE_CHARS => Some(r),
         Some(_) => {
-            return Err(ParseError::invalid(
-                "`ref` must be a string of at most 256 characters",
-            ));
+            return Err(ParseError::invalid("`ref` must be a string of at most 256 characters"));
         }
     };
     let with_ref = |mut e: ParseError| {
@@ -220,10 +211,7 @@ pub fn parse_client(text: &str) -> Result<Request, ParseError> {
     let kind = match envelope.kind {
         Some(serde_json::Value::String(kind)) => kind,
         None => {
-            return Err(with_ref(ParseError::new(
-                ErrorCode::BadFrame,
-                "missing field `type`",
-            )));
+            return Err(with_ref(ParseError::new(ErrorCode::BadFrame, "missing field `type`")));
         }
         Some(_) => {
             return Err(with_ref(ParseError::new(
@@ -298,8 +286,7 @@ mod tests {
     #[test]
     fn seed_frames_parse() {
         // The exact frames of the seed protocol's README.
-        let join = parse_client(r#"{"type":"JOIN_ROOM","roomId":"general","userId":"alice"}"#)
-            .expect("join");
+        let join = parse_client(r#"{"type":"JOIN_ROOM","roomId":"general","userId":"alice"}"#).expect("join");
         assert_eq!(
             join.frame,
             ClientFrame::JoinRoom(JoinRoom {
@@ -326,36 +313,16 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         let cases = [
-            (
-                "hello",
-                ErrorCode::BadFrame,
-                "not valid JSON: expected value",
-            ),
+            ("hello", ErrorCode::BadFrame, "not valid JSON: expected value"),
             (
                 "[1,2]",
                 ErrorCode::BadFrame,
                 "a frame must be a JSON object with a `type`",
             ),
-            (
-                r#"{"roomId":"a"}"#,
-                ErrorCode::BadFrame,
-                "missing field `type`",
-            ),
-            (
-                r#"{"type":7}"#,
-                ErrorCode::BadFrame,
-                "`type` must be a string",
-            ),
-            (
-                r#"{"type":"FOO"}"#,
-                ErrorCode::UnknownType,
-                "unknown type \"FOO\"",
-            ),
-            (
-                r#"{"type":"JOIN_ROOM"}"#,
-                ErrorCode::Invalid,
-                "missing field `roomId`",
-            ),
+            (r#"{"roomId":"a"}"#, ErrorCode::BadFrame, "missing field `type`"),
+            (r#"{"type":7}"#, ErrorCode::BadFrame, "`type` must be a string"),
+            (r#"{"type":"FOO"}"#, ErrorCode::UnknownType, "unknown type \"FOO\""),
+            (r#"{"type":"JOIN_ROOM"}"#, ErrorCode::Invalid, "missing field `roomId`"),
             (
                 r#"{"type":"CHAT_MESSAGE","roomId":"a","content":5}"#,
                 ErrorCode::Invalid,
@@ -385,23 +352,14 @@ mod tests {
         for (text, code, msg) in cases {
             let e = err(text);
             assert_eq!(e.code, code, "{text}: {e}");
-            assert!(
-                e.message.starts_with(msg),
-                "{text}: got {:?}, want {msg:?}",
-                e.message
-            );
+            assert!(e.message.starts_with(msg), "{text}: got {:?}, want {msg:?}", e.message);
         }
     }
 
     #[test]
     fn oversize_content_is_refused_with_the_limit() {
-        let text =
-            serde_json::json!({"type": "CHAT_MESSAGE", "roomId": "a", "content": "x".repeat(4001)})
-                .to_string();
-        assert_eq!(
-            err(&text).message,
-            "`content` is 4001 characters; the limit is 4000"
-        );
+        let text = serde_json::json!({"type": "CHAT_MESSAGE", "roomId": "a", "content": "x".repeat(4001)}).to_string();
+        assert_eq!(err(&text).message, "`content` is 4001 characters; the limit is 4000");
     }
 
     #[test]
@@ -428,10 +386,7 @@ mod tests {
         assert_eq!(err(&deep_type).code, ErrorCode::BadFrame);
         // ... and an unknown field is skipped without recursion.
         let skipped = format!("{{\"type\":\"PING\",\"x\":{}}}", nest(10_000));
-        assert_eq!(
-            parse_client(&skipped).expect("ping").frame,
-            ClientFrame::Ping(Ping {})
-        );
+        assert_eq!(parse_client(&skipped).expect("ping").frame, ClientFrame::Ping(Ping {}));
     }
 
     #[test]
@@ -476,9 +431,7 @@ mod tests {
                 user_id: "bo".into(),
             }),
             ClientFrame::ListRooms(ListRooms {}),
-            ClientFrame::OpenDm(OpenDm {
-                user_id: "bo".into(),
-            }),
+            ClientFrame::OpenDm(OpenDm { user_id: "bo".into() }),
             ClientFrame::History(History {
                 room_id: "ops".into(),
                 before: Some(10),
@@ -519,10 +472,7 @@ mod tests {
             let parsed = parse_client(&text).expect(&text);
             assert_eq!(parsed.frame, frame, "{text}");
             assert_eq!(parsed.reference.as_deref(), Some("r"));
-            assert!(
-                text.contains(&format!("\"type\":\"{}\"", frame.type_name())),
-                "{text}"
-            );
+            assert!(text.contains(&format!("\"type\":\"{}\"", frame.type_name())), "{text}");
         }
     }
 }

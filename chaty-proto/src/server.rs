@@ -59,11 +59,7 @@ impl RoomKind {
 
 /// Every frame the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "SCREAMING_SNAKE_CASE",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum ServerFrame {
     /// First frame on every connection.
     Welcome {
@@ -196,8 +192,7 @@ impl ServerFrame {
         };
         // Serializing plain owned data to a string cannot fail; keep a valid
         // frame anyway rather than panicking.
-        result
-            .unwrap_or_else(|e| format!(r#"{{"type":"ERROR","code":"internal","message":"{e}"}}"#))
+        result.unwrap_or_else(|e| format!(r#"{{"type":"ERROR","code":"internal","message":"{e}"}}"#))
     }
 }
 
@@ -345,10 +340,7 @@ mod tests {
         }
         let types: Vec<String> = all()
             .iter()
-            .map(|f| {
-                serde_json::from_str::<serde_json::Value>(&f.to_json(None)).expect("json")["type"]
-                    .to_string()
-            })
+            .map(|f| serde_json::from_str::<serde_json::Value>(&f.to_json(None)).expect("json")["type"].to_string())
             .collect();
         for seed in [
             "WELCOME",

@@ -38,13 +38,7 @@ pub fn parse_millis(text: &str) -> Option<i64> {
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[16] != b':'
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-        || h > 23
-        || mi > 59
-        || s > 60
-    {
+    if b[16] != b':' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     let rest = text.get(19..)?;
@@ -101,24 +95,11 @@ mod tests {
 
     #[test]
     fn parse_inverts_format() {
-        for ms in [
-            0,
-            1,
-            999,
-            1_711_627_200_000,
-            951_782_400_123,
-            4_102_444_799_999,
-        ] {
+        for ms in [0, 1, 999, 1_711_627_200_000, 951_782_400_123, 4_102_444_799_999] {
             assert_eq!(parse_millis(&format_millis(ms)), Some(ms), "{ms}");
         }
-        assert_eq!(
-            parse_millis("2024-03-28T12:00:00Z"),
-            Some(1_711_627_200_000)
-        );
-        assert_eq!(
-            parse_millis("2024-03-28T12:00:00.5Z"),
-            Some(1_711_627_200_500)
-        );
+        assert_eq!(parse_millis("2024-03-28T12:00:00Z"), Some(1_711_627_200_000));
+        assert_eq!(parse_millis("2024-03-28T12:00:00.5Z"), Some(1_711_627_200_500));
     }
 
     #[test]

@@ -21,12 +21,7 @@ type Check = Result<(), String>;
 
 /// A bounded, escaped rendering of a bad value for an error message.
 pub fn quote(value: &str) -> String {
-    let mut q: String = value
-        .chars()
-        .take(40)
-        .collect::<String>()
-        .escape_debug()
-        .collect();
+    let mut q: String = value.chars().take(40).collect::<String>().escape_debug().collect();
     if value.chars().nth(40).is_some() {
         q.push('…');
     }
@@ -52,8 +47,7 @@ pub fn room_id(field: &str, id: &str) -> Check {
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if first_ok && rest_ok && id.len() <= MAX_ROOM_ID_CHARS {
         Ok(())
     } else {
@@ -67,9 +61,7 @@ pub fn room_id(field: &str, id: &str) -> Check {
 fn user_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_USER_NAME_CHARS
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// `[A-Za-z0-9_-]{1,32}`.
@@ -88,9 +80,7 @@ pub fn user_name(field: &str, name: &str) -> Check {
 pub fn content(field: &str, text: &str) -> Check {
     let n = text.chars().count();
     if n > MAX_CONTENT_CHARS {
-        Err(format!(
-            "`{field}` is {n} characters; the limit is {MAX_CONTENT_CHARS}"
-        ))
+        Err(format!("`{field}` is {n} characters; the limit is {MAX_CONTENT_CHARS}"))
     } else if text.trim().is_empty() {
         Err(format!("`{field}` must not be empty"))
     } else if text.contains('\0') {
@@ -108,10 +98,7 @@ pub fn bounded(field: &str, text: &str, max: usize) -> Check {
     } else if n > max {
         Err(format!("`{field}` is {n} characters; the limit is {max}"))
     } else if text.chars().any(char::is_control) {
-        Err(format!(
-            "`{field}` {} must not contain control characters",
-            quote(text)
-        ))
+        Err(format!("`{field}` {} must not contain control characters", quote(text)))
     } else {
         Ok(())
     }

@@ -8,14 +8,14 @@ use crate::error::StoreError;
 
 /// A hash of a throwaway password, verified against when the user does not
 /// exist so that "no such user" costs the same time as "wrong password".
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0m7PbHUoHHAZ6E6U3ZNLPR6cd3wfKHs3FIKnVbwAbAE";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0m7PbHUoHHAZ6E6U3ZNLPR6cd3wfKHs3FIKnVbwAbAE";
 
 pub async fn hash_password(password: String) -> Result<String, StoreError> {
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let salt =
-            SaltString::encode_b64(&salt).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| std::io::Error::other(e.to_string()))?;
         let hash = Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -30,11 +30,8 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
-        let ok = PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        });
+        let ok = PasswordHash::new(&hash)
+            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
         ok && known
     })
     .await

@@ -24,6 +24,14 @@ pub struct Config {
     pub typing_ttl: Duration,
     /// Open WebSocket connections allowed; more get HTTP 503.
     pub max_connections: usize,
+    /// Open WebSocket connections allowed from one address; more get HTTP 429.
+    pub max_connections_per_ip: usize,
+    /// Frames a connection may send per second, sustained, and in a burst.
+    pub frames_per_sec: u32,
+    pub frame_burst: u32,
+    /// History reads (`HISTORY`, `JOIN_ROOM` with `since`) per second and in a burst.
+    pub history_per_sec: u32,
+    pub history_burst: u32,
 }
 
 impl Default for Config {
@@ -36,6 +44,11 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(90),
             typing_ttl: Duration::from_secs(6),
             max_connections: 20_000,
+            max_connections_per_ip: 1_000,
+            frames_per_sec: 100,
+            frame_burst: 400,
+            history_per_sec: 20,
+            history_burst: 200,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `store`, fan-out in `hub`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::error::{Refusal, StoreError};
 use crate::hub::Outbox;
+use crate::limits::TokenBucket;
 use crate::server::Shared;
 use crate::store::messages::{self, Page, Post};
 use crate::store::rooms::{self, Room};
@@ -20,6 +22,9 @@ use crate::store::users::{self, Rotation, Tokens, User};
 
 /// Frames written per flush.
 const WRITE_BATCH: usize = 64;
+/// How long a close frame may take to go out.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const SLOW_CONSUMER: &str = "slow consumer: reconnect and catch up with since";
 
 /// WebSocket close codes we send.
 mod close {
@@ -58,6 +63,10 @@ struct Connection {
     typing: HashMap<String, Instant>,
     /// Set when the connection should close after flushing (e.g. `LOGOUT`).
     closing: Option<(u16, &'static str)>,
+    peer: SocketAddr,
+    /// Every frame takes a token; history reads also take one from `history`.
+    frames: TokenBucket,
+    history: TokenBucket,
 }
 
 /// A sign-in proven at the HTTP upgrade by a bearer token.
@@ -68,12 +77,14 @@ pub struct PreAuth {
 
 /// Runs one connection until the client leaves, the server shuts down, or the
 /// client is closed for a limit.
-pub async fn serve<S>(mut socket: S, shared: Arc<Shared>, pre_auth: Option<PreAuth>)
+pub async fn serve<S>(mut socket: S, shared: Arc<Shared>, pre_auth: Option<PreAuth>, peer: SocketAddr)
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
     let id = shared.hub.next_connection_id();
     let (outbox, mut rx, kicked) = Outbox::new();
+    let config = &shared.config;
+    let now = Instant::now();
     let mut conn = Connection {
         id,
         shared: shared.clone(),
@@ -81,6 +92,9 @@ where
         me: None,
         typing: HashMap::new(),
         closing: None,
+        peer,
+        frames: TokenBucket::new(config.frame_burst, config.frames_per_sec, now),
+        history: TokenBucket::new(config.history_burst, config.history_per_sec, now),
     };
     conn.send(&ServerFrame::Welcome {
         message: format!("Connected to WebSocket server with ID: {id}"),
@@ -100,9 +114,7 @@ where
         .await;
     }
 
-    let config = &shared.config;
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     let mut last_heard = Instant::now();
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     let (code, reason): (u16, &str) = loop {
@@ -117,14 +129,22 @@ where
         tokio::select! {
             biased;
             () = shared.shutdown.cancelled() => break (close::GOING_AWAY, "server shutting down"),
-            () = kicked.cancelled() => break (close::POLICY, "slow consumer: reconnect and catch up with since"),
+            () = kicked.cancelled() => break (close::POLICY, SLOW_CONSUMER),
             _ = rx.recv_many(&mut batch, WRITE_BATCH) => {
-                let mut ok = true;
-                for frame in batch.drain(..) {
-                    ok = ok && socket.feed(Message::Text(frame)).await.is_ok();
-                }
-                if !ok || socket.flush().await.is_err() {
-                    break (close::GOING_AWAY, "");
+                let write = async {
+                    for frame in batch.drain(..) {
+                        socket.feed(Message::Text(frame)).await?;
+                    }
+                    socket.flush().await
+                };
+                // A client that stops reading blocks this write; its outbox
+                // then fills and the hub kicks it, which must win here.
+                tokio::select! {
+                    written = write => if written.is_err() {
+                        break (close::GOING_AWAY, "");
+                    },
+                    () = kicked.cancelled() => break (close::POLICY, SLOW_CONSUMER),
+                    () = shared.shutdown.cancelled() => break (close::GOING_AWAY, "server shutting down"),
                 }
             }
             msg = socket.next() => {
@@ -156,7 +176,8 @@ where
             code,
             reason: Utf8Bytes::from(reason),
         };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        // Best effort: a client that does not read may never take it.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
     conn.leave_everything().await;
 }
@@ -200,13 +221,35 @@ impl Connection {
         let result = match proto::parse_client(text) {
             Ok(request) => {
                 let reference = request.reference.clone();
-                self.handle(request).await.map_err(|r| (r, reference))
+                match self.admit(&request.frame) {
+                    Ok(()) => self.handle(request).await.map_err(|r| (r, reference)),
+                    Err(r) => Err((r, reference)),
+                }
             }
             Err(e) => Err((Refusal::new(e.code, e.message), e.reference)),
         };
         if let Err((refusal, reference)) = result {
             self.send_ref(&refusal.frame(), reference.as_deref());
         }
+    }
+
+    /// Charges a frame to this connection's rate limits.
+    fn admit(&mut self, frame: &ClientFrame) -> Handled {
+        let now = Instant::now();
+        self.frames
+            .take(now)
+            .map_err(|wait| Refusal::rate_limited("too many frames; slow down", wait))?;
+        let reads_history = match frame {
+            ClientFrame::History(_) => true,
+            ClientFrame::JoinRoom(f) => f.since.is_some(),
+            _ => false,
+        };
+        if reads_history {
+            self.history
+                .take(now)
+                .map_err(|wait| Refusal::rate_limited("too many history requests; slow down", wait))?;
+        }
+        Ok(())
     }
 
     fn me(&self) -> Result<&User, Refusal> {
@@ -287,10 +330,7 @@ impl Connection {
     async fn register(&mut self, f: proto::Register, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
         if self.shared.config.registration == crate::config::Registration::Closed {
-            return Err(refuse(
-                ErrorCode::Forbidden,
-                "registration is closed on this server",
-            ));
+            return Err(refuse(ErrorCode::Forbidden, "registration is closed on this server"));
         }
         let hash = crate::auth::hash_password(f.password).await?;
         let (user, tokens) = self
@@ -309,20 +349,21 @@ impl Connection {
 
     async fn login(&mut self, f: proto::Login, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
+        let user_key = format!("user:{}", f.user_name.to_lowercase());
+        let keys = [user_key.clone(), format!("ip:{}", self.peer.ip())];
+        self.shared
+            .logins
+            .check(&keys, Instant::now())
+            .map_err(|wait| Refusal::rate_limited("too many failed logins; wait before trying again", wait))?;
         let name = f.user_name.clone();
-        let found = self
-            .shared
-            .store
-            .read(move |db| users::credentials(db, &name))
-            .await?;
+        let found = self.shared.store.read(move |db| users::credentials(db, &name)).await?;
         let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
         let verified = crate::auth::verify_password(f.password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
-            return Err(refuse(
-                ErrorCode::Unauthorized,
-                "wrong user name or password",
-            ));
+            self.shared.logins.failed(&keys, Instant::now());
+            return Err(refuse(ErrorCode::Unauthorized, "wrong user name or password"));
         };
+        self.shared.logins.succeeded(&user_key);
         let user_id = user.id;
         let tokens = self
             .shared
@@ -404,12 +445,7 @@ impl Connection {
         self.send_ref(&auth_ok(&user, &how), r);
         self.attach(user, family);
         let user_id = self.me.as_ref().map_or(0, |m| m.user.id);
-        let rooms = match self
-            .shared
-            .store
-            .read(move |db| rooms::rooms_of(db, user_id))
-            .await
-        {
+        let rooms = match self.shared.store.read(move |db| rooms::rooms_of(db, user_id)).await {
             Ok(rooms) => rooms,
             Err(e) => return self.send(&e.to_refusal().frame()),
         };
@@ -434,11 +470,7 @@ impl Connection {
     /// guest named by `userId` (made up when absent).
     async fn join_identity(&mut self, user_id: Option<String>) -> Result<User, Refusal> {
         if let Some(me) = &self.me {
-            if me.user.guest
-                && user_id
-                    .as_ref()
-                    .is_some_and(|u| !u.eq_ignore_ascii_case(&me.user.name))
-            {
+            if me.user.guest && user_id.as_ref().is_some_and(|u| !u.eq_ignore_ascii_case(&me.user.name)) {
                 return Err(refuse(
                     ErrorCode::Conflict,
                     format!("this connection is already the guest \"{}\"", me.user.name),
@@ -513,9 +545,7 @@ impl Connection {
             room_id: room_id.to_string(),
             user_id: user.name.clone(),
         };
-        self.shared
-            .hub
-            .send_user(user.id, &left.to_json(None).into());
+        self.shared.hub.send_user(user.id, &left.to_json(None).into());
         self.announce(room_id, false).await;
         Ok(())
     }
@@ -555,8 +585,7 @@ impl Connection {
                 .hub
                 .send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
             self.shared.hub.enter_user(&joined.room.id, invitee.id);
-            self.announce_user(&joined.room.id, &invitee.name, true)
-                .await;
+            self.announce_user(&joined.room.id, &invitee.name, true).await;
         }
         Ok(())
     }
@@ -574,38 +603,26 @@ impl Connection {
         self.send_ref(&frame, r);
         let mut newly = self.shared.hub.enter_user(&room.id, user.id);
         if self.shared.hub.enter_user(&room.id, other.id) {
-            self.shared
-                .hub
-                .send_user(other.id, &frame.to_json(None).into());
+            self.shared.hub.send_user(other.id, &frame.to_json(None).into());
             newly = true;
         }
         if newly {
             let update = self.members_update(&room.id).await?;
-            self.shared
-                .hub
-                .broadcast(&room.id, &update.to_json(None).into());
+            self.shared.hub.broadcast(&room.id, &update.to_json(None).into());
         }
         Ok(())
     }
 
     async fn list_rooms(&self, r: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
-        let rooms = self
-            .shared
-            .store
-            .read(move |db| rooms::list(db, user_id))
-            .await?;
+        let rooms = self.shared.store.read(move |db| rooms::list(db, user_id)).await?;
         self.send_ref(&ServerFrame::Rooms { rooms }, r);
         Ok(())
     }
 
     /// `USER_JOINED`/`USER_LEFT` for this connection's user, then the member list.
     async fn announce(&self, room_id: &str, joined: bool) {
-        let name = self
-            .me
-            .as_ref()
-            .map(|m| m.user.name.clone())
-            .unwrap_or_default();
+        let name = self.me.as_ref().map(|m| m.user.name.clone()).unwrap_or_default();
         self.announce_user(room_id, &name, joined).await;
     }
 
@@ -622,25 +639,16 @@ impl Connection {
                 user_id,
             }
         };
-        self.shared
-            .hub
-            .broadcast(&room_id, &frame.to_json(None).into());
+        self.shared.hub.broadcast(&room_id, &frame.to_json(None).into());
         match self.members_update(&room_id).await {
-            Ok(update) => self
-                .shared
-                .hub
-                .broadcast(&room_id, &update.to_json(None).into()),
+            Ok(update) => self.shared.hub.broadcast(&room_id, &update.to_json(None).into()),
             Err(e) => tracing::warn!("member list for {room_id}: {e}"),
         }
     }
 
     async fn members_update(&self, room_id: &str) -> Result<ServerFrame, Refusal> {
         let room = room_id.to_string();
-        let members = self
-            .shared
-            .store
-            .read(move |db| rooms::member_names(db, &room))
-            .await?;
+        let members = self.shared.store.read(move |db| rooms::member_names(db, &room)).await?;
         let online = self.shared.hub.online(room_id);
         Ok(ServerFrame::RoomMembersUpdate {
             room_id: room_id.to_string(),
@@ -684,9 +692,7 @@ impl Connection {
                 move |result| match result {
                     Ok(posted) => {
                         let room = posted.message.room_id.clone();
-                        let frame: Utf8Bytes = ServerFrame::ChatMessage(posted.message)
-                            .to_json(None)
-                            .into();
+                        let frame: Utf8Bytes = ServerFrame::ChatMessage(posted.message).to_json(None).into();
                         if posted.new {
                             shared.hub.broadcast(&room, &frame);
                         } else {
@@ -734,10 +740,8 @@ impl Connection {
         }
         let frame = typing_frame(room_id, &me, typing);
         if typing {
-            self.typing.insert(
-                room_id.to_string(),
-                Instant::now() + self.shared.config.typing_ttl,
-            );
+            self.typing
+                .insert(room_id.to_string(), Instant::now() + self.shared.config.typing_ttl);
         } else if self.typing.remove(room_id).is_none() {
             return Ok(());
         }
@@ -748,11 +752,9 @@ impl Connection {
     fn stop_typing(&mut self, room_id: &str) {
         if self.typing.remove(room_id).is_some() {
             if let Some(me) = &self.me {
-                self.shared.hub.broadcast_except(
-                    room_id,
-                    me.user.id,
-                    &typing_frame(room_id, &me.user, false),
-                );
+                self.shared
+                    .hub
+                    .broadcast_except(room_id, me.user.id, &typing_frame(room_id, &me.user, false));
             }
         }
     }
@@ -782,12 +784,7 @@ impl Connection {
         let user = me.user.clone();
         let gone: Vec<String> = if user.guest && offline {
             let user_id = user.id;
-            match self
-                .shared
-                .store
-                .write(move |db| rooms::leave_all(db, user_id))
-                .await
-            {
+            match self.shared.store.write(move |db| rooms::leave_all(db, user_id)).await {
                 Ok(rooms) => rooms,
                 Err(e) => {
                     tracing::warn!("ending guest memberships of {}: {e}", user.name);
@@ -808,11 +805,7 @@ impl Connection {
 
 fn auth_ok(user: &User, how: &SignIn) -> ServerFrame {
     let (token, refresh_token, expires_at) = match how {
-        SignIn::Issued(t) => (
-            t.access.clone(),
-            Some(t.refresh.clone()),
-            t.access_expires_at,
-        ),
+        SignIn::Issued(t) => (t.access.clone(), Some(t.refresh.clone()), t.access_expires_at),
         SignIn::Token(token, expires) => (token.clone(), None, *expires),
     };
     ServerFrame::AuthOk {
@@ -901,17 +894,13 @@ mod tests {
                 FakeSocket { incoming, outgoing },
                 shared.clone(),
                 None,
+                ([127, 0, 0, 1], 9).into(),
             ));
-            Self {
-                to_server,
-                from_server,
-            }
+            Self { to_server, from_server }
         }
 
         fn send(&self, frame: Value) {
-            let _ = self
-                .to_server
-                .send(Ok(Message::Text(frame.to_string().into())));
+            let _ = self.to_server.send(Ok(Message::Text(frame.to_string().into())));
         }
 
         async fn recv_type(&mut self, kind: &str) -> Value {

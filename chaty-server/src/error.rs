@@ -8,6 +8,8 @@ use chaty_proto::{ErrorCode, ServerFrame};
 pub struct Refusal {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited`: when trying again can work.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl Refusal {
@@ -15,11 +17,26 @@ impl Refusal {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// `rate_limited`, retry after `wait`.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        Self {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            retry_after_ms: Some(ms),
         }
     }
 
     pub fn frame(&self) -> ServerFrame {
-        ServerFrame::error(self.code, self.message.clone())
+        ServerFrame::Error {
+            code: self.code,
+            message: self.message.clone(),
+            retry_after_ms: self.retry_after_ms,
+        }
     }
 }
 

@@ -26,14 +26,7 @@ impl Outbox {
     pub fn new() -> (Self, mpsc::Receiver<Utf8Bytes>, CancellationToken) {
         let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
         let kick = CancellationToken::new();
-        (
-            Self {
-                tx,
-                kick: kick.clone(),
-            },
-            rx,
-            kick,
-        )
+        (Self { tx, kick: kick.clone() }, rx, kick)
     }
 
     /// Queues a frame without waiting. Returns false if the connection is gone or was kicked.
@@ -88,9 +81,7 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves plain maps behind,
         // still consistent enough to keep serving everyone else.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Registers a signed-in connection. Returns true if it is the user's first.
@@ -102,13 +93,7 @@ impl Hub {
             user_name: user_name.into(),
             outbox,
         };
-        st.conns.insert(
-            conn,
-            Conn {
-                sub,
-                rooms: Vec::new(),
-            },
-        );
+        st.conns.insert(conn, Conn { sub, rooms: Vec::new() });
         let conns = st.users.entry(user_id).or_default();
         conns.push(conn);
         conns.len() == 1
@@ -192,11 +177,7 @@ impl Hub {
     }
 
     fn snapshot(&self, room: &str) -> Arc<[Sub]> {
-        self.lock()
-            .rooms
-            .get(room)
-            .cloned()
-            .unwrap_or_else(|| Arc::new([]))
+        self.lock().rooms.get(room).cloned().unwrap_or_else(|| Arc::new([]))
     }
 
     /// Sends one serialized frame to every connection in `room`.
@@ -217,11 +198,7 @@ impl Hub {
     pub fn send_user(&self, user_id: i64, frame: &Utf8Bytes) {
         let outboxes: Vec<Outbox> = {
             let st = self.lock();
-            let conns = st
-                .users
-                .get(&user_id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let conns = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
             conns
                 .iter()
                 .filter_map(|c| st.conns.get(c))

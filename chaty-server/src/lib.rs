@@ -7,6 +7,7 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod hub;
+pub mod limits;
 mod server;
 pub mod store;
 

@@ -43,8 +43,7 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli) -> anyhow::Result<()> {
-    let filter =
-        EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
+    let filter = EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -52,15 +51,15 @@ fn start(cli: Cli) -> anyhow::Result<()> {
 
     let db = match cli.db {
         Some(path) => path,
-        None => chaty_server::config::default_db_path()
-            .context("no home directory to keep the database in; pass --db")?,
+        None => {
+            chaty_server::config::default_db_path().context("no home directory to keep the database in; pass --db")?
+        }
     };
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
     }
-    let store =
-        Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
     let config = Config {
         allow_guests: cli.allow_guests,
         registration: cli.registration,
@@ -73,10 +72,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cli.listen))?;
         let addr = listener.local_addr()?;
-        println!(
-            "chaty-server listening on ws://{addr}/ws (database: {})",
-            db.display()
-        );
+        println!("chaty-server listening on ws://{addr}/ws (database: {})", db.display());
         if config.allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }
@@ -92,16 +88,15 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::warn!("cannot watch SIGTERM: {e}");
-                    let _ = ctrl_c.await;
-                    shutdown.cancel();
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

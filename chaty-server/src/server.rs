@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::connection::{self, PreAuth};
 use crate::hub::Hub;
+use crate::limits::{IpCaps, LoginThrottle};
 use crate::store::{Store, users};
 
 /// Largest HTTP request head accepted (the upgrade request), bytes.
@@ -37,6 +38,8 @@ pub struct Shared {
     pub store: Store,
     pub config: Config,
     pub shutdown: CancellationToken,
+    pub logins: LoginThrottle,
+    ip_caps: Arc<IpCaps>,
     started: Instant,
     open: AtomicUsize,
     tracker: TaskTracker,
@@ -45,6 +48,8 @@ pub struct Shared {
 impl Shared {
     pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
+            logins: LoginThrottle::default(),
+            ip_caps: IpCaps::new(config.max_connections_per_ip),
             hub: Hub::new(),
             store,
             config,
@@ -86,12 +91,9 @@ pub async fn run(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(peer))));
         let shared = shared.clone();
-        shared
-            .tracker
-            .clone()
-            .spawn(serve_http(stream, peer, service, shared));
+        shared.tracker.clone().spawn(serve_http(stream, peer, service, shared));
     }
 
     drop(listener);
@@ -114,9 +116,7 @@ async fn serve_http(
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.handshake_timeout)
         .max_buf_size(MAX_REQUEST_HEAD);
-    let conn = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
+    let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -131,6 +131,10 @@ async fn serve_http(
     }
 }
 
+/// The client's address, attached to every request of its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
 #[derive(serde::Deserialize)]
 struct UpgradeQuery {
     token: Option<String>,
@@ -143,6 +147,7 @@ fn json_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
 
 async fn upgrade(
     State(shared): State<Arc<Shared>>,
+    axum::Extension(Peer(peer)): axum::Extension<Peer>,
     headers: HeaderMap,
     Query(query): Query<UpgradeQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -168,6 +173,13 @@ async fn upgrade(
             "server is at its connection limit",
         );
     }
+    let Some(slot) = shared.ip_caps.try_open(peer.ip()) else {
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many connections from your address",
+        );
+    };
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -200,7 +212,8 @@ async fn upgrade(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 shared.open.fetch_add(1, Ordering::Relaxed);
-                connection::serve(socket, shared.clone(), pre_auth).await;
+                connection::serve(socket, shared.clone(), pre_auth, peer).await;
+                drop(slot);
                 shared.open.fetch_sub(1, Ordering::Relaxed);
             })
         })

@@ -27,10 +27,7 @@ fn bad_values_are_one_line_errors_naming_the_value_with_exit_code_2() {
         (vec!["--listen", "nope"], "nope"),
         (vec!["--registration", "maybe"], "maybe"),
         (vec!["--db", db, "--log", "chaty=["], "chaty=["),
-        (
-            vec!["--db", "/proc/nonexistent/chaty.db"],
-            "/proc/nonexistent",
-        ),
+        (vec!["--db", "/proc/nonexistent/chaty.db"], "/proc/nonexistent"),
     ] {
         let (code, stderr) = run(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
@@ -56,21 +53,13 @@ fn starts_prints_its_address_and_database_and_stops_cleanly_on_sigterm() {
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("no startup line");
-    assert!(
-        line.starts_with("chaty-server listening on ws://127.0.0.1:"),
-        "{line}"
-    );
+    let line = rx.recv_timeout(Duration::from_secs(20)).expect("no startup line");
+    assert!(line.starts_with("chaty-server listening on ws://127.0.0.1:"), "{line}");
     assert!(line.contains(&db.display().to_string()), "{line}");
     assert!(db.exists(), "database created, with its directory");
 
     let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {

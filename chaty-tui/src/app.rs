@@ -74,11 +74,7 @@ pub enum Cmd {
 pub enum Conn {
     Connecting,
     Connected,
-    Reconnecting {
-        at: Instant,
-        attempt: u32,
-        reason: String,
-    },
+    Reconnecting { at: Instant, attempt: u32, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,11 +165,7 @@ impl App {
         let mut signin = SignInForm::default();
         signin.server.set(server);
         signin.user.set(user);
-        signin.focus = Some(if user.is_empty() {
-            Field::User
-        } else {
-            Field::Password
-        });
+        signin.focus = Some(if user.is_empty() { Field::User } else { Field::Password });
         Self {
             screen: Screen::SignIn,
             signin,
@@ -217,9 +209,8 @@ impl App {
             None => {
                 let current = self.rooms.get(self.current).map(|r| r.id.clone());
                 self.rooms.push(Room::new(id));
-                self.rooms.sort_by(|a, b| {
-                    (a.kind == RoomKind::Dm, &a.id).cmp(&(b.kind == RoomKind::Dm, &b.id))
-                });
+                self.rooms
+                    .sort_by(|a, b| (a.kind == RoomKind::Dm, &a.id).cmp(&(b.kind == RoomKind::Dm, &b.id)));
                 if let Some(cur) = current.and_then(|c| self.room_index(&c)) {
                     self.current = cur;
                 }
@@ -403,10 +394,7 @@ impl App {
                             since: None,
                         })));
                     }
-                    cmds.push(Cmd::Send(
-                        history_latest(&room_id),
-                        Some(format!("latest:{room_id}")),
-                    ));
+                    cmds.push(Cmd::Send(history_latest(&room_id), Some(format!("latest:{room_id}"))));
                 }
                 if reference == "open" || reference == "join" {
                     cmds.extend(self.switch_to(&room_id));
@@ -429,18 +417,14 @@ impl App {
                 room.online = online;
                 Vec::new()
             }
-            ServerFrame::UserLeft { room_id, user_id }
-                if user_id.eq_ignore_ascii_case(&self.me) =>
-            {
+            ServerFrame::UserLeft { room_id, user_id } if user_id.eq_ignore_ascii_case(&self.me) => {
                 if let Some(i) = self.room_index(&room_id) {
                     self.rooms.remove(i);
                     self.current = self.current.min(self.rooms.len().saturating_sub(1));
                 }
                 Vec::new()
             }
-            ServerFrame::UserJoined { .. }
-            | ServerFrame::UserLeft { .. }
-            | ServerFrame::Pong {} => Vec::new(),
+            ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),
             ServerFrame::Typing {
                 room_id,
                 user_id,
@@ -536,8 +520,7 @@ impl App {
         if let Some(cid) = &message.client_id {
             room.pending.retain(|p| p.client_id != *cid);
         }
-        room.typers
-            .retain(|(u, _)| !u.eq_ignore_ascii_case(&message.user_id));
+        room.typers.retain(|(u, _)| !u.eq_ignore_ascii_case(&message.user_id));
         let mine = message.user_id.eq_ignore_ascii_case(&me);
         let mention = !mine && message.content.to_lowercase().contains(&format!("@{me}"));
         let looking = current.as_deref() == Some(message.room_id.as_str()) && room.scroll == 0;
@@ -571,13 +554,7 @@ impl App {
         cmds
     }
 
-    fn history(
-        &mut self,
-        room_id: &str,
-        messages: Vec<proto::Message>,
-        has_more: bool,
-        reference: &str,
-    ) -> Vec<Cmd> {
+    fn history(&mut self, room_id: &str, messages: Vec<proto::Message>, has_more: bool, reference: &str) -> Vec<Cmd> {
         let room = self.room_mut(room_id);
         let mut cmds = Vec::new();
         if reference.starts_with("catchup:") && has_more {
@@ -612,10 +589,7 @@ impl App {
                     let refresh = proto::Refresh {
                         refresh_token: session.refresh_token.clone(),
                     };
-                    return vec![Cmd::Send(
-                        ClientFrame::Refresh(refresh),
-                        Some("auth".into()),
-                    )];
+                    return vec![Cmd::Send(ClientFrame::Refresh(refresh), Some("auth".into()))];
                 }
                 Vec::new()
             }
@@ -770,9 +744,7 @@ impl App {
                 }
             }
             KeyCode::Char('g') if ctrl => self.switcher = Some(Switcher::default()),
-            KeyCode::Char('k') if ctrl && self.input.is_empty() => {
-                self.switcher = Some(Switcher::default())
-            }
+            KeyCode::Char('k') if ctrl && self.input.is_empty() => self.switcher = Some(Switcher::default()),
             KeyCode::Up if self.input.on_first_line() => {
                 self.input.history_prev();
             }
@@ -841,9 +813,7 @@ impl App {
             .rooms
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| {
-                fuzzy_score(&query, &r.label(&self.me).to_lowercase()).map(|s| (s, i))
-            })
+            .filter_map(|(i, r)| fuzzy_score(&query, &r.label(&self.me).to_lowercase()).map(|s| (s, i)))
             .collect();
         scored.sort();
         scored.into_iter().map(|(_, i)| i).collect()
@@ -881,10 +851,7 @@ impl App {
     fn stop_typing(&mut self) -> Vec<Cmd> {
         match self.typing_sent.take() {
             Some((room_id, _)) if self.online() => {
-                vec![self.send(ClientFrame::Typing(proto::Typing {
-                    room_id,
-                    typing: false,
-                }))]
+                vec![self.send(ClientFrame::Typing(proto::Typing { room_id, typing: false }))]
             }
             _ => Vec::new(),
         }
@@ -935,9 +902,7 @@ impl App {
         };
         let total = transcript::lines(room, &me, width, offset).len();
         let max = total.saturating_sub(usize::from(height));
-        let target = (room.scroll as isize)
-            .saturating_add(lines)
-            .clamp(0, max as isize) as usize;
+        let target = (room.scroll as isize).saturating_add(lines).clamp(0, max as isize) as usize;
         room.scroll = target;
         if target == 0 {
             room.new_below = false;
@@ -952,10 +917,7 @@ impl App {
                     after: None,
                     limit: Some(PAGE),
                 };
-                return vec![Cmd::Send(
-                    ClientFrame::History(history),
-                    Some(format!("older:{id}")),
-                )];
+                return vec![Cmd::Send(ClientFrame::History(history), Some(format!("older:{id}")))];
             }
         }
         Vec::new()
@@ -969,10 +931,7 @@ impl App {
         let candidates: Vec<String> = if start == 0 && word.starts_with('/') {
             COMMANDS.iter().map(|(c, _)| format!("{c} ")).collect()
         } else if let Some(prefix) = word.strip_prefix('@') {
-            let members = self
-                .current_room()
-                .map(|r| r.members.clone())
-                .unwrap_or_default();
+            let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
             let _ = prefix;
             members.into_iter().map(|m| format!("@{m} ")).collect()
         } else if word.starts_with('#') {
@@ -982,19 +941,10 @@ impl App {
                 .map(|r| format!("#{} ", r.id))
                 .collect()
         } else {
-            let members = self
-                .current_room()
-                .map(|r| r.members.clone())
-                .unwrap_or_default();
+            let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
             members
                 .into_iter()
-                .map(|m| {
-                    if start == 0 {
-                        format!("{m}: ")
-                    } else {
-                        format!("{m} ")
-                    }
-                })
+                .map(|m| if start == 0 { format!("{m}: ") } else { format!("{m} ") })
                 .collect()
         };
         let lower = word.to_lowercase();
@@ -1078,10 +1028,7 @@ impl App {
 
     fn command(&mut self, cmd: Command, _now: Instant) -> Vec<Cmd> {
         let current = self.current_room().map(|r| r.id.clone());
-        let need_online = !matches!(
-            cmd,
-            Command::Quit | Command::Help | Command::Who | Command::Me(_)
-        );
+        let need_online = !matches!(cmd, Command::Quit | Command::Help | Command::Who | Command::Me(_));
         if need_online && !self.online() {
             self.notice("not connected; try again once reconnected", true);
             return Vec::new();
@@ -1106,11 +1053,7 @@ impl App {
                 }
                 None => Vec::new(),
             },
-            Command::Create {
-                room,
-                private,
-                topic,
-            } => {
+            Command::Create { room, private, topic } => {
                 vec![Cmd::Send(
                     ClientFrame::CreateRoom(proto::CreateRoom {
                         room_id: room,
@@ -1158,17 +1101,11 @@ impl App {
                 self.rooms.clear();
                 self.screen = Screen::SignIn;
                 self.signin.focus = Some(Field::Password);
-                vec![
-                    self.send(ClientFrame::Logout(proto::Logout {})),
-                    Cmd::ClearSession,
-                ]
+                vec![self.send(ClientFrame::Logout(proto::Logout {})), Cmd::ClearSession]
             }
             Command::Quit => self.quit(),
             Command::Help => {
-                let mut lines: Vec<String> = COMMANDS
-                    .iter()
-                    .map(|(_, usage)| (*usage).to_string())
-                    .collect();
+                let mut lines: Vec<String> = COMMANDS.iter().map(|(_, usage)| (*usage).to_string()).collect();
                 lines.push(String::new());
                 lines.extend(command::KEYS.iter().map(|k| (*k).to_string()));
                 self.overlay = Some(Overlay {
@@ -1196,15 +1133,9 @@ impl App {
 fn password_frame(register: bool, user: &str, password: &str) -> Cmd {
     let (user_name, password) = (user.to_string(), password.to_string());
     let frame = if register {
-        ClientFrame::Register(proto::Register {
-            user_name,
-            password,
-        })
+        ClientFrame::Register(proto::Register { user_name, password })
     } else {
-        ClientFrame::Login(proto::Login {
-            user_name,
-            password,
-        })
+        ClientFrame::Login(proto::Login { user_name, password })
     };
     Cmd::Send(frame, Some("auth".into()))
 }
@@ -1281,10 +1212,7 @@ pub fn normalize_url(text: &str) -> Result<String, String> {
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!(
-            "bad server URL {}: no host",
-            proto::validate::quote(text)
-        ));
+        return Err(format!("bad server URL {}: no host", proto::validate::quote(text)));
     }
     Ok(if uri.path() == "/" && !url.ends_with('/') {
         format!("{url}/ws")

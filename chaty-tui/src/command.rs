@@ -26,10 +26,7 @@ pub enum Command {
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/join", "/join ROOM — join (or create) a public room"),
     ("/leave", "/leave [ROOM] — leave the current room (or ROOM)"),
-    (
-        "/create",
-        "/create [--private] ROOM [topic] — create a room",
-    ),
+    ("/create", "/create [--private] ROOM [topic] — create a room"),
     ("/invite", "/invite USER — invite USER to the current room"),
     ("/dm", "/dm USER — open a direct conversation"),
     ("/me", "/me ACTION — say what you are doing"),
@@ -64,10 +61,7 @@ fn user_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
 }
 
 fn usage(cmd: &str) -> &'static str {
-    COMMANDS
-        .iter()
-        .find(|(name, _)| *name == cmd)
-        .map_or("", |(_, u)| u)
+    COMMANDS.iter().find(|(name, _)| *name == cmd).map_or("", |(_, u)| u)
 }
 
 /// Parses a line that starts with `/`.
@@ -79,11 +73,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
     let mut args = rest.split_whitespace();
     let command = match cmd {
         "/join" | "/j" => Command::Join(room_arg("/join", args.next())?),
-        "/leave" | "/part" => Command::Leave(
-            args.next()
-                .map(|r| room_arg("/leave", Some(r)))
-                .transpose()?,
-        ),
+        "/leave" | "/part" => Command::Leave(args.next().map(|r| room_arg("/leave", Some(r))).transpose()?),
         "/create" => {
             let mut private = false;
             let mut room = None;
@@ -98,11 +88,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
             let room = room_arg("/create", room)?;
             let after_room = rest.split_once(room.as_str()).map_or("", |(_, t)| t.trim());
             let topic = (!after_room.is_empty()).then(|| after_room.to_string());
-            Command::Create {
-                room,
-                private,
-                topic,
-            }
+            Command::Create { room, private, topic }
         }
         "/invite" => Command::Invite(user_arg("/invite", args.next())?),
         "/dm" | "/msg" | "/query" => Command::Dm(user_arg("/dm", args.next())?),

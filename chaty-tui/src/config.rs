@@ -34,8 +34,7 @@ pub struct Paths {
 
 impl Paths {
     pub fn platform() -> Result<Self> {
-        let dirs = directories::ProjectDirs::from("", "", "chaty")
-            .context("no home directory for chaty's files")?;
+        let dirs = directories::ProjectDirs::from("", "", "chaty").context("no home directory for chaty's files")?;
         Ok(Self {
             config: dirs.config_dir().to_path_buf(),
             data: dirs.data_dir().to_path_buf(),
@@ -61,9 +60,7 @@ impl Paths {
 
 pub fn load_config(path: &Path) -> Result<Config> {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            toml::from_str(&text).with_context(|| format!("{} is not valid config", path.display()))
-        }
+        Ok(text) => toml::from_str(&text).with_context(|| format!("{} is not valid config", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }

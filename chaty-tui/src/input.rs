@@ -210,10 +210,7 @@ impl Input {
         let lines: Vec<String> = self.text().split('\n').map(str::to_string).collect();
         let before = &self.buf[..self.cursor];
         let row = before.iter().filter(|c| **c == '\n').count();
-        let col = before[self.line_start()..]
-            .iter()
-            .map(|c| c.width().unwrap_or(0))
-            .sum();
+        let col = before[self.line_start()..].iter().map(|c| c.width().unwrap_or(0)).sum();
         (lines, (row, col))
     }
 }

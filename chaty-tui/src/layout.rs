@@ -22,8 +22,7 @@ pub struct Areas {
 /// Splits `area`: at 80 columns and up the member list shows; at 60 and up
 /// the sidebar; below that the room list folds into the status bar.
 pub fn areas(area: Rect, input_lines: usize) -> Areas {
-    let input_h =
-        (input_lines.clamp(1, MAX_INPUT_LINES) as u16 + 1).min(area.height.saturating_sub(1));
+    let input_h = (input_lines.clamp(1, MAX_INPUT_LINES) as u16 + 1).min(area.height.saturating_sub(1));
     let status = Rect {
         y: area.bottom().saturating_sub(1),
         height: area.height.min(1),
@@ -80,10 +79,7 @@ mod tests {
         let wide = areas(Rect::new(0, 0, 120, 30), 1);
         assert!(wide.sidebar.is_some() && wide.members.is_some());
         assert_eq!(wide.messages.width, 120 - 36);
-        assert_eq!(
-            (wide.status.y, wide.input.height, wide.typing.y),
-            (29, 2, 26)
-        );
+        assert_eq!((wide.status.y, wide.input.height, wide.typing.y), (29, 2, 26));
         let eighty = areas(Rect::new(0, 0, 80, 24), 1);
         assert!(eighty.sidebar.is_some() && eighty.members.is_some());
         let seventy = areas(Rect::new(0, 0, 70, 24), 1);

@@ -91,16 +91,14 @@ fn client_prefix() -> String {
 }
 
 fn init_logging(paths: &Paths) -> Result<()> {
-    std::fs::create_dir_all(&paths.data)
-        .with_context(|| format!("cannot create {}", paths.data.display()))?;
+    std::fs::create_dir_all(&paths.data).with_context(|| format!("cannot create {}", paths.data.display()))?;
     let log = paths.log_file();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log)
         .with_context(|| format!("cannot open the log file {}", log.display()))?;
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -112,8 +110,7 @@ fn init_logging(paths: &Paths) -> Result<()> {
 /// `--local`: a chaty-server in this process, its database in the data dir.
 async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<SocketAddr> {
     let db = paths.local_db();
-    let store =
-        chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let store = chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:8181").await {
         Ok(l) => l,
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -123,9 +120,7 @@ async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<Socke
     let addr = listener.local_addr()?;
     tracing::info!("local server on {addr}, database {}", db.display());
     tokio::spawn(async move {
-        if let Err(e) =
-            chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await
-        {
+        if let Err(e) = chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await {
             tracing::error!("local server stopped: {e}");
         }
     });
@@ -225,14 +220,7 @@ async fn ui(mut app: App, paths: &Paths) -> Result<()> {
     result
 }
 
-fn carry_out(
-    cmd: Cmd,
-    app: &mut App,
-    net: &mut Net,
-    events: &mpsc::Sender<Msg>,
-    paths: &Paths,
-    terminal: &mut Term,
-) {
+fn carry_out(cmd: Cmd, app: &mut App, net: &mut Net, events: &mpsc::Sender<Msg>, paths: &Paths, terminal: &mut Term) {
     let outcome = match cmd {
         Cmd::Send(frame, reference) => {
             net.send(&frame, reference.as_deref());

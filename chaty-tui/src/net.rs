@@ -59,12 +59,7 @@ async fn run(url: String, mut frames: mpsc::UnboundedReceiver<String>, events: m
     let mut attempt = 0;
     loop {
         let _ = events.send(Msg::Net(NetEvent::Connecting)).await;
-        let reason = match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(url.as_str()),
-        )
-        .await
-        {
+        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url.as_str())).await {
             Ok(Ok((ws, _))) => {
                 while frames.try_recv().is_ok() {}
                 attempt = 0;
@@ -92,9 +87,7 @@ async fn run(url: String, mut frames: mpsc::UnboundedReceiver<String>, events: m
 fn connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
     match e {
-        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused".into()
-        }
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         Error::Io(io) => io.to_string(),
         Error::Http(response) => {
             let body = response
@@ -116,9 +109,7 @@ fn connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
 }
 
 async fn pump(
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     frames: &mut mpsc::UnboundedReceiver<String>,
     events: &mpsc::Sender<Msg>,
 ) -> String {

@@ -123,10 +123,7 @@ mod tests {
         for seq in [3, 1, 2, 3, 1] {
             room.insert(msg(seq));
         }
-        assert_eq!(
-            room.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
+        assert_eq!(room.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!((room.first_seq(), room.last_seq()), (Some(1), Some(3)));
     }
 

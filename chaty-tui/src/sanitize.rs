@@ -111,10 +111,7 @@ mod tests {
     pub const HOSTILE: &[(&str, &str)] = &[
         ("clear screen", "a\u{1b}[2Jb"),
         ("osc 52 clipboard", "a\u{1b}]52;c;ZXZpbA==\u{7}b"),
-        (
-            "osc 8 link",
-            "\u{1b}]8;;http://evil\u{1b}\\click\u{1b}]8;;\u{1b}\\",
-        ),
+        ("osc 8 link", "\u{1b}]8;;http://evil\u{1b}\\click\u{1b}]8;;\u{1b}\\"),
         ("osc 0 title", "\u{1b}]0;pwned\u{7}x"),
         ("csi 21t title report", "\u{1b}[21tx"),
         ("dcs", "\u{1b}Pq#0;2;0;0;0\u{1b}\\x"),
@@ -143,10 +140,7 @@ mod tests {
     fn sequences_are_removed_whole() {
         assert_eq!(text("a\u{1b}[2Jb"), "ab");
         assert_eq!(text("a\u{1b}]52;c;ZXZpbA==\u{7}b"), "ab");
-        assert_eq!(
-            text("\u{1b}]8;;http://evil\u{1b}\\click\u{1b}]8;;\u{1b}\\"),
-            "click"
-        );
+        assert_eq!(text("\u{1b}]8;;http://evil\u{1b}\\click\u{1b}]8;;\u{1b}\\"), "click");
         assert_eq!(text("safe\rEVIL"), "safeEVIL");
         assert_eq!(text("a\u{1b}]0;never ends"), "a0;never ends");
         assert_eq!(text("abc\u{202E}fed"), "abcfed");

@@ -70,10 +70,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 
 fn fit(name: &str, cols: usize) -> String {
     if name.width() <= cols {
-        return format!(
-            "{name:<cols$}",
-            cols = cols - (name.width() - name.chars().count())
-        );
+        return format!("{name:<cols$}", cols = cols - (name.width() - name.chars().count()));
     }
     let mut out = String::new();
     for c in name.chars() {
@@ -83,10 +80,7 @@ fn fit(name: &str, cols: usize) -> String {
         out.push(c);
     }
     out.push('…');
-    format!(
-        "{out:<cols$}",
-        cols = cols - (out.width() - out.chars().count())
-    )
+    format!("{out:<cols$}", cols = cols - (out.width() - out.chars().count()))
 }
 
 /// Local time of an RFC 3339 timestamp, given the viewer's UTC offset.
@@ -152,14 +146,11 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
                 ));
             }
         }
-        let grouped =
-            last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day);
+        let grouped = last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day);
         let (action, text) = body(&m.content, &sanitize::line(&m.user_name));
         let time = when.map_or_else(|| "--:--".to_string(), |w| w.format("%H:%M").to_string());
         let name = sanitize::line(&m.user_name);
-        let name_style = Style::default()
-            .fg(user_color(&m.user_id))
-            .add_modifier(Modifier::BOLD);
+        let name_style = Style::default().fg(user_color(&m.user_id)).add_modifier(Modifier::BOLD);
         let text_style = if action {
             Style::default().add_modifier(Modifier::ITALIC)
         } else {
@@ -211,10 +202,7 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
             } else {
                 " ".repeat(indent)
             };
-            out.push(Line::from(vec![
-                Span::styled(lead, dim),
-                Span::styled(chunk, style),
-            ]));
+            out.push(Line::from(vec![Span::styled(lead, dim), Span::styled(chunk, style)]));
         }
         out.push(Line::from(vec![
             Span::raw(" ".repeat(indent)),

@@ -36,11 +36,7 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
     match &app.conn {
         Conn::Connected => ("connected".into(), Color::Green),
         Conn::Connecting => ("connecting…".into(), Color::Yellow),
-        Conn::Reconnecting {
-            at,
-            attempt,
-            reason,
-        } => {
+        Conn::Reconnecting { at, attempt, reason } => {
             let secs = at.saturating_duration_since(now).as_millis().div_ceil(1000);
             let when = if secs == 0 {
                 "reconnecting".to_string()
@@ -116,10 +112,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::styled(" Ctrl-C quit", DIM),
     ];
     let message = match (&form.error, form.busy) {
-        (Some(e), _) => Line::styled(
-            format!(" {}", sanitize::line(e)),
-            Style::default().fg(Color::Red),
-        ),
+        (Some(e), _) => Line::styled(format!(" {}", sanitize::line(e)), Style::default().fg(Color::Red)),
         (None, true) => Line::styled(" signing in…", Style::default().fg(Color::Yellow)),
         (None, false) => Line::styled(format!(" {status}"), Style::default().fg(color)),
     };
@@ -178,18 +171,10 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
 }
 
 fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
-    let width = lines
-        .iter()
-        .map(Line::width)
-        .max()
-        .unwrap_or(0)
-        .max(title.width() + 4) as u16
-        + 4;
+    let width = lines.iter().map(Line::width).max().unwrap_or(0).max(title.width() + 4) as u16 + 4;
     let rect = centered(area, width.max(30), lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" {title} "));
+    let block = Block::default().borders(Borders::ALL).title(format!(" {title} "));
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
@@ -224,10 +209,7 @@ fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
             style = style.add_modifier(Modifier::REVERSED);
         }
         let pad = width.saturating_sub(shown.width() + badge.width() + 1);
-        lines.push(Line::styled(
-            format!(" {shown}{}{badge}", " ".repeat(pad)),
-            style,
-        ));
+        lines.push(Line::styled(format!(" {shown}{}{badge}", " ".repeat(pad)), style));
     }
     if app.rooms.is_empty() {
         lines.push(Line::styled(" no rooms yet", DIM));
@@ -247,10 +229,7 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(room) = app.current_room() else {
         let hint = vec![
             Line::raw(""),
-            Line::styled(
-                "Welcome to chaty.",
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
+            Line::styled("Welcome to chaty.", Style::default().add_modifier(Modifier::BOLD)),
             Line::raw(""),
             Line::raw("You are not in any room yet."),
             Line::raw("  /join general      join (or create) a public room"),
@@ -279,10 +258,7 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     }
     if room.messages.is_empty() && room.pending.is_empty() && !room.has_older {
         shown.push(Line::styled(
-            format!(
-                "This is the start of {}.",
-                sanitize::line(&room.label(&app.me))
-            ),
+            format!("This is the start of {}.", sanitize::line(&room.label(&app.me))),
             DIM,
         ));
     }
@@ -295,11 +271,7 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
         );
         frame.render_widget(
             Paragraph::new(marker).alignment(Alignment::Right),
-            Rect {
-                y,
-                height: 1,
-                ..inner
-            },
+            Rect { y, height: 1, ..inner },
         );
     }
 }
@@ -311,17 +283,9 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(room) = app.current_room() else {
         return;
     };
-    let mut lines = vec![Line::styled(
-        format!(" {} members", room.members.len()),
-        DIM,
-    )];
+    let mut lines = vec![Line::styled(format!(" {} members", room.members.len()), DIM)];
     let mut members: Vec<&String> = room.members.iter().collect();
-    members.sort_by_key(|m| {
-        (
-            !room.online.iter().any(|o| o.eq_ignore_ascii_case(m)),
-            m.to_lowercase(),
-        )
-    });
+    members.sort_by_key(|m| (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), m.to_lowercase()));
     for m in members {
         let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
         let dot = if on {
@@ -344,25 +308,15 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let line = match (&app.notice, app.typing_text()) {
-        (Some((text, true)), _) => {
-            Line::styled(format!(" {text}"), Style::default().fg(Color::Red))
-        }
+        (Some((text, true)), _) => Line::styled(format!(" {text}"), Style::default().fg(Color::Red)),
         (Some((text, false)), _) => Line::styled(format!(" {text}"), DIM),
-        (None, Some(typing)) => {
-            Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC))
-        }
+        (None, Some(typing)) => Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC)),
         (None, None) => Line::raw(""),
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn input(
-    frame: &mut Frame<'_>,
-    app: &App,
-    area: Rect,
-    lines: &[String],
-    (row, col): (usize, usize),
-) {
+fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, col): (usize, usize)) {
     if area.height == 0 {
         return;
     }
@@ -394,10 +348,7 @@ fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let (state, color) = conn_text(app, now);
     let base = Style::default().bg(Color::DarkGray).fg(Color::White);
     let mut spans = vec![
-        Span::styled(
-            format!(" {}@{} ", sanitize::line(&app.me), host(&app.server)),
-            base,
-        ),
+        Span::styled(format!(" {}@{} ", sanitize::line(&app.me), host(&app.server)), base),
         Span::styled(" ", base),
     ];
     spans.push(Span::styled(format!("{state} "), base.fg(color)));

@@ -65,10 +65,9 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
     assert_eq!(by_query.recv_type("AUTH_OK").await?["userId"], "alice");
 
     let mut request = server.url().into_client_request()?;
-    request.headers_mut().insert(
-        "Authorization",
-        HeaderValue::from_str(&format!("Bearer {token}"))?,
-    );
+    request
+        .headers_mut()
+        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
     use futures_util::StreamExt;
     let mut kinds = Vec::new();
@@ -85,10 +84,7 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
         .send(json!({"type": "AUTH", "token": token, "ref": "a"}))
         .await?;
     let ok = by_frame.recv_type("AUTH_OK").await?;
-    assert_eq!(
-        (&ok["userName"], &ok["ref"]),
-        (&json!("alice"), &json!("a"))
-    );
+    assert_eq!((&ok["userName"], &ok["ref"]), (&json!("alice"), &json!("a")));
 
     // A bad token is refused at the upgrade with 401, not accepted and ignored.
     let bad = tokio_tungstenite::connect_async(format!("{}?token=ca_forged", server.url())).await;
@@ -99,8 +95,7 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
     assert_eq!(status, 401);
     let mut c = Client::connect(&server.url()).await?;
     assert_eq!(
-        c.expect_error(json!({"type": "AUTH", "token": "ca_forged"}))
-            .await?["code"],
+        c.expect_error(json!({"type": "AUTH", "token": "ca_forged"})).await?["code"],
         "unauthorized"
     );
     server.stop().await

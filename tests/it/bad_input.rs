@@ -28,11 +28,7 @@ async fn bad_input_table() -> Result<()> {
             "invalid",
             "`content` must be a string",
         ),
-        (
-            r#"{"type":"JOIN_ROOM","roomId":"../etc"}"#.into(),
-            "invalid",
-            "roomId",
-        ),
+        (r#"{"type":"JOIN_ROOM","roomId":"../etc"}"#.into(), "invalid", "roomId"),
         (
             json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": long}).to_string(),
             "invalid",
@@ -63,13 +59,9 @@ async fn bad_input_table() -> Result<()> {
         c.send_text(&text).await?;
         let e = c.recv_type("ERROR").await?;
         assert_eq!(e["code"], code, "{text}: {e}");
-        assert!(
-            e["message"].as_str().is_some_and(|m| m.contains(words)),
-            "{text}: {e}"
-        );
+        assert!(e["message"].as_str().is_some_and(|m| m.contains(words)), "{text}: {e}");
     }
-    c.send_message(Message::Binary(vec![1, 2, 3].into()))
-        .await?;
+    c.send_message(Message::Binary(vec![1, 2, 3].into())).await?;
     assert_eq!(c.recv_type("ERROR").await?["code"], "bad_frame");
 
     // A huge HISTORY limit is clamped, not refused.
@@ -84,7 +76,8 @@ async fn bad_input_table() -> Result<()> {
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(3));
 
     // Still a working connection.
-    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "still here", "clientId": "z"})).await?;
+    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "still here", "clientId": "z"}))
+        .await?;
     assert_eq!(c.recv_type("CHAT_MESSAGE").await?["content"], "still here");
     server.stop().await
 }

@@ -26,8 +26,7 @@ async fn two_users_chat_and_a_non_member_hears_nothing() -> Result<()> {
         .send(json!({"type": "CREATE_ROOM", "roomId": "team", "topic": "our room"}))
         .await?;
     assert_eq!(alice.recv_type("ROOM").await?["topic"], "our room");
-    bob.send(json!({"type": "JOIN_ROOM", "roomId": "team"}))
-        .await?;
+    bob.send(json!({"type": "JOIN_ROOM", "roomId": "team"})).await?;
     assert_eq!(
         bob.recv_type("ROOM_MEMBERS_UPDATE").await?["members"],
         json!(["alice", "bob"])
@@ -42,10 +41,7 @@ async fn two_users_chat_and_a_non_member_hears_nothing() -> Result<()> {
     let got = bob.recv_type("CHAT_MESSAGE").await?;
     assert_eq!(got, echo);
     bob.send(say("team", "hi alice", "b1")).await?;
-    assert_eq!(
-        alice.recv_type("CHAT_MESSAGE").await?["content"],
-        "hi alice"
-    );
+    assert_eq!(alice.recv_type("CHAT_MESSAGE").await?["content"], "hi alice");
 
     // Eve was never in the room: nothing reached her.
     eve.assert_nothing_pending().await?;
@@ -68,13 +64,9 @@ async fn every_device_of_a_member_gets_the_message_and_retries_are_stored_once()
     assert_eq!((&again["id"], &again["seq"]), (&first["id"], &first["seq"]));
     // The retry is answered to the sender only, and stored once.
     laptop.assert_nothing_pending().await?;
-    laptop
-        .send(json!({"type": "HISTORY", "roomId": "general"}))
-        .await?;
+    laptop.send(json!({"type": "HISTORY", "roomId": "general"})).await?;
     assert_eq!(
-        laptop.recv_type("HISTORY").await?["messages"]
-            .as_array()
-            .map(Vec::len),
+        laptop.recv_type("HISTORY").await?["messages"].as_array().map(Vec::len),
         Some(1)
     );
     server.stop().await
@@ -92,14 +84,9 @@ async fn history_survives_a_restart_with_the_same_ids_and_order() -> Result<()> 
     }
     let mut sent = Vec::new();
     for i in 0..30 {
-        let (c, who) = if i % 3 == 0 {
-            (&mut bob, "b")
-        } else {
-            (&mut alice, "a")
-        };
+        let (c, who) = if i % 3 == 0 { (&mut bob, "b") } else { (&mut alice, "a") };
         let client_id = format!("{who}{i}");
-        c.send(say("general", &format!("message {i}"), &client_id))
-            .await?;
+        c.send(say("general", &format!("message {i}"), &client_id)).await?;
         sent.push(c.recv_echo(&client_id).await?);
     }
     let before: Value = {
@@ -127,16 +114,8 @@ async fn history_survives_a_restart_with_the_same_ids_and_order() -> Result<()> 
         .filter_map(|m| m["seq"].as_u64())
         .collect();
     assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
-    let contents: Vec<&Value> = after
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| &m["content"])
-        .collect();
-    assert_eq!(
-        contents,
-        sent.iter().map(|m| &m["content"]).collect::<Vec<_>>()
-    );
+    let contents: Vec<&Value> = after.as_array().into_iter().flatten().map(|m| &m["content"]).collect();
+    assert_eq!(contents, sent.iter().map(|m| &m["content"]).collect::<Vec<_>>());
     server.stop().await
 }
 
@@ -150,9 +129,7 @@ async fn rejoining_with_since_returns_exactly_what_was_missed() -> Result<()> {
         c.join("general").await?;
     }
     alice.send(say("general", "before", "a0")).await?;
-    let last_seen = bob.recv_type("CHAT_MESSAGE").await?["seq"]
-        .as_u64()
-        .unwrap_or(0);
+    let last_seen = bob.recv_type("CHAT_MESSAGE").await?["seq"].as_u64().unwrap_or(0);
     drop(bob);
     for i in 1..=5 {
         alice
@@ -170,10 +147,7 @@ async fn rejoining_with_since_returns_exactly_what_was_missed() -> Result<()> {
         .flatten()
         .filter_map(|m| m["content"].as_str())
         .collect();
-    assert_eq!(
-        contents,
-        ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]
-    );
+    assert_eq!(contents, ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]);
     assert_eq!(history["hasMore"], false);
     server.stop().await
 }
@@ -186,9 +160,7 @@ async fn a_third_user_can_neither_read_join_page_nor_write_a_dm_or_private_room(
     let (mut bob, _) = Client::register(&url, "bob").await?;
     let (mut eve, _) = Client::register(&url, "eve").await?;
 
-    alice
-        .send(json!({"type": "OPEN_DM", "userId": "bob"}))
-        .await?;
+    alice.send(json!({"type": "OPEN_DM", "userId": "bob"})).await?;
     assert_eq!(alice.recv_type("ROOM").await?["roomId"], "dm:alice:bob");
     assert_eq!(bob.recv_type("ROOM").await?["kind"], "dm");
     alice
@@ -200,16 +172,12 @@ async fn a_third_user_can_neither_read_join_page_nor_write_a_dm_or_private_room(
         .await?;
     assert_eq!(bob.recv_type("ROOM").await?["roomId"], "secret");
     for room in ["dm:alice:bob", "secret"] {
-        alice
-            .send(say(room, &format!("private words in {room}"), room))
-            .await?;
+        alice.send(say(room, &format!("private words in {room}"), room)).await?;
         assert_eq!(bob.recv_type("CHAT_MESSAGE").await?["roomId"], room);
     }
 
     for room in ["dm:alice:bob", "secret"] {
-        let join = eve
-            .expect_error(json!({"type": "JOIN_ROOM", "roomId": room}))
-            .await?;
+        let join = eve.expect_error(json!({"type": "JOIN_ROOM", "roomId": room})).await?;
         assert_eq!(join["code"], "forbidden", "{room}: {join}");
         for frame in [
             json!({"type": "HISTORY", "roomId": room}),
@@ -237,8 +205,7 @@ async fn a_third_user_can_neither_read_join_page_nor_write_a_dm_or_private_room(
     eve.assert_nothing_pending().await?;
 
     // After leaving, nothing more arrives.
-    bob.send(json!({"type": "LEAVE_ROOM", "roomId": "secret"}))
-        .await?;
+    bob.send(json!({"type": "LEAVE_ROOM", "roomId": "secret"})).await?;
     bob.recv_type("USER_LEFT").await?;
     alice.send(say("secret", "after bob left", "late")).await?;
     alice.recv_type("CHAT_MESSAGE").await?;

@@ -1,5 +1,6 @@
 //! End-to-end tests: a real server on a loopback port, real WebSockets.
 
+mod abuse;
 mod accounts;
 mod bad_input;
 mod chat;

@@ -43,10 +43,7 @@ async fn seed_flow_with_the_exact_seed_frames() -> Result<()> {
     for client in [&mut alice, &mut bob] {
         let msg = client.recv_type("CHAT_MESSAGE").await?;
         for field in ["id", "roomId", "userId", "userName", "content", "timestamp"] {
-            assert!(
-                msg.get(field).is_some(),
-                "CHAT_MESSAGE lacks {field}: {msg}"
-            );
+            assert!(msg.get(field).is_some(), "CHAT_MESSAGE lacks {field}: {msg}");
         }
         assert_eq!(
             (&msg["userId"], &msg["userName"], &msg["content"]),
@@ -54,8 +51,7 @@ async fn seed_flow_with_the_exact_seed_frames() -> Result<()> {
         );
     }
 
-    bob.send(json!({"type": "LEAVE_ROOM", "roomId": "general"}))
-        .await?;
+    bob.send(json!({"type": "LEAVE_ROOM", "roomId": "general"})).await?;
     assert_eq!(
         alice.recv().await?,
         json!({"type": "USER_LEFT", "roomId": "general", "userId": "bob"})
@@ -97,10 +93,14 @@ async fn guests_cannot_take_or_impersonate_registered_names() -> Result<()> {
         .expect_error(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userName": "alice", "content": "I am alice", "ref": "r"}))
         .await?;
     assert_eq!((&e["code"], &e["ref"]), (&json!("conflict"), &json!("r")));
-    let e = guest.expect_error(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userId": "alice", "content": "hi"})).await?;
+    let e = guest
+        .expect_error(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userId": "alice", "content": "hi"}))
+        .await?;
     assert_eq!(e["code"], "forbidden");
     // A name of their own choosing is fine.
-    guest.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userName": "Mal", "content": "hi"})).await?;
+    guest
+        .send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "userName": "Mal", "content": "hi"}))
+        .await?;
     assert_eq!(guest.recv_type("CHAT_MESSAGE").await?["userName"], "Mal");
     server.stop().await
 }
@@ -108,8 +108,7 @@ async fn guests_cannot_take_or_impersonate_registered_names() -> Result<()> {
 #[tokio::test]
 async fn without_guest_mode_the_seed_join_is_refused() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server =
-        TestServer::start_at(&dir.path().join("chaty.db"), chaty_tests::Config::default()).await?;
+    let server = TestServer::start_at(&dir.path().join("chaty.db"), chaty_tests::Config::default()).await?;
     let mut c = Client::connect(&server.url()).await?;
     assert_eq!(c.welcome["authRequired"], true);
     let e = c

@@ -12,8 +12,7 @@ async fn two_in_a_room() -> Result<(TestServer, tempfile::TempDir, Client, Clien
     let (mut alice, _) = Client::register(&server.url(), "alice").await?;
     let (mut bob, _) = Client::register(&server.url(), "bob").await?;
     for c in [&mut alice, &mut bob] {
-        c.send(json!({"type": "JOIN_ROOM", "roomId": "general"}))
-            .await?;
+        c.send(json!({"type": "JOIN_ROOM", "roomId": "general"})).await?;
     }
     alice.recv_type("ROOM_MEMBERS_UPDATE").await?;
     alice.recv_type("ROOM_MEMBERS_UPDATE").await?;
@@ -45,10 +44,7 @@ async fn typing_start_and_stop_reach_the_others_only() -> Result<()> {
         .send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "done"}))
         .await?;
     let next = bob.recv().await?;
-    assert_eq!(
-        (&next["type"], &next["typing"]),
-        (&json!("TYPING"), &json!(false))
-    );
+    assert_eq!((&next["type"], &next["typing"]), (&json!("TYPING"), &json!(false)));
     assert_eq!(bob.recv().await?["type"], "CHAT_MESSAGE");
     server.stop().await
 }

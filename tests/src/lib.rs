@@ -52,6 +52,20 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// `GET /healthz`, parsed.
+    pub async fn health(&self) -> Result<Value> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(self.addr).await?;
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        tokio::time::timeout(WAIT, tcp.read_to_string(&mut response)).await??;
+        if !response.starts_with("HTTP/1.1 200") {
+            bail!("healthz answered {response}");
+        }
+        Ok(serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap_or(""))?)
+    }
+
     /// Graceful shutdown; waits until the store has committed everything.
     pub async fn stop(mut self) -> Result<()> {
         self.shutdown.cancel();
@@ -107,10 +121,8 @@ impl Client {
     /// Registers `name` (password `name-password`) on a new connection; returns the client and its `AUTH_OK`.
     pub async fn register(url: &str, name: &str) -> Result<(Self, Value)> {
         let mut c = Self::connect(url).await?;
-        c.send(
-            json!({"type": "REGISTER", "userName": name, "password": format!("{name}-password")}),
-        )
-        .await?;
+        c.send(json!({"type": "REGISTER", "userName": name, "password": format!("{name}-password")}))
+            .await?;
         let ok = c.recv_type("AUTH_OK").await?;
         c.recv_type("ROOMS").await?;
         Ok((c, ok))
@@ -128,8 +140,7 @@ impl Client {
 
     /// Joins `room` and waits until the join is confirmed.
     pub async fn join(&mut self, room: &str) -> Result<Value> {
-        self.send(json!({"type": "JOIN_ROOM", "roomId": room}))
-            .await?;
+        self.send(json!({"type": "JOIN_ROOM", "roomId": room})).await?;
         self.recv_type("ROOM_MEMBERS_UPDATE").await
     }
 

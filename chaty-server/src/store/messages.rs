@@ -33,7 +33,8 @@ pub struct Posted {
     pub new: bool,
 }
 
-const SELECT: &str = "SELECT m.id, m.seq, m.room_id, u.name, m.sender_name, m.content, m.created_at, m.client_id, m.reply_to
+const SELECT: &str =
+    "SELECT m.id, m.seq, m.room_id, u.name, m.sender_name, m.content, m.created_at, m.client_id, m.reply_to
      FROM messages m JOIN users u ON u.id = m.sender_id";
 
 fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
@@ -57,24 +58,17 @@ fn to_sql(n: u64) -> i64 {
 pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError> {
     if let Some(client_id) = &p.client_id {
         let existing = conn
-            .prepare_cached(&format!(
-                "{SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"
-            ))?
+            .prepare_cached(&format!("{SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"))?
             .query_row(params![p.sender.id, client_id], message)
             .optional()?;
         if let Some(message) = existing {
             if message.room_id != p.room_id {
                 return Err(StoreError::refused(
                     ErrorCode::Conflict,
-                    format!(
-                        "clientId \"{client_id}\" was already used for a message in another room"
-                    ),
+                    format!("clientId \"{client_id}\" was already used for a message in another room"),
                 ));
             }
-            return Ok(Posted {
-                message,
-                new: false,
-            });
+            return Ok(Posted { message, new: false });
         }
     }
     if !rooms::is_member(conn, &p.room_id, p.sender.id)? {
@@ -105,15 +99,22 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         }
     }
     let seq: i64 = conn
-        .prepare_cached(
-            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-        )?
+        .prepare_cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
         .query_row([&p.room_id], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO messages (room_id, seq, sender_id, sender_name, content, reply_to, created_at, client_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![p.room_id, seq, p.sender.id, p.display_name, p.content, p.reply_to.map(to_sql), now, p.client_id])?;
+    .execute(params![
+        p.room_id,
+        seq,
+        p.sender.id,
+        p.display_name,
+        p.content,
+        p.reply_to.map(to_sql),
+        now,
+        p.client_id
+    ])?;
     let message = Message {
         id: conn.last_insert_rowid() as u64,
         seq: seq as u64,
@@ -147,11 +148,7 @@ impl Page {
 
 /// A page of history in ascending `seq`, and whether more lies beyond it
 /// (after it for `after`, before it otherwise).
-pub fn history(
-    conn: &Connection,
-    room_id: &str,
-    page: Page,
-) -> Result<(Vec<Message>, bool), StoreError> {
+pub fn history(conn: &Connection, room_id: &str, page: Page) -> Result<(Vec<Message>, bool), StoreError> {
     let size = page.size();
     let fetch = (size + 1) as i64;
     let mut rows: Vec<Message> = match (page.after, page.before) {
@@ -165,10 +162,7 @@ pub fn history(
             .prepare_cached(&format!(
                 "{SELECT} WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
             ))?
-            .query_map(
-                params![room_id, before.map_or(i64::MAX, to_sql), fetch],
-                message,
-            )?
+            .query_map(params![room_id, before.map_or(i64::MAX, to_sql), fetch], message)?
             .collect::<Result<_, _>>()?,
     };
     let has_more = rows.len() > size;
@@ -301,14 +295,10 @@ mod tests {
             client_id: None,
             reply_to: None,
         };
-        assert!(
-            matches!(post(&conn, &p, 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::NotFound)
-        );
+        assert!(matches!(post(&conn, &p, 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::NotFound));
         p.sender = a;
         p.reply_to = Some(99);
-        assert!(
-            matches!(post(&conn, &p, 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::NotFound)
-        );
+        assert!(matches!(post(&conn, &p, 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::NotFound));
     }
 
     #[test]

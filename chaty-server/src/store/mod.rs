@@ -108,10 +108,7 @@ impl Store {
                 });
             })
         });
-        self.jobs
-            .send(Cmd::Job(job))
-            .await
-            .map_err(|_| StoreError::Closed)
+        self.jobs.send(Cmd::Job(job)).await.map_err(|_| StoreError::Closed)
     }
 
     /// Runs `work` on the writer and waits until it is committed.
@@ -161,9 +158,7 @@ impl Readers {
         if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(conn);
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -290,10 +285,7 @@ mod tests {
         drop(tx);
         let mut seen = Vec::new();
         while let Some((seq, visible)) = rx.recv().await {
-            assert_eq!(
-                visible, 1,
-                "message {seq} not committed before its completion"
-            );
+            assert_eq!(visible, 1, "message {seq} not committed before its completion");
             seen.push(seq);
         }
         assert_eq!(seen, (1..=300).collect::<Vec<_>>());

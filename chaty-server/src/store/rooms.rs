@@ -33,11 +33,7 @@ pub fn not_visible(room_id: &str) -> StoreError {
 }
 
 fn kind_of(text: &str) -> RoomKind {
-    if text == "dm" {
-        RoomKind::Dm
-    } else {
-        RoomKind::Room
-    }
+    if text == "dm" { RoomKind::Dm } else { RoomKind::Room }
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Room>, StoreError> {
@@ -70,13 +66,7 @@ pub fn require_member(conn: &Connection, room_id: &str, user_id: i64) -> Result<
     }
 }
 
-fn add_member(
-    conn: &Connection,
-    room_id: &str,
-    user_id: i64,
-    role: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
+fn add_member(conn: &Connection, room_id: &str, user_id: i64, role: &str, now: i64) -> Result<bool, StoreError> {
     let added = conn
         .prepare_cached(
             "INSERT INTO members (room_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)
@@ -90,7 +80,14 @@ fn insert_room(conn: &Connection, room: &Room, creator: i64, now: i64) -> Result
     conn.prepare_cached(
         "INSERT INTO rooms (id, kind, topic, private, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![room.id, room.kind.as_str(), room.topic, room.private, creator, now])?;
+    .execute(params![
+        room.id,
+        room.kind.as_str(),
+        room.topic,
+        room.private,
+        creator,
+        now
+    ])?;
     Ok(())
 }
 
@@ -187,12 +184,7 @@ fn registered(conn: &Connection, name: &str) -> Result<User, StoreError> {
 }
 
 /// `OPEN_DM`: the two-person room of `me` and `other`, created on first use.
-pub fn open_dm(
-    conn: &Connection,
-    me: &User,
-    other: &str,
-    now: i64,
-) -> Result<(Room, User), StoreError> {
+pub fn open_dm(conn: &Connection, me: &User, other: &str, now: i64) -> Result<(Room, User), StoreError> {
     let other = registered(conn, other)?;
     if other.id == me.id {
         return Err(StoreError::refused(
@@ -224,19 +216,14 @@ pub fn member_names(conn: &Connection, room_id: &str) -> Result<Vec<String>, Sto
     let mut stmt = conn.prepare_cached(
         "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?1 ORDER BY u.name",
     )?;
-    let names = stmt
-        .query_map([room_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let names = stmt.query_map([room_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(names)
 }
 
 /// Ids of the rooms `user_id` belongs to.
 pub fn rooms_of(conn: &Connection, user_id: i64) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT room_id FROM members WHERE user_id = ?1 ORDER BY room_id")?;
-    let ids = stmt
-        .query_map([user_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached("SELECT room_id FROM members WHERE user_id = ?1 ORDER BY room_id")?;
+    let ids = stmt.query_map([user_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(ids)
 }
 
@@ -293,10 +280,7 @@ mod tests {
         assert!(j.newly && !j.room.private);
         assert!(join(&conn, "general", &b, 0).expect("join").newly);
         assert!(!join(&conn, "general", &b, 0).expect("rejoin").newly);
-        assert_eq!(
-            member_names(&conn, "general").expect("names"),
-            ["alice", "bob"]
-        );
+        assert_eq!(member_names(&conn, "general").expect("names"), ["alice", "bob"]);
     }
 
     #[test]
@@ -333,10 +317,7 @@ mod tests {
         let (conn, a, b, c) = db();
         let (room, _) = open_dm(&conn, &b, "alice", 0).expect("dm");
         assert_eq!(room.id, "dm:alice:bob");
-        assert_eq!(
-            code(join(&conn, "dm:alice:bob", &c, 0)),
-            ErrorCode::Forbidden
-        );
+        assert_eq!(code(join(&conn, "dm:alice:bob", &c, 0)), ErrorCode::Forbidden);
         assert_eq!(
             code(join(&conn, "dm:alice:carol", &c, 0)),
             ErrorCode::NotFound,

@@ -88,17 +88,12 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
 /// The database's epoch, created on first use.
 pub fn epoch(conn: &Connection) -> Result<String, StoreError> {
     let existing: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0))
         .optional()?;
     if let Some(epoch) = existing {
         return Ok(epoch);
     }
     let epoch = super::random_hex(8);
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('epoch', ?1)",
-        [&epoch],
-    )?;
+    conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&epoch])?;
     Ok(epoch)
 }

@@ -35,10 +35,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 fn taken(name: &str) -> StoreError {
-    StoreError::refused(
-        ErrorCode::Conflict,
-        format!("the user name \"{name}\" is taken"),
-    )
+    StoreError::refused(ErrorCode::Conflict, format!("the user name \"{name}\" is taken"))
 }
 
 pub fn by_name(conn: &Connection, name: &str) -> Result<Option<User>, StoreError> {
@@ -57,9 +54,7 @@ pub fn by_name(conn: &Connection, name: &str) -> Result<Option<User>, StoreError
 /// The user and their password hash, for `LOGIN`. Guests have no password.
 pub fn credentials(conn: &Connection, name: &str) -> Result<Option<(User, String)>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id, name, pass_hash FROM users WHERE name = ?1 AND pass_hash IS NOT NULL",
-        )?
+        .prepare_cached("SELECT id, name, pass_hash FROM users WHERE name = ?1 AND pass_hash IS NOT NULL")?
         .query_row([name], |r| {
             Ok((
                 User {
@@ -73,12 +68,7 @@ pub fn credentials(conn: &Connection, name: &str) -> Result<Option<(User, String
         .optional()?)
 }
 
-pub fn register(
-    conn: &Connection,
-    name: &str,
-    pass_hash: &str,
-    now: i64,
-) -> Result<User, StoreError> {
+pub fn register(conn: &Connection, name: &str, pass_hash: &str, now: i64) -> Result<User, StoreError> {
     if by_name(conn, name)?.is_some() {
         return Err(taken(name));
     }
@@ -118,21 +108,15 @@ pub fn is_registered(conn: &Connection, name: &str) -> Result<bool, StoreError> 
 }
 
 /// Issues an access + refresh pair in `family` (a new family when `None`).
-pub fn issue_tokens(
-    conn: &Connection,
-    user_id: i64,
-    family: Option<&str>,
-    now: i64,
-) -> Result<Tokens, StoreError> {
+pub fn issue_tokens(conn: &Connection, user_id: i64, family: Option<&str>, now: i64) -> Result<Tokens, StoreError> {
     let tokens = Tokens {
         access: format!("ca_{}", super::random_hex(32)),
         refresh: format!("cr_{}", super::random_hex(32)),
         family: family.map_or_else(|| super::random_hex(16), str::to_string),
         access_expires_at: now + ACCESS_TTL_MS,
     };
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO tokens (hash, user_id, kind, family, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO tokens (hash, user_id, kind, family, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     insert.execute(params![
         token_hash(&tokens.access),
         user_id,
@@ -151,10 +135,7 @@ pub fn issue_tokens(
 }
 
 fn bad_token() -> StoreError {
-    StoreError::refused(
-        ErrorCode::Unauthorized,
-        "that token is not valid; LOGIN again",
-    )
+    StoreError::refused(ErrorCode::Unauthorized, "that token is not valid; LOGIN again")
 }
 
 /// Who an access token signs in.
@@ -173,7 +154,15 @@ pub fn check_access(conn: &Connection, token: &str, now: i64) -> Result<Access, 
              WHERE t.hash = ?1 AND t.kind = 'access'",
         )?
         .query_row([token_hash(token)], |r| {
-            Ok((User { id: r.get(0)?, name: r.get(1)?, guest: false }, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            Ok((
+                User {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    guest: false,
+                },
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
         })
         .optional()?;
     match row {
@@ -211,7 +200,11 @@ pub fn rotate(conn: &Connection, refresh: &str, now: i64) -> Result<Rotation, St
         )?
         .query_row([&hash], |r| {
             Ok((
-                User { id: r.get(0)?, name: r.get(1)?, guest: false },
+                User {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    guest: false,
+                },
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, bool>(4)?,
@@ -260,9 +253,7 @@ mod tests {
         assert!(
             matches!(register(&conn, "ALICE", "h", 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::Conflict)
         );
-        assert!(
-            matches!(guest(&conn, "Alice", 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::Conflict)
-        );
+        assert!(matches!(guest(&conn, "Alice", 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::Conflict));
         let g = guest(&conn, "bob", 0).expect("guest");
         assert_eq!(guest(&conn, "bob", 0).expect("same guest"), g);
     }
@@ -272,18 +263,11 @@ mod tests {
         let conn = db();
         let user = register(&conn, "alice", "h", 0).expect("register");
         let first = issue_tokens(&conn, user.id, None, 1000).expect("issue");
-        assert_eq!(
-            check_access(&conn, &first.access, 1000)
-                .expect("valid")
-                .user,
-            user
-        );
-        let expired =
-            check_access(&conn, &first.access, 1000 + ACCESS_TTL_MS).expect_err("expired");
+        assert_eq!(check_access(&conn, &first.access, 1000).expect("valid").user, user);
+        let expired = check_access(&conn, &first.access, 1000 + ACCESS_TTL_MS).expect_err("expired");
         assert!(matches!(expired, StoreError::Refused(r) if r.code == ErrorCode::TokenExpired));
 
-        let Rotation::Rotated(_, second) = rotate(&conn, &first.refresh, 2000).expect("rotate")
-        else {
+        let Rotation::Rotated(_, second) = rotate(&conn, &first.refresh, 2000).expect("rotate") else {
             panic!("first use must rotate");
         };
         assert_eq!(second.family, first.family);

@@ -28,9 +28,7 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
     let cmds = app.update(ctrl('r'), now);
     assert_eq!(
         sent(&cmds),
-        [
-            json!({"type": "REGISTER", "userName": "alice", "password": "correct horse", "ref": "auth"})
-        ]
+        [json!({"type": "REGISTER", "userName": "alice", "password": "correct horse", "ref": "auth"})]
     );
 
     let refused = app.update(
@@ -41,10 +39,7 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
         now,
     );
     assert!(refused.is_empty());
-    assert_eq!(
-        app.signin.error.as_deref(),
-        Some("the user name \"alice\" is taken")
-    );
+    assert_eq!(app.signin.error.as_deref(), Some("the user name \"alice\" is taken"));
     assert_eq!(app.screen, Screen::SignIn);
 
     let cmds = app.update(key(KeyCode::Enter), now);
@@ -63,9 +58,10 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
         now,
     );
     assert_eq!(app.screen, Screen::Chat);
-    assert!(cmds.iter().any(
-        |c| matches!(c, Cmd::SaveSession(s) if s.token == "ca_1" && s.refresh_token == "cr_1")
-    ));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Cmd::SaveSession(s) if s.token == "ca_1" && s.refresh_token == "cr_1"))
+    );
     assert!(app.signin.password.is_empty(), "the password is not kept");
 }
 
@@ -76,22 +72,12 @@ fn bad_sign_in_input_is_refused_locally() {
     app.update(Msg::Net(NetEvent::Connected), now);
     type_text(&mut app, "bad name", now);
     assert!(app.update(key(KeyCode::Enter), now).is_empty());
-    assert!(
-        app.signin
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("\"bad name\""))
-    );
+    assert!(app.signin.error.as_deref().is_some_and(|e| e.contains("\"bad name\"")));
     app.signin.server.set("http://example.com");
     app.signin.user.set("alice");
     app.signin.password.set("x");
     assert!(app.update(key(KeyCode::Enter), now).is_empty());
-    assert!(
-        app.signin
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("ws://"))
-    );
+    assert!(app.signin.error.as_deref().is_some_and(|e| e.contains("ws://")));
 }
 
 #[test]
@@ -105,15 +91,9 @@ fn a_saved_session_signs_in_and_refreshes_when_expired() {
     };
     let mut app = App::new("ws://h/ws", "alice", Some(session), "t");
     let cmds = app.update(Msg::Net(NetEvent::Connected), now);
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "AUTH", "token": "ca_old", "ref": "auth"})]
-    );
+    assert_eq!(sent(&cmds), [json!({"type": "AUTH", "token": "ca_old", "ref": "auth"})]);
     let cmds = app.update(
-        reply(
-            ServerFrame::error(ErrorCode::TokenExpired, "expired"),
-            "auth",
-        ),
+        reply(ServerFrame::error(ErrorCode::TokenExpired, "expired"), "auth"),
         now,
     );
     assert_eq!(
@@ -121,20 +101,12 @@ fn a_saved_session_signs_in_and_refreshes_when_expired() {
         [json!({"type": "REFRESH", "refreshToken": "cr_old", "ref": "auth"})]
     );
     let cmds = app.update(
-        reply(
-            ServerFrame::error(ErrorCode::Unauthorized, "revoked"),
-            "auth",
-        ),
+        reply(ServerFrame::error(ErrorCode::Unauthorized, "revoked"), "auth"),
         now,
     );
     assert!(cmds.contains(&Cmd::ClearSession));
     assert_eq!(app.screen, Screen::SignIn);
-    assert!(
-        app.signin
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("revoked"))
-    );
+    assert!(app.signin.error.as_deref().is_some_and(|e| e.contains("revoked")));
 }
 
 #[test]
@@ -142,9 +114,7 @@ fn rooms_are_caught_up_after_sign_in() {
     let now = Instant::now();
     let mut app = signed_in(&[]);
     app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "general", 7, "bob", "hi", T,
-        ))),
+        frame(ServerFrame::ChatMessage(message("general", 7, "bob", "hi", T))),
         now,
     );
     let cmds = app.update(
@@ -157,15 +127,9 @@ fn rooms_are_caught_up_after_sign_in() {
         now,
     );
     let frames = sent(&cmds);
-    assert!(frames.contains(
-        &json!({"type": "JOIN_ROOM", "roomId": "general", "since": 7, "ref": "catchup:general"})
-    ));
+    assert!(frames.contains(&json!({"type": "JOIN_ROOM", "roomId": "general", "since": 7, "ref": "catchup:general"})));
     assert!(frames.contains(&json!({"type": "JOIN_ROOM", "roomId": "ops", "ref": "catchup:ops"})));
-    assert!(
-        frames.contains(
-            &json!({"type": "HISTORY", "roomId": "ops", "limit": 50, "ref": "latest:ops"})
-        )
-    );
+    assert!(frames.contains(&json!({"type": "HISTORY", "roomId": "ops", "limit": 50, "ref": "latest:ops"})));
 }
 
 #[test]
@@ -203,10 +167,7 @@ fn a_message_is_pending_until_its_echo_and_offline_ones_wait_for_the_connection(
     type_text(&mut app, "hello", now);
     let cmds = app.update(key(KeyCode::Enter), now);
     let frames = sent(&cmds);
-    let chat = frames
-        .iter()
-        .find(|f| f["type"] == "CHAT_MESSAGE")
-        .expect("sent");
+    let chat = frames.iter().find(|f| f["type"] == "CHAT_MESSAGE").expect("sent");
     let client_id = chat["clientId"].as_str().expect("clientId").to_string();
     assert_eq!(app.current_room().map(|r| r.pending.len()), Some(1));
     let mut echo = message("general", 1, "alice", "hello", T);
@@ -256,9 +217,7 @@ fn a_message_is_pending_until_its_echo_and_offline_ones_wait_for_the_connection(
         now,
     );
     let frames = sent(&cmds);
-    assert!(frames.contains(
-        &json!({"type": "JOIN_ROOM", "roomId": "general", "since": 1, "ref": "catchup:general"})
-    ));
+    assert!(frames.contains(&json!({"type": "JOIN_ROOM", "roomId": "general", "since": 1, "ref": "catchup:general"})));
     assert!(
         frames
             .iter()
@@ -285,9 +244,7 @@ fn a_refused_message_is_marked_failed() {
         now,
     );
     assert_eq!(
-        app.current_room()
-            .and_then(|r| r.pending[0].failed.clone())
-            .as_deref(),
+        app.current_room().and_then(|r| r.pending[0].failed.clone()).as_deref(),
         Some("no")
     );
 }
@@ -297,37 +254,19 @@ fn messages_elsewhere_count_as_unread_and_mentions_ring_once() {
     let now = Instant::now();
     let mut app = signed_in(&[("general", RoomKind::Room, ""), ("ops", RoomKind::Room, "")]);
     let quiet = app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "ops",
-            1,
-            "bob",
-            "deploy done",
-            T,
-        ))),
+        frame(ServerFrame::ChatMessage(message("ops", 1, "bob", "deploy done", T))),
         now,
     );
     assert!(quiet.is_empty());
     let ring = app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "ops",
-            2,
-            "bob",
-            "@alice look",
-            T,
-        ))),
+        frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))),
         now,
     );
     assert_eq!(ring, [Cmd::Bell]);
     // The same message again (a replay) changes nothing.
     assert!(
         app.update(
-            frame(ServerFrame::ChatMessage(message(
-                "ops",
-                2,
-                "bob",
-                "@alice look",
-                T
-            ))),
+            frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))),
             now
         )
         .is_empty()
@@ -351,20 +290,14 @@ fn commands_are_parsed_and_bad_ones_never_sent() {
             .as_ref()
             .is_some_and(|(n, err)| *err && n.contains("unknown command /frobnicate"))
     );
-    assert_eq!(
-        app.input.text(),
-        "/frobnicate now",
-        "the input is kept to fix"
-    );
+    assert_eq!(app.input.text(), "/frobnicate now", "the input is kept to fix");
 
     app.update(ctrl('u'), now);
     type_text(&mut app, "/create --private ops on call", now);
     let cmds = app.update(key(KeyCode::Enter), now);
     assert_eq!(
         sent(&cmds),
-        [
-            json!({"type": "CREATE_ROOM", "roomId": "ops", "topic": "on call", "private": true, "ref": "open"})
-        ]
+        [json!({"type": "CREATE_ROOM", "roomId": "ops", "topic": "on call", "private": true, "ref": "open"})]
     );
     type_text(&mut app, "/dm bob", now);
     assert_eq!(
@@ -406,11 +339,7 @@ fn tab_completes_commands_names_and_rooms() {
     app.update(ctrl('u'), now);
     type_text(&mut app, "hi @b", now);
     app.update(key(KeyCode::Tab), now);
-    assert_eq!(
-        app.input.text(),
-        "hi @bob",
-        "common prefix of bob and bobby"
-    );
+    assert_eq!(app.input.text(), "hi @bob", "common prefix of bob and bobby");
     type_text(&mut app, "b", now);
     app.update(key(KeyCode::Tab), now);
     assert_eq!(app.input.text(), "hi @bobby ");
@@ -435,36 +364,23 @@ fn scrolling_to_the_top_loads_older_history() {
         ),
         now,
     );
-    assert!(
-        app.update(key(KeyCode::PageUp), now).is_empty(),
-        "not at the top yet"
-    );
+    assert!(app.update(key(KeyCode::PageUp), now).is_empty(), "not at the top yet");
     let cmds = app.update(key(KeyCode::Home), now);
     assert_eq!(
         sent(&cmds),
-        [
-            json!({"type": "HISTORY", "roomId": "general", "before": 51, "limit": 50, "ref": "older:general"})
-        ]
+        [json!({"type": "HISTORY", "roomId": "general", "before": 51, "limit": 50, "ref": "older:general"})]
     );
-    assert!(
-        app.update(key(KeyCode::Home), now).is_empty(),
-        "one request at a time"
-    );
+    assert!(app.update(key(KeyCode::Home), now).is_empty(), "one request at a time");
     // A new message while scrolled up: the view stays put and says so.
     let scroll = app.current_room().map(|r| r.scroll).unwrap_or(0);
     app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "general", 101, "bob", "new", T,
-        ))),
+        frame(ServerFrame::ChatMessage(message("general", 101, "bob", "new", T))),
         now,
     );
     let room = app.current_room().expect("room");
     assert!(room.new_below && room.scroll > scroll);
     app.update(key(KeyCode::End), now);
-    assert_eq!(
-        app.current_room().map(|r| (r.scroll, r.new_below)),
-        Some((0, false))
-    );
+    assert_eq!(app.current_room().map(|r| (r.scroll, r.new_below)), Some((0, false)));
 }
 
 #[test]
@@ -483,9 +399,7 @@ fn reconnect_state_and_a_new_epoch() {
         now,
     );
     app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "general", 1, "bob", "x", T,
-        ))),
+        frame(ServerFrame::ChatMessage(message("general", 1, "bob", "x", T))),
         now,
     );
     let at = now + Duration::from_secs(3);
@@ -532,20 +446,12 @@ fn typing_line_wording() {
     app.update(typing("bob", true), now);
     assert_eq!(app.typing_text().as_deref(), Some("bob is typing…"));
     app.update(typing("carol", true), now);
-    assert_eq!(
-        app.typing_text().as_deref(),
-        Some("bob and carol are typing…")
-    );
+    assert_eq!(app.typing_text().as_deref(), Some("bob and carol are typing…"));
     app.update(typing("dave", true), now);
-    assert_eq!(
-        app.typing_text().as_deref(),
-        Some("several people are typing…")
-    );
+    assert_eq!(app.typing_text().as_deref(), Some("several people are typing…"));
     app.update(typing("dave", false), now);
     app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "general", 1, "carol", "done", T,
-        ))),
+        frame(ServerFrame::ChatMessage(message("general", 1, "carol", "done", T))),
         now,
     );
     assert_eq!(

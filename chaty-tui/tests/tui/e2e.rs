@@ -30,12 +30,7 @@ impl Headless {
         let mut app = App::new(url, user, None, prefix);
         app.update(Msg::Resize(100, 30), Instant::now());
         let net = Net::spawn(url.to_string(), events.clone());
-        Self {
-            app,
-            net,
-            events,
-            rx,
-        }
+        Self { app, net, events, rx }
     }
 
     fn apply(&mut self, cmds: Vec<Cmd>) {
@@ -91,11 +86,7 @@ impl Headless {
 async fn start_server(
     addr: &str,
     db: &std::path::Path,
-) -> Result<(
-    String,
-    CancellationToken,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-)> {
+) -> Result<(String, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = TcpListener::bind(addr).await?;
     let url = format!("ws://{}/ws", listener.local_addr()?);
     let store = chaty_server::Store::open(db)?;
@@ -122,10 +113,7 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("chaty.db");
     let (url, stop, task) = start_server("127.0.0.1:0", &db).await?;
-    let addr = url
-        .trim_start_matches("ws://")
-        .trim_end_matches("/ws")
-        .to_string();
+    let addr = url.trim_start_matches("ws://").trim_end_matches("/ws").to_string();
 
     let mut alice = Headless::start(&url, "alice", "a");
     let mut bob = Headless::start(&url, "bob", "b");
@@ -143,9 +131,7 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     }
     alice.type_line("/create lobby where we meet");
     alice
-        .until("in the lobby", |a| {
-            a.current_room().is_some_and(|r| r.id == "lobby")
-        })
+        .until("in the lobby", |a| a.current_room().is_some_and(|r| r.id == "lobby"))
         .await?;
     bob.type_line("/join lobby");
     bob.until("in the lobby", |a| {
@@ -177,21 +163,15 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     let (_, stop, task) = start_server(&addr, &db).await?;
     let started = Instant::now();
     alice
-        .until(
-            "alice is back and her message went out",
-            in_room("lobby", 3),
-        )
+        .until("alice is back and her message went out", in_room("lobby", 3))
         .await?;
-    bob.until("bob is back with everything", in_room("lobby", 3))
-        .await?;
+    bob.until("bob is back with everything", in_room("lobby", 3)).await?;
     let reconnect = started.elapsed();
     if reconnect > Duration::from_secs(5) {
         bail!("reconnecting took {reconnect:?}");
     }
     bob.type_line("welcome back");
-    alice
-        .until("bob's last message", in_room("lobby", 4))
-        .await?;
+    alice.until("bob's last message", in_room("lobby", 4)).await?;
     bob.until("bob's own echo", in_room("lobby", 4)).await?;
 
     let seen_by_alice = alice.contents("lobby");

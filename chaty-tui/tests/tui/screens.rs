@@ -35,12 +35,7 @@ fn busy() -> App {
             "anyone seen the deploy logs? the canary looked odd around 8:40 and I want to be sure before we roll forward",
             "2024-03-27T09:01:00.000Z",
         ),
-        (
-            3,
-            "carol",
-            "found them, never mind",
-            "2024-03-27T09:02:00.000Z",
-        ),
+        (3, "carol", "found them, never mind", "2024-03-27T09:02:00.000Z"),
         (
             4,
             "bob",
@@ -48,12 +43,7 @@ fn busy() -> App {
             "2024-03-28T12:00:00.000Z",
         ),
         (5, "dave", "/me waves", "2024-03-28T12:01:00.000Z"),
-        (
-            6,
-            "carol",
-            "@alice can you review #42?",
-            "2024-03-28T12:02:00.000Z",
-        ),
+        (6, "carol", "@alice can you review #42?", "2024-03-28T12:02:00.000Z"),
     ];
     let messages = lines
         .iter()
@@ -221,15 +211,7 @@ fn hostile_text_is_rendered_inert() {
 fn any_size_draws_without_panicking() {
     let now = Instant::now();
     let mut app = busy();
-    for (w, h) in [
-        (1, 1),
-        (2, 1),
-        (1, 5),
-        (10, 3),
-        (59, 10),
-        (60, 4),
-        (250, 80),
-    ] {
+    for (w, h) in [(1, 1), (2, 1), (1, 5), (10, 3), (59, 10), (60, 4), (250, 80)] {
         render(&mut app, w, h, now);
     }
 }

@@ -18,10 +18,7 @@ pub fn alt(code: KeyCode) -> Msg {
 }
 
 pub fn frame(frame: ServerFrame) -> Msg {
-    Msg::Net(NetEvent::Frame(Reply {
-        frame,
-        reference: None,
-    }))
+    Msg::Net(NetEvent::Frame(Reply { frame, reference: None }))
 }
 
 pub fn reply(frame: ServerFrame, reference: &str) -> Msg {
@@ -94,9 +91,7 @@ pub fn signed_in(rooms: &[(&str, RoomKind, &str)]) -> App {
 pub fn sent(cmds: &[Cmd]) -> Vec<serde_json::Value> {
     cmds.iter()
         .filter_map(|c| match c {
-            Cmd::Send(frame, reference) => {
-                serde_json::from_str(&frame.to_json(reference.as_deref())).ok()
-            }
+            Cmd::Send(frame, reference) => serde_json::from_str(&frame.to_json(reference.as_deref())).ok(),
             _ => None,
         })
         .collect()

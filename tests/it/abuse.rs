@@ -1,0 +1,311 @@
+//! Abuse and limits: every refusal is explicit and the server stays up and
+//! bounded for everyone else.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use chaty_tests::{Client, Config, TestServer, WAIT};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+async fn server(config: Config) -> Result<(TestServer, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start_at(&dir.path().join("chaty.db"), config).await?;
+    Ok((server, dir))
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_with_1008_and_others_lose_nothing() -> Result<()> {
+    let unlimited = Config {
+        frames_per_sec: 1_000_000,
+        frame_burst: 1_000_000,
+        ..Config::default()
+    };
+    let (server, _dir) = server(unlimited).await?;
+    let url = server.url();
+    let (mut sender, _) = Client::register(&url, "sender").await?;
+    let (mut reader, _) = Client::register(&url, "reader").await?;
+    let (mut sleeper, _) = Client::register(&url, "sleeper").await?;
+    for c in [&mut sender, &mut reader, &mut sleeper] {
+        c.join("flood").await?;
+    }
+    let before = rss_kib();
+    let big = "x".repeat(3_900);
+    let total = 3_000;
+    let mut got = 0;
+    for i in 0..total {
+        sender
+            .send(json!({"type": "CHAT_MESSAGE", "roomId": "flood", "content": big, "clientId": format!("f{i}")}))
+            .await?;
+        // The reader (and the sender, for its echoes) keep up; the sleeper never reads.
+        while let Ok(Ok(Some(Message::Text(text)))) = tokio::time::timeout(Duration::ZERO, reader.next_message()).await
+        {
+            got += usize::from(text.contains(r#""type":"CHAT_MESSAGE""#));
+        }
+        while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::ZERO, sender.next_message()).await {}
+    }
+    while got < total {
+        if reader.recv().await?["type"] == "CHAT_MESSAGE" {
+            got += 1;
+        }
+    }
+    assert_eq!(got, total, "the reading client lost nothing");
+    // The sleeper was cut off: it finds part of the flood, then the end of
+    // the connection (with close 1008 if its socket still had room for it).
+    let mut slept_through = 0;
+    let code = loop {
+        match sleeper.next_message().await {
+            Ok(Some(Message::Text(text))) => slept_through += usize::from(text.contains("CHAT_MESSAGE")),
+            Ok(Some(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break None,
+        }
+    };
+    assert!(code.is_none() || code == Some(1008), "closed with {code:?}");
+    assert!(slept_through < total, "the sleeper was never cut off");
+    // Its server-side task is gone too (it ends right after closing the socket).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.health().await?["connections"] != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the sleeper's connection is still open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    assert!(grown_mib < 64, "server memory grew by {grown_mib} MiB");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn frames_over_the_rate_are_refused_with_retry_after() -> Result<()> {
+    let (server, _dir) = server(Config {
+        frame_burst: 50,
+        frames_per_sec: 10,
+        ..Config::default()
+    })
+    .await?;
+    let mut c = Client::connect(&server.url()).await?;
+    for i in 0..60 {
+        c.send(json!({"type": "PING", "ref": format!("p{i}")})).await?;
+    }
+    let (mut pongs, mut limited) = (0, None);
+    for _ in 0..60 {
+        let f = c.recv().await?;
+        match f["type"].as_str() {
+            Some("PONG") => pongs += 1,
+            Some("ERROR") => limited = Some(f),
+            _ => {}
+        }
+    }
+    assert!((50..60).contains(&pongs), "{pongs} answered");
+    let e = limited.expect("a refusal");
+    assert_eq!(e["code"], "rate_limited");
+    assert!(e["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0 && ms <= 100), "{e}");
+    assert!(
+        e["ref"].as_str().is_some_and(|r| r.starts_with('p')),
+        "the refusal names the frame: {e}"
+    );
+    // After waiting as told, frames are accepted again.
+    let told = e["retryAfterMs"].as_u64().unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(told)).await;
+    c.send(json!({"type": "PING"})).await?;
+    assert_eq!(c.recv().await?["type"], "PONG");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    Client::register(&server.url(), "alice").await?;
+    let mut c = Client::connect(&server.url()).await?;
+    for _ in 0..6 {
+        let e = c
+            .expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "guess"}))
+            .await?;
+        assert_eq!(e["code"], "unauthorized");
+    }
+    // Locked now, even with the right password.
+    let e = c
+        .expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "alice-password"}))
+        .await?;
+    assert_eq!(e["code"], "rate_limited");
+    assert!(e["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0 && ms <= 1000), "{e}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn connection_caps_are_refused_at_the_upgrade() -> Result<()> {
+    let (server, _dir) = server(Config {
+        max_connections_per_ip: 2,
+        ..Config::default()
+    })
+    .await?;
+    let _a = Client::connect(&server.url()).await?;
+    let _b = Client::connect(&server.url()).await?;
+    match tokio_tungstenite::connect_async(server.url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 429),
+        other => panic!(
+            "third connection from one address was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    drop(_a);
+    // The place is freed when a connection closes.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if Client::connect(&server.url()).await.is_ok() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "place never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn invalid_utf8_closes_with_1007() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let mut c = Client::connect(&server.url()).await?;
+    let frame = Frame::message(vec![0x7b, 0xff, 0xfe, 0x7d], OpCode::Data(Data::Text), true);
+    c.send_message(Message::Frame(frame)).await?;
+    assert_eq!(c.closed().await?, Some(1007));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_trickled_handshake_is_cut_off() -> Result<()> {
+    let config = Config {
+        handshake_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let (server, _dir) = server(config).await?;
+    let mut tcp = TcpStream::connect(server.addr).await?;
+    let head = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    let started = tokio::time::Instant::now();
+    let mut closed = false;
+    for byte in head {
+        if tcp.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(50), tcp.read(&mut buf)).await {
+            // The server answered (408) or closed: either way it gave up on us.
+            let _ = read;
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the server waited for the whole trickled head");
+    assert!(started.elapsed() < WAIT);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let mut tcp = TcpStream::connect(server.addr).await?;
+    let head = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut response)).await?;
+    let text = String::from_utf8_lossy(&response);
+    assert!(!text.contains(" 101 "), "upgraded despite a 64 KiB header: {text}");
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 431"), "{text}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn permessage_deflate_is_not_negotiated() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let mut request = server.url().into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate; client_max_window_bits".parse()?,
+    );
+    let (_ws, response) = tokio_tungstenite::connect_async(request).await?;
+    assert_eq!(response.status().as_u16(), 101);
+    assert!(response.headers().get("Sec-WebSocket-Extensions").is_none());
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() -> Result<()> {
+    let config = Config {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let (server, _dir) = server(config).await?;
+    // A raw socket that completes the handshake and then never answers pings.
+    let (ws, _) = tokio_tungstenite::client_async(server.url(), TcpStream::connect(server.addr).await?).await?;
+    let tcp = ws.into_inner();
+    let mut tcp = tcp;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await??;
+    // WELCOME, pings, then a close frame (opcode 0x8) with code 1001.
+    let close = buf.windows(2).position(|w| w[0] == 0x88).map(|i| &buf[i + 2..]);
+    assert!(
+        close.is_some_and(|c| c.starts_with(&1001u16.to_be_bytes())),
+        "{n} bytes: {buf:?}"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn hostile_json_values_are_refused_and_the_connection_survives() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let (mut c, _) = Client::register(&server.url(), "alice").await?;
+    c.join("general").await?;
+    for (text, code) in [
+        (
+            r#"{"type":"JOIN_ROOM","roomId":"general","since":18446744073709551616}"#.to_string(),
+            "invalid",
+        ),
+        (
+            r#"{"type":"HISTORY","roomId":"general","after":NaN}"#.to_string(),
+            "bad_frame",
+        ),
+        (
+            r#"{"type":"HISTORY","roomId":"general","after":9007199254740993}"#.to_string(),
+            "HISTORY",
+        ),
+        (
+            format!(
+                r#"{{"type":"CHAT_MESSAGE","roomId":"general","content":"{}"}}"#,
+                "y".repeat(60_000)
+            ),
+            "invalid",
+        ),
+        (r#"{"type":"JOIN_ROOM","roomId":"gen.eral"}"#.to_string(), "invalid"),
+        (r#"{"type":"JOIN_ROOM","roomId":"a/b"}"#.to_string(), "invalid"),
+    ] {
+        c.send_text(&text).await?;
+        let reply = c.recv().await?;
+        let got = if reply["type"] == "ERROR" {
+            reply["code"].clone()
+        } else {
+            reply["type"].clone()
+        };
+        assert_eq!(got, code, "{}: {reply}", &text[..text.len().min(80)]);
+    }
+    let name = "%_'; DROP TABLE users; --";
+    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": name, "clientId": "sql"}))
+        .await?;
+    assert_eq!(c.recv_echo("sql").await?["content"], name);
+    server.stop().await
+}

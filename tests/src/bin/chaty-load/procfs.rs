@@ -1,0 +1,62 @@
+//! CPU time and memory of a process, from Linux's /proc.
+
+/// One reading of a process's counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set size now, KiB.
+    pub rss_kib: u64,
+    /// Peak resident set size (high-water mark), KiB.
+    pub hwm_kib: u64,
+}
+
+/// Reads `/proc/<pid>/{stat,status}`; `None` for `self` is `/proc/self`.
+pub fn sample(pid: Option<u32>) -> Option<Sample> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}"),
+        None => "/proc/self".to_string(),
+    };
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+    let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
+    Some(Sample {
+        cpu_ticks: cpu_ticks(&stat)?,
+        rss_kib: status_kib(&status, "VmRSS:").unwrap_or(0),
+        hwm_kib: status_kib(&status, "VmHWM:").unwrap_or(0),
+    })
+}
+
+/// utime + stime from a `stat` line. The command name may contain spaces and
+/// parentheses, so fields are counted from the last `)`.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the name: state(3) ppid(4) ... utime(14) stime(15), so utime is
+    // the 12th field here (index 11).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_and_status() {
+        let stat = "123 (my (odd) name) S 1 123 123 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1 2 3";
+        assert_eq!(cpu_ticks(stat), Some(300));
+        let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        assert_eq!(status_kib(status, "VmRSS:"), Some(1024));
+        assert_eq!(status_kib(status, "VmHWM:"), Some(2048));
+        assert!(sample(None).is_some_and(|s| s.rss_kib > 0));
+    }
+}
