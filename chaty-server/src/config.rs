@@ -32,6 +32,8 @@ pub struct Config {
     /// History reads (`HISTORY`, `JOIN_ROOM` with `since`) per second and in a burst.
     pub history_per_sec: u32,
     pub history_burst: u32,
+    /// Serve `wss://` and `https://` with this configuration.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             frame_burst: 400,
             history_per_sec: 20,
             history_burst: 200,
+            tls: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod limits;
 mod server;
 pub mod store;
+pub mod tls;
 
 pub use config::{Config, Registration};
 pub use server::run;

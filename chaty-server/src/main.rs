@@ -26,6 +26,12 @@ struct Cli {
     /// Whether anyone may REGISTER an account.
     #[arg(long, env = "CHATY_REGISTRATION", value_enum, default_value = "open")]
     registration: Registration,
+    /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
+    #[arg(long, env = "CHATY_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "CHATY_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Log filter for stderr, e.g. `info` or `chaty_server=debug`.
     #[arg(long, env = "CHATY_LOG", default_value = "info")]
     log: String,
@@ -60,9 +66,15 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
     }
     let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(chaty_server::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let config = Config {
         allow_guests: cli.allow_guests,
         registration: cli.registration,
+        tls,
         ..Config::default()
     };
 
@@ -72,7 +84,10 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cli.listen))?;
         let addr = listener.local_addr()?;
-        println!("chaty-server listening on ws://{addr}/ws (database: {})", db.display());
+        println!(
+            "chaty-server listening on {scheme}://{addr}/ws (database: {})",
+            db.display()
+        );
         if config.allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }

@@ -93,7 +93,18 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(peer))));
         let shared = shared.clone();
-        shared.tracker.clone().spawn(serve_http(stream, peer, service, shared));
+        match shared.config.tls.clone() {
+            None => shared.tracker.clone().spawn(serve_http(stream, peer, service, shared)),
+            Some(tls) => shared.tracker.clone().spawn(async move {
+                // The TLS handshake counts against the handshake timeout too.
+                let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                match tokio::time::timeout(shared.config.handshake_timeout, accept).await {
+                    Ok(Ok(tls_stream)) => serve_http(tls_stream, peer, service, shared).await,
+                    Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                }
+            }),
+        };
     }
 
     drop(listener);
@@ -105,12 +116,10 @@ pub async fn run(
     Ok(())
 }
 
-async fn serve_http(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    service: TowerToHyperService<Router>,
-    shared: Arc<Shared>,
-) {
+async fn serve_http<I>(stream: I, peer: SocketAddr, service: TowerToHyperService<Router>, shared: Arc<Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -12,11 +12,13 @@ pub mod layout;
 pub mod net;
 pub mod room;
 pub mod sanitize;
+pub mod tls;
 pub mod transcript;
 pub mod view;
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -50,6 +52,9 @@ pub struct Cli {
     /// port when that is taken) and connect to it.
     #[arg(long, conflicts_with = "server")]
     pub local: bool,
+    /// A PEM CA certificate to trust for wss:// (besides the platform's roots).
+    #[arg(long, env = "CHATY_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Runs the client until the user quits.
@@ -63,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .or_else(|| config.server.clone())
         .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
+    let tls = tls::client_config(cli.ca.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
@@ -78,7 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
         app.local_server = local.map(|addr| format!("ws://{addr}/ws"));
         app.bell = config.bell.unwrap_or(true);
         app.utc_offset = *chrono::Local::now().offset();
-        let result = ui(app, &paths).await;
+        let result = ui(app, tls, &paths).await;
         shutdown.cancel();
         result
     })
@@ -176,13 +182,13 @@ fn terminal_msg(event: Event) -> Option<Msg> {
     }
 }
 
-async fn ui(mut app: App, paths: &Paths) -> Result<()> {
+async fn ui(mut app: App, tls: Arc<rustls::ClientConfig>, paths: &Paths) -> Result<()> {
     let mut terminal = setup_terminal()?;
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let events = tx.clone();
-    let mut net = Net::spawn(app.server.clone(), tx.clone());
+    let mut net = Net::spawn(app.server.clone(), tls.clone(), tx.clone());
     let keys = tokio::spawn(async move {
         let mut events = EventStream::new();
         while let Some(Ok(event)) = events.next().await {
@@ -204,7 +210,7 @@ async fn ui(mut app: App, paths: &Paths) -> Result<()> {
         // Handle everything already waiting before drawing once.
         while let Some(msg) = next {
             for cmd in app.update(msg, Instant::now()) {
-                carry_out(cmd, &mut app, &mut net, &events, paths, &mut terminal);
+                carry_out(cmd, &mut app, &mut net, (&events, &tls), paths, &mut terminal);
             }
             next = rx.try_recv().ok();
         }
@@ -220,14 +226,21 @@ async fn ui(mut app: App, paths: &Paths) -> Result<()> {
     result
 }
 
-fn carry_out(cmd: Cmd, app: &mut App, net: &mut Net, events: &mpsc::Sender<Msg>, paths: &Paths, terminal: &mut Term) {
+fn carry_out(
+    cmd: Cmd,
+    app: &mut App,
+    net: &mut Net,
+    (events, tls): (&mpsc::Sender<Msg>, &Arc<rustls::ClientConfig>),
+    paths: &Paths,
+    terminal: &mut Term,
+) {
     let outcome = match cmd {
         Cmd::Send(frame, reference) => {
             net.send(&frame, reference.as_deref());
             Ok(())
         }
         Cmd::Connect(url) => {
-            *net = Net::spawn(url, events.clone());
+            *net = Net::spawn(url, tls.clone(), events.clone());
             Ok(())
         }
         Cmd::SaveSession(session) => config::save_session(&paths.session_file(), &session),

@@ -3,6 +3,7 @@
 //! [`Msg::Net`] events. It makes no decisions: signing in again and catching
 //! up after a reconnect are the app's job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chaty_proto::ClientFrame;
@@ -25,9 +26,10 @@ pub struct Net {
 }
 
 impl Net {
-    pub fn spawn(url: String, events: mpsc::Sender<Msg>) -> Self {
+    /// Connects to `url` (`tls` is used for `wss://`) and keeps reconnecting.
+    pub fn spawn(url: String, tls: Arc<rustls::ClientConfig>, events: mpsc::Sender<Msg>) -> Self {
         let (frames, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(url, rx, events));
+        let task = tokio::spawn(run(url, tls, rx, events));
         Self { frames, task }
     }
 
@@ -55,11 +57,16 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter).min(MAX_BACKOFF)
 }
 
-async fn run(url: String, mut frames: mpsc::UnboundedReceiver<String>, events: mpsc::Sender<Msg>) {
+async fn run(
+    url: String,
+    tls: Arc<rustls::ClientConfig>,
+    mut frames: mpsc::UnboundedReceiver<String>,
+    events: mpsc::Sender<Msg>,
+) {
     let mut attempt = 0;
     loop {
         let _ = events.send(Msg::Net(NetEvent::Connecting)).await;
-        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url.as_str())).await {
+        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &tls)).await {
             Ok(Ok((ws, _))) => {
                 while frames.try_recv().is_ok() {}
                 attempt = 0;
@@ -82,6 +89,20 @@ async fn run(url: String, mut frames: mpsc::UnboundedReceiver<String>, events: m
             .await;
         tokio::time::sleep_until(retry_at).await;
     }
+}
+
+async fn connect(
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
+    tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(connector)).await
 }
 
 fn connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {

@@ -79,7 +79,10 @@ async fn a_client_that_never_reads_is_closed_with_1008_and_others_lose_nothing()
     // Its server-side task is gone too (it ends right after closing the socket).
     let deadline = tokio::time::Instant::now() + WAIT;
     while server.health().await?["connections"] != 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the sleeper's connection is still open");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sleeper's connection is still open"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let grown_mib = rss_kib().saturating_sub(before) / 1024;

@@ -16,6 +16,10 @@ use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+fn tls() -> std::sync::Arc<rustls::ClientConfig> {
+    chaty_tui::tls::client_config(None).expect("tls config")
+}
+
 /// An app wired to a real network task, without a terminal.
 struct Headless {
     app: App,
@@ -29,7 +33,7 @@ impl Headless {
         let (events, rx) = mpsc::channel(1024);
         let mut app = App::new(url, user, None, prefix);
         app.update(Msg::Resize(100, 30), Instant::now());
-        let net = Net::spawn(url.to_string(), events.clone());
+        let net = Net::spawn(url.to_string(), tls(), events.clone());
         Self { app, net, events, rx }
     }
 
@@ -37,7 +41,7 @@ impl Headless {
         for cmd in cmds {
             match cmd {
                 Cmd::Send(frame, reference) => self.net.send(&frame, reference.as_deref()),
-                Cmd::Connect(url) => self.net = Net::spawn(url, self.events.clone()),
+                Cmd::Connect(url) => self.net = Net::spawn(url, tls(), self.events.clone()),
                 _ => {}
             }
         }
