@@ -86,12 +86,14 @@ frames! {
         #[serde(default, skip_serializing_if = "Option::is_none")] user_name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")] client_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")] reply_to: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] attachment: Option<crate::Attachment>,
     } |f| {
         validate::room_id("roomId", &f.room_id)?;
         validate::content("content", &f.content)?;
         opt(&f.user_id, |u| validate::user_name("userId", u))?;
         opt(&f.user_name, |u| validate::user_name("userName", u))?;
-        opt(&f.client_id, |c| validate::bounded("clientId", c, MAX_CLIENT_ID_CHARS))
+        opt(&f.client_id, |c| validate::bounded("clientId", c, MAX_CLIENT_ID_CHARS))?;
+        opt(&f.attachment, validate::attachment)
     };
     "REGISTER" => Register { user_name: String, password: String } |f| {
         validate::user_name("userName", &f.user_name)?;
@@ -407,6 +409,12 @@ mod tests {
                 user_name: Some("al".into()),
                 client_id: Some("c-1".into()),
                 reply_to: Some(3),
+                attachment: Some(crate::Attachment {
+                    file_id: "a".repeat(64),
+                    name: "r.pdf".into(),
+                    size: 10,
+                    mime: "application/pdf".into(),
+                }),
             }),
             ClientFrame::Register(Register {
                 user_name: "al".into(),

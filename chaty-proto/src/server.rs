@@ -1,13 +1,15 @@
 //! Frames the server sends. A direct reply may carry the request's `ref`
 //! ([`ServerFrame::to_json`]); broadcasts never do.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::client::PresenceStatus;
 use crate::error::ErrorCode;
 
 /// A stored chat message as every client sees it, live and in `HISTORY`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     /// Global, increasing.
@@ -25,6 +27,45 @@ pub struct Message {
     pub client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
+    /// When the text was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// A tombstone: the message was deleted and its content is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Reactions, each emoji with who reacted, in the order first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reactions>,
+    /// A shared file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
+}
+
+/// One emoji on a message and the users who chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reactions {
+    pub emoji: String,
+    pub users: Vec<String>,
+}
+
+/// A file shared in a message; fetch it with `GET /files/{fileId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub file_id: String,
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+}
+
+/// A search result: the message and a snippet with the match in `[…]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    #[serde(flatten)]
+    pub message: Message,
+    pub snippet: String,
 }
 
 /// A room as described to a member.
@@ -39,6 +80,14 @@ pub struct RoomSummary {
     pub last_seq: u64,
     /// Whether the asking user is a member (public rooms are listed either way).
     pub joined: bool,
+    /// The asking user's read cursor, and what lies after it.
+    #[serde(default)]
+    pub read_seq: u64,
+    #[serde(default)]
+    pub unread: u64,
+    /// Unread messages that mention the asking user (`@name`).
+    #[serde(default)]
+    pub mentions: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +133,15 @@ pub enum ServerFrame {
         room_id: String,
         members: Vec<String>,
         online: Vec<String>,
+        /// Online members who set themselves away.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        away: Vec<String>,
+        /// When offline members were last connected.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        last_seen: BTreeMap<String, String>,
+        /// Members' read cursors (members who read nothing are left out).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        read: BTreeMap<String, u64>,
     },
     AuthOk {
         user_id: String,
@@ -143,7 +201,8 @@ pub enum ServerFrame {
         last_seen: Option<String>,
     },
     SearchResults {
-        messages: Vec<Message>,
+        /// Newest first.
+        messages: Vec<SearchHit>,
     },
     Pong {},
     Error {
@@ -215,7 +274,19 @@ mod tests {
             content: "Hello, world!".into(),
             timestamp: "2024-03-28T12:00:00.000Z".into(),
             client_id: Some("c1".into()),
-            reply_to: None,
+            reply_to: Some(2),
+            edited_at: Some("2024-03-28T12:01:00.000Z".into()),
+            deleted: false,
+            reactions: vec![Reactions {
+                emoji: "👍".into(),
+                users: vec!["bob".into()],
+            }],
+            attachment: Some(Attachment {
+                file_id: "ab12".into(),
+                name: "r.pdf".into(),
+                size: 9,
+                mime: "application/pdf".into(),
+            }),
         }
     }
 
@@ -241,8 +312,11 @@ mod tests {
             },
             ServerFrame::RoomMembersUpdate {
                 room_id: s("general"),
-                members: vec![s("alice"), s("bob")],
-                online: vec![s("alice")],
+                members: vec![s("alice"), s("bob"), s("carol")],
+                online: vec![s("alice"), s("bob")],
+                away: vec![s("bob")],
+                last_seen: [(s("carol"), s("2024-03-28T11:00:00.000Z"))].into(),
+                read: [(s("alice"), 3)].into(),
             },
             ServerFrame::AuthOk {
                 user_id: s("alice"),
@@ -266,6 +340,9 @@ mod tests {
                     member_count: 2,
                     last_seq: 9,
                     joined: true,
+                    read_seq: 7,
+                    unread: 2,
+                    mentions: 1,
                 }],
             },
             ServerFrame::History {
@@ -307,8 +384,16 @@ mod tests {
                 last_seen: None,
             },
             ServerFrame::SearchResults {
-                messages: vec![message()],
+                messages: vec![SearchHit {
+                    message: message(),
+                    snippet: "[Hello], world!".into(),
+                }],
             },
+            ServerFrame::ChatMessage(Message {
+                deleted: true,
+                content: String::new(),
+                ..message()
+            }),
             ServerFrame::Pong {},
             ServerFrame::Error {
                 code: ErrorCode::RateLimited,
@@ -355,6 +440,9 @@ mod tests {
             room_id: "g".into(),
             members: vec![],
             online: vec![],
+            away: vec![],
+            last_seen: BTreeMap::new(),
+            read: BTreeMap::new(),
         }
         .to_json(None);
         assert_eq!(

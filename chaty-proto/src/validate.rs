@@ -104,6 +104,25 @@ pub fn bounded(field: &str, text: &str, max: usize) -> Check {
     }
 }
 
+/// A file id: the SHA-256 of its content, in lowercase hex.
+pub fn file_id(field: &str, id: &str) -> Check {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{field}` {} is not a file id (64 lowercase hex digits)",
+            quote(id)
+        ))
+    }
+}
+
+/// An attachment as a client describes it.
+pub fn attachment(a: &crate::Attachment) -> Check {
+    file_id("attachment.fileId", &a.file_id)?;
+    bounded("attachment.name", &a.name, 255)?;
+    bounded("attachment.mime", &a.mime, 127)
+}
+
 /// Password length on registration.
 pub fn new_password(field: &str, password: &str) -> Check {
     let n = password.chars().count();

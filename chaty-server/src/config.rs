@@ -32,6 +32,10 @@ pub struct Config {
     /// History reads (`HISTORY`, `JOIN_ROOM` with `since`) per second and in a burst.
     pub history_per_sec: u32,
     pub history_burst: u32,
+    /// Where uploaded files are kept (default: `files/` next to the database).
+    pub files_dir: Option<std::path::PathBuf>,
+    /// Largest upload accepted, in bytes (HTTP 413 above).
+    pub max_upload_bytes: u64,
     /// Serve `wss://` and `https://` with this configuration.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
@@ -51,6 +55,8 @@ impl Default for Config {
             frame_burst: 400,
             history_per_sec: 20,
             history_burst: 200,
+            files_dir: None,
+            max_upload_bytes: 25 * 1024 * 1024,
             tls: None,
         }
     }

@@ -300,17 +300,12 @@ impl Connection {
             ClientFrame::OpenDm(f) => self.open_dm(f, r).await?,
             ClientFrame::ListRooms(_) => self.list_rooms(r).await?,
             ClientFrame::Typing(f) => self.typing(&f.room_id, f.typing)?,
-            ClientFrame::MarkRead(_)
-            | ClientFrame::EditMessage(_)
-            | ClientFrame::DeleteMessage(_)
-            | ClientFrame::React(_)
-            | ClientFrame::SetPresence(_)
-            | ClientFrame::Search(_) => {
-                return Err(refuse(
-                    ErrorCode::Unsupported,
-                    "this server does not serve that frame yet",
-                ));
-            }
+            ClientFrame::MarkRead(f) => self.mark_read(f).await?,
+            ClientFrame::EditMessage(f) => self.edit(f).await?,
+            ClientFrame::DeleteMessage(f) => self.delete(f).await?,
+            ClientFrame::React(f) => self.react(f).await?,
+            ClientFrame::SetPresence(f) => self.set_presence(f.status)?,
+            ClientFrame::Search(f) => self.search(f, r).await?,
         }
         Ok(())
     }
@@ -443,7 +438,7 @@ impl Connection {
             SignIn::Token(..) => None,
         });
         self.send_ref(&auth_ok(&user, &how), r);
-        self.attach(user, family);
+        let first = self.attach(user, family);
         let user_id = self.me.as_ref().map_or(0, |m| m.user.id);
         let rooms = match self.shared.store.read(move |db| rooms::rooms_of(db, user_id)).await {
             Ok(rooms) => rooms,
@@ -454,16 +449,22 @@ impl Connection {
                 self.announce(&room, true).await;
             }
         }
+        if first {
+            self.announce_presence(proto::PresenceStatus::Online);
+        }
         if let Err(e) = self.list_rooms(None).await {
             self.send(&e.frame());
         }
     }
 
-    fn attach(&mut self, user: User, family: Option<String>) {
-        self.shared
+    /// Binds this connection to `user` in the hub. True if it is the user's first.
+    fn attach(&mut self, user: User, family: Option<String>) -> bool {
+        let first = self
+            .shared
             .hub
             .attach(self.id, user.id, &user.name, self.outbox.clone());
         self.me = Some(Me { user, family });
+        first
     }
 
     /// The identity for a `JOIN_ROOM`: the signed-in user, or in guest mode a
@@ -614,8 +615,8 @@ impl Connection {
     }
 
     async fn list_rooms(&self, r: Option<&str>) -> Handled {
-        let user_id = self.me()?.id;
-        let rooms = self.shared.store.read(move |db| rooms::list(db, user_id)).await?;
+        let user = self.me()?.clone();
+        let rooms = self.shared.store.read(move |db| rooms::list(db, &user)).await?;
         self.send_ref(&ServerFrame::Rooms { rooms }, r);
         Ok(())
     }
@@ -648,12 +649,26 @@ impl Connection {
 
     async fn members_update(&self, room_id: &str) -> Result<ServerFrame, Refusal> {
         let room = room_id.to_string();
-        let members = self.shared.store.read(move |db| rooms::member_names(db, &room)).await?;
+        let stored = self.shared.store.read(move |db| rooms::members(db, &room)).await?;
         let online = self.shared.hub.online(room_id);
+        let is_online = |name: &str| online.iter().any(|o| o.eq_ignore_ascii_case(name));
+        let last_seen = stored
+            .iter()
+            .filter(|m| !is_online(&m.name))
+            .filter_map(|m| m.last_seen.map(|t| (m.name.clone(), format_millis(t))))
+            .collect();
+        let read = stored
+            .iter()
+            .filter(|m| m.read_seq > 0)
+            .map(|m| (m.name.clone(), m.read_seq))
+            .collect();
         Ok(ServerFrame::RoomMembersUpdate {
             room_id: room_id.to_string(),
-            members,
+            members: stored.into_iter().map(|m| m.name).collect(),
+            away: self.shared.hub.away(room_id),
             online,
+            last_seen,
+            read,
         })
     }
 
@@ -681,6 +696,7 @@ impl Connection {
             content: f.content,
             client_id: f.client_id,
             reply_to: f.reply_to,
+            attachment: f.attachment,
         };
         let (shared, outbox) = (self.shared.clone(), self.outbox.clone());
         self.shared
@@ -729,6 +745,121 @@ impl Connection {
             r,
         );
         Ok(())
+    }
+
+    // ----- read state, edits, reactions, search, presence --------------------
+
+    async fn mark_read(&mut self, f: proto::MarkRead) -> Handled {
+        let user = self.me()?.clone();
+        let room = f.room_id.clone();
+        let moved = self
+            .shared
+            .store
+            .write(move |db| rooms::mark_read(db, &room, user.id, f.seq))
+            .await?;
+        if let Some(seq) = moved {
+            let read = ServerFrame::Read {
+                room_id: f.room_id.clone(),
+                user_id: user.name,
+                seq,
+            };
+            self.shared.hub.broadcast(&f.room_id, &read.to_json(None).into());
+        }
+        Ok(())
+    }
+
+    async fn edit(&mut self, f: proto::EditMessage) -> Handled {
+        let user = self.me()?.clone();
+        let edited = self
+            .shared
+            .store
+            .write(move |db| messages::edit(db, f.message_id, &user, &f.content, now_millis()))
+            .await?;
+        let frame = ServerFrame::MessageEdited {
+            room_id: edited.room_id.clone(),
+            message_id: edited.id,
+            content: edited.content,
+            edited_at: edited.edited_at.unwrap_or_default(),
+        };
+        self.shared.hub.broadcast(&edited.room_id, &frame.to_json(None).into());
+        Ok(())
+    }
+
+    async fn delete(&mut self, f: proto::DeleteMessage) -> Handled {
+        let user = self.me()?.clone();
+        let deleted = self
+            .shared
+            .store
+            .write(move |db| messages::delete(db, f.message_id, &user, now_millis()))
+            .await?;
+        let frame = ServerFrame::MessageDeleted {
+            room_id: deleted.room_id.clone(),
+            message_id: deleted.id,
+        };
+        self.shared.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
+        Ok(())
+    }
+
+    async fn react(&mut self, f: proto::React) -> Handled {
+        let user = self.me()?.clone();
+        let (id, emoji, remove, name) = (f.message_id, f.emoji.clone(), f.remove, user.name.clone());
+        let (room_id, changed) = self
+            .shared
+            .store
+            .write(move |db| messages::react(db, id, &user, &emoji, remove, now_millis()))
+            .await?;
+        if changed {
+            let frame = ServerFrame::Reaction {
+                room_id: room_id.clone(),
+                message_id: id,
+                user_id: name,
+                emoji: f.emoji,
+                added: !remove,
+            };
+            self.shared.hub.broadcast(&room_id, &frame.to_json(None).into());
+        }
+        Ok(())
+    }
+
+    async fn search(&self, f: proto::Search, r: Option<&str>) -> Handled {
+        let user_id = self.me()?.id;
+        let hits = self
+            .shared
+            .store
+            .read(move |db| messages::search(db, user_id, &f.query, f.room_id.as_deref(), f.limit))
+            .await?;
+        self.send_ref(&ServerFrame::SearchResults { messages: hits }, r);
+        Ok(())
+    }
+
+    fn set_presence(&mut self, status: proto::PresenceStatus) -> Handled {
+        let user_id = self.me()?.id;
+        let away = match status {
+            proto::PresenceStatus::Away => true,
+            proto::PresenceStatus::Online => false,
+            proto::PresenceStatus::Offline => {
+                return Err(refuse(
+                    ErrorCode::Invalid,
+                    "`status` must be online or away; offline is what disconnecting does",
+                ));
+            }
+        };
+        if self.shared.hub.set_away(user_id, away) {
+            self.announce_presence(status);
+        }
+        Ok(())
+    }
+
+    /// `PRESENCE` for this connection's user, to everyone sharing a room with them.
+    fn announce_presence(&self, status: proto::PresenceStatus) {
+        if let Some(me) = &self.me {
+            let frame = ServerFrame::Presence {
+                user_id: me.user.name.clone(),
+                status,
+                last_seen: None,
+            };
+            self.shared.hub.send_peers(me.user.id, &frame.to_json(None).into());
+        }
     }
 
     // ----- typing ---------------------------------------------------------
@@ -780,8 +911,27 @@ impl Connection {
             self.stop_typing(&room);
         }
         let Some(me) = &self.me else { return };
-        let (gone, offline) = self.shared.hub.detach(self.id);
         let user = me.user.clone();
+        if self.shared.hub.connections_of(user.id) == 1 && !self.shared.shutdown.is_cancelled() {
+            // The user's last connection: tell the people they share rooms with.
+            let now = now_millis();
+            let offline = ServerFrame::Presence {
+                user_id: user.name.clone(),
+                status: proto::PresenceStatus::Offline,
+                last_seen: Some(format_millis(now)),
+            };
+            self.shared.hub.send_peers(user.id, &offline.to_json(None).into());
+            let user_id = user.id;
+            if let Err(e) = self
+                .shared
+                .store
+                .write(move |db| users::set_last_seen(db, user_id, now))
+                .await
+            {
+                tracing::warn!("recording last seen of {}: {e}", user.name);
+            }
+        }
+        let (gone, offline) = self.shared.hub.detach(self.id);
         let gone: Vec<String> = if user.guest && offline {
             let user_id = user.id;
             match self.shared.store.write(move |db| rooms::leave_all(db, user_id)).await {

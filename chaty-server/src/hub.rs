@@ -3,7 +3,7 @@
 //! or awaits; the lock is a std `Mutex` held only for map updates, never while
 //! sending (a broadcast clones the room's member snapshot, then sends).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -61,6 +61,8 @@ struct State {
     rooms: HashMap<Arc<str>, Arc<[Sub]>>,
     conns: HashMap<u64, Conn>,
     users: HashMap<i64, Vec<u64>>,
+    /// Online users who set themselves away.
+    away: HashSet<i64>,
 }
 
 #[derive(Default)]
@@ -122,6 +124,7 @@ impl Hub {
         };
         if offline {
             st.users.remove(&user_id);
+            st.away.remove(&user_id);
         }
         (gone, offline)
     }
@@ -171,9 +174,68 @@ impl Hub {
         names
     }
 
-    /// Whether any connection of `user_id` is open.
-    pub fn is_online(&self, user_id: i64) -> bool {
-        self.lock().users.contains_key(&user_id)
+    /// How many connections `user_id` has open.
+    pub fn connections_of(&self, user_id: i64) -> usize {
+        self.lock().users.get(&user_id).map_or(0, Vec::len)
+    }
+
+    /// Marks an online user away (or back). True if that changed anything.
+    pub fn set_away(&self, user_id: i64, away: bool) -> bool {
+        let mut st = self.lock();
+        if !st.users.contains_key(&user_id) {
+            return false;
+        }
+        if away {
+            st.away.insert(user_id)
+        } else {
+            st.away.remove(&user_id)
+        }
+    }
+
+    /// Names of the online users in `room` who are away, sorted.
+    pub fn away(&self, room: &str) -> Vec<String> {
+        let st = self.lock();
+        let mut names: Vec<String> = st
+            .rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|subs| subs.iter())
+            .filter(|s| st.away.contains(&s.user_id))
+            .map(|s| s.user_name.to_string())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Sends a frame once to every connection that shares a room with
+    /// `user_id` (the user's own connections included).
+    pub fn send_peers(&self, user_id: i64, frame: &Utf8Bytes) {
+        let outboxes: Vec<Outbox> = {
+            let st = self.lock();
+            let mut seen = HashSet::new();
+            let mut outboxes = Vec::new();
+            let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
+            let rooms: HashSet<&Arc<str>> = own
+                .iter()
+                .filter_map(|c| st.conns.get(c))
+                .flat_map(|c| &c.rooms)
+                .collect();
+            let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
+            let room_subs = rooms
+                .into_iter()
+                .filter_map(|r| st.rooms.get(r))
+                .flat_map(|subs| subs.iter());
+            for sub in own_subs.chain(room_subs) {
+                if seen.insert(sub.conn) {
+                    outboxes.push(sub.outbox.clone());
+                }
+            }
+            outboxes
+        };
+        for outbox in outboxes {
+            outbox.send(frame.clone());
+        }
     }
 
     fn snapshot(&self, room: &str) -> Arc<[Sub]> {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 mod connection;
 pub mod error;
+mod files;
 pub mod hub;
 pub mod limits;
 mod server;

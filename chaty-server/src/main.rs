@@ -26,6 +26,15 @@ struct Cli {
     /// Whether anyone may REGISTER an account.
     #[arg(long, env = "CHATY_REGISTRATION", value_enum, default_value = "open")]
     registration: Registration,
+    /// Frames one connection may send per second (bursts of four times that).
+    #[arg(long, env = "CHATY_RATE_LIMIT", default_value_t = 100, value_name = "FRAMES")]
+    rate_limit: u32,
+    /// Largest file upload, in MiB.
+    #[arg(long, env = "CHATY_MAX_UPLOAD_MIB", default_value_t = 25, value_name = "MIB")]
+    max_upload_mib: u64,
+    /// Open connections allowed from one address (more get HTTP 429).
+    #[arg(long, env = "CHATY_MAX_CONNECTIONS_PER_IP", default_value_t = 1000, value_name = "N")]
+    max_connections_per_ip: usize,
     /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
     #[arg(long, env = "CHATY_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -74,6 +83,10 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     let config = Config {
         allow_guests: cli.allow_guests,
         registration: cli.registration,
+        max_upload_bytes: cli.max_upload_mib.saturating_mul(1024 * 1024),
+        max_connections_per_ip: cli.max_connections_per_ip,
+        frames_per_sec: cli.rate_limit,
+        frame_burst: cli.rate_limit.saturating_mul(4),
         tls,
         ..Config::default()
     };
@@ -84,6 +97,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cli.listen))?;
         let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        watch_signals(shutdown.clone())?;
         println!(
             "chaty-server listening on {scheme}://{addr}/ws (database: {})",
             db.display()
@@ -91,34 +106,33 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         if config.allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
         chaty_server::run(listener, store, config, shutdown).await?;
         tracing::info!("stopped cleanly");
         Ok(())
     })
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Cancels `shutdown` on SIGINT or SIGTERM. The handlers are in place when
+/// this returns, so a signal sent right after "listening" is not missed.
+fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM: {e}");
-                let _ = ctrl_c.await;
-                shutdown.cancel();
-                return;
-            }
-        };
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+        )
+    };
+    tokio::spawn(async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = ctrl_c => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down: closing connections, committing queued messages");
-    shutdown.cancel();
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: closing connections, committing queued messages");
+        shutdown.cancel();
+    });
+    Ok(())
 }

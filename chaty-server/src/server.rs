@@ -75,6 +75,8 @@ pub async fn run(
         .route("/", get(upgrade))
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
+        .route("/files", axum::routing::put(crate::files::upload))
+        .route("/files/{id}", get(crate::files::download))
         .with_state(shared.clone());
 
     loop {
@@ -145,11 +147,43 @@ where
 pub struct Peer(pub SocketAddr);
 
 #[derive(serde::Deserialize)]
-struct UpgradeQuery {
-    token: Option<String>,
+pub struct TokenQuery {
+    pub token: Option<String>,
 }
 
-fn json_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+/// The token of a request: `Authorization: Bearer …`, else `?token=`.
+fn request_token(headers: &HeaderMap, query: Option<String>) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or(query)
+}
+
+/// The sign-in a request's token proves, or the 401 to answer with.
+pub async fn signed_in(shared: &Shared, headers: &HeaderMap, query: Option<String>) -> Result<users::User, Response> {
+    let Some(token) = request_token(headers, query) else {
+        return Err(json_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "send a bearer token",
+        ));
+    };
+    match shared
+        .store
+        .read(move |db| users::check_access(db, &token, now_millis()))
+        .await
+    {
+        Ok(access) => Ok(access.user),
+        Err(e) => {
+            let refusal = e.to_refusal();
+            Err(json_error(StatusCode::UNAUTHORIZED, refusal.code, &refusal.message))
+        }
+    }
+}
+
+pub fn json_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let body = ServerFrame::error(code, message).to_json(None);
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -158,7 +192,7 @@ async fn upgrade(
     State(shared): State<Arc<Shared>>,
     axum::Extension(Peer(peer)): axum::Extension<Peer>,
     headers: HeaderMap,
-    Query(query): Query<UpgradeQuery>,
+    Query(query): Query<TokenQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(ws) = ws else {
@@ -189,13 +223,7 @@ async fn upgrade(
             "too many connections from your address",
         );
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
-    let token = bearer.or(query.token);
-    let pre_auth = match token {
+    let pre_auth = match request_token(&headers, query.token) {
         None => None,
         Some(token) => {
             let checked = token.clone();

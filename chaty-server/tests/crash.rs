@@ -5,56 +5,24 @@
 //! same order that `HISTORY` shows.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+mod common;
+
+use common::{connect, free_port, next};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_chaty-server");
 const CLIENTS: usize = 3;
 const PER_CLIENT: usize = 250;
 /// Unacknowledged messages a client keeps in flight.
 const WINDOW: usize = 16;
 const KILLS: usize = 3;
 const DEADLINE: Duration = Duration::from_secs(120);
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn start(port: u16, db: &std::path::Path) -> Child {
-    Command::new(BIN)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chaty-server")
-}
-
-async fn connect(url: &str) -> Ws {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok((ws, _)) = tokio_tungstenite::connect_async(url).await {
-            return ws;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "server never came back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
-            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) | Err(_) => return None,
-            Ok(Some(Ok(_))) => {}
-        }
-    }
-}
 
 /// What one client saw and had acknowledged.
 #[derive(Default)]
@@ -162,13 +130,9 @@ async fn session(
 async fn acknowledged_messages_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("chaty.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
-    let server = Arc::new(Mutex::new(start(port, &db)));
+    let server = Arc::new(Mutex::new(common::start(port, &db, &[])));
 
     // Accounts and the room exist before the chaos starts.
     for me in 0..CLIENTS {
@@ -199,7 +163,7 @@ async fn acknowledged_messages_survive_sigkill() {
                     let mut child = server.lock().await;
                     child.kill().expect("SIGKILL");
                     let _ = child.wait();
-                    *child = start(port, &db);
+                    *child = common::start(port, &db, &[]);
                     kills += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

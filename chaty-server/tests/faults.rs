@@ -2,32 +2,10 @@
 //! `ERROR internal` and no echo; the server stays up and recovers when the
 //! fault clears, and a retry with the same clientId is stored once.
 
-use std::time::Duration;
+mod common;
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn send(ws: &mut Ws, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into())).await.expect("send");
-}
-
-async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("timed out")
-            .expect("open");
-        if let Ok(Message::Text(t)) = msg {
-            let v: Value = serde_json::from_str(&t).expect("json");
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-}
+use common::{recv_type, send};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_locked_database_refuses_with_internal_and_recovers() {

@@ -17,6 +17,19 @@ pub enum Command {
     Me(String),
     Rooms,
     Who,
+    React(String),
+    Edit(String),
+    Delete,
+    Reply(String),
+    Search(String),
+    Upload {
+        path: String,
+        caption: Option<String>,
+    },
+    Download,
+    Away,
+    Back,
+    Retry,
     Logout,
     Quit,
     Help,
@@ -31,6 +44,15 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/dm", "/dm USER — open a direct conversation"),
     ("/me", "/me ACTION — say what you are doing"),
     ("/rooms", "/rooms — list the public rooms"),
+    ("/reply", "/reply TEXT — reply to the selected (or last) message"),
+    ("/react", "/react EMOJI — react to the selected (or last) message"),
+    ("/edit", "/edit TEXT — change your selected (or last) message"),
+    ("/delete", "/delete — delete the selected (or your last) message"),
+    ("/search", "/search WORDS — search your rooms (also Ctrl-F)"),
+    ("/upload", "/upload PATH [message] — share a file"),
+    ("/download", "/download — save the selected (or last) attachment"),
+    ("/retry", "/retry — send failed messages again"),
+    ("/away", "/away — show yourself as away (/back to return)"),
     ("/who", "/who — who is in this room"),
     ("/logout", "/logout — sign out and forget the saved session"),
     ("/quit", "/quit — leave chaty (also Ctrl-C)"),
@@ -43,6 +65,8 @@ pub const KEYS: &[&str] = &[
     "Ctrl-A/E line start/end · Alt-B/F word left/right · Ctrl-W/U/K delete word/to start/to end",
     "Up/Down input history · PageUp/PageDown, Home/End, mouse wheel scroll",
     "Alt-Up/Down or Ctrl-P/N switch room · Alt-1…9 jump · Ctrl-K (empty input) or Ctrl-G room switcher",
+    "Esc (empty input) select messages: j/k move, r reply, e edit, d delete, 1-6 react, + react…, c copy, s save file",
+    "Up (empty input) edit your last message · Alt-U jump to the first unread",
     "Esc close a popup · Ctrl-C quit",
 ];
 
@@ -95,6 +119,28 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/me" if !rest.is_empty() => Command::Me(rest.to_string()),
         "/me" => return Err(format!("usage: {}", usage("/me"))),
         "/rooms" | "/list" => Command::Rooms,
+        "/react" => {
+            let emoji = args.next().ok_or_else(|| format!("usage: {}", usage("/react")))?;
+            validate::bounded("emoji", emoji, 32).map_err(|e| e.replace('`', ""))?;
+            Command::React(emoji.to_string())
+        }
+        "/edit" if !rest.is_empty() => Command::Edit(rest.to_string()),
+        "/reply" if !rest.is_empty() => Command::Reply(rest.to_string()),
+        "/search" if !rest.is_empty() => Command::Search(rest.to_string()),
+        "/edit" | "/reply" | "/search" => return Err(format!("usage: {}", usage(cmd))),
+        "/delete" => Command::Delete,
+        "/upload" => {
+            let path = args.next().ok_or_else(|| format!("usage: {}", usage("/upload")))?;
+            let caption = rest[path.len()..].trim();
+            Command::Upload {
+                path: path.to_string(),
+                caption: (!caption.is_empty()).then(|| caption.to_string()),
+            }
+        }
+        "/download" | "/save" => Command::Download,
+        "/retry" => Command::Retry,
+        "/away" => Command::Away,
+        "/back" => Command::Back,
         "/who" | "/names" => Command::Who,
         "/logout" => Command::Logout,
         "/quit" | "/exit" => Command::Quit,

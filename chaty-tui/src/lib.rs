@@ -14,6 +14,7 @@ pub mod room;
 pub mod sanitize;
 pub mod tls;
 pub mod transcript;
+pub mod transfer;
 pub mod view;
 
 use std::io::Write;
@@ -217,6 +218,7 @@ async fn ui(mut app: App, tls: Arc<rustls::ClientConfig>, paths: &Paths) -> Resu
         if app.quit {
             break Ok(());
         }
+        app.wall_ms = chaty_proto::time::now_millis();
         if let Err(e) = terminal.draw(|f| view::draw(f, &app, Instant::now())) {
             break Err(e.into());
         }
@@ -224,6 +226,37 @@ async fn ui(mut app: App, tls: Arc<rustls::ClientConfig>, paths: &Paths) -> Resu
     keys.abort();
     restore_terminal();
     result
+}
+
+/// Runs a file transfer in the background, reporting progress and the outcome as messages.
+fn transfer_task<F, Fut>(
+    app: &App,
+    events: &mpsc::Sender<Msg>,
+    tls: &Arc<rustls::ClientConfig>,
+    id: u64,
+    work: F,
+) -> Result<()>
+where
+    F: FnOnce(transfer::Endpoint, Box<dyn Fn(u64, u64) + Send + Sync>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<app::TransferEvent>> + Send,
+{
+    let token = app.session.as_ref().map(|s| s.token.clone()).unwrap_or_default();
+    let endpoint = transfer::Endpoint::new(&app.server, &token, tls.clone())?;
+    let events = events.clone();
+    tokio::spawn(async move {
+        let progress = events.clone();
+        let report: Box<dyn Fn(u64, u64) + Send + Sync> = Box::new(move |done, total| {
+            let _ = progress.try_send(Msg::Transfer(app::TransferEvent::Progress { id, done, total }));
+        });
+        let outcome = work(endpoint, report)
+            .await
+            .unwrap_or_else(|e| app::TransferEvent::Failed {
+                id,
+                reason: format!("{e:#}"),
+            });
+        let _ = events.send(Msg::Transfer(outcome)).await;
+    });
+    Ok(())
 }
 
 fn carry_out(
@@ -263,6 +296,38 @@ fn carry_out(
         Cmd::Quit => {
             app.quit = true;
             Ok(())
+        }
+        Cmd::Upload {
+            id,
+            path,
+            room,
+            caption,
+        } => transfer_task(app, events, tls, id, move |endpoint, report| async move {
+            let attachment = transfer::upload(&endpoint, &path, report).await?;
+            Ok(app::TransferEvent::Uploaded {
+                id,
+                attachment,
+                room,
+                caption,
+            })
+        }),
+        Cmd::Download { id, attachment } => transfer_task(app, events, tls, id, move |endpoint, report| async move {
+            let dir = directories::UserDirs::new()
+                .and_then(|d| {
+                    d.download_dir()
+                        .map(std::path::Path::to_path_buf)
+                        .or_else(|| Some(d.home_dir().to_path_buf()))
+                })
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let path = transfer::download(&endpoint, &attachment, &dir, report).await?;
+            Ok(app::TransferEvent::Saved { id, path })
+        }),
+        Cmd::Copy(text) => {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+            // OSC 52: the terminal puts it on the system clipboard.
+            let _ = write!(terminal.backend_mut(), "\x1b]52;c;{encoded}\x07");
+            terminal.backend_mut().flush().map_err(anyhow::Error::from)
         }
     };
     if let Err(e) = outcome {

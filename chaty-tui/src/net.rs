@@ -146,7 +146,7 @@ async fn pump(
             msg = stream.next() => match msg {
                 Some(Ok(Message::Text(text))) => match chaty_proto::parse_server(&text) {
                     Ok(reply) => {
-                        let _ = events.send(Msg::Net(NetEvent::Frame(reply))).await;
+                        let _ = events.send(Msg::Net(NetEvent::Frame(Box::new(reply)))).await;
                     }
                     Err(e) => tracing::warn!("unreadable frame from server ({e}): {text}"),
                 },

@@ -2,7 +2,9 @@
 //! once), messages still waiting for their echo, members, typers, unread
 //! counts and scroll position.
 
-use chaty_proto::{Message, RoomKind};
+use std::collections::BTreeMap;
+
+use chaty_proto::{Attachment, Message, RoomKind};
 use tokio::time::Instant;
 
 /// A message typed here, not yet confirmed by its echo.
@@ -12,6 +14,8 @@ pub struct Pending {
     pub content: String,
     /// Why the server refused it, if it did.
     pub failed: Option<String>,
+    pub reply_to: Option<u64>,
+    pub attachment: Option<Attachment>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +39,16 @@ pub struct Room {
     pub scroll: usize,
     /// New messages arrived below while scrolled up.
     pub new_below: bool,
+    /// My read cursor, as the server keeps it.
+    pub read_seq: u64,
+    /// Where the "new" line goes: above the first message after this `seq`.
+    pub marker: Option<u64>,
+    /// Other members' read cursors.
+    pub reads: BTreeMap<String, u64>,
+    /// Online members who are away.
+    pub away: Vec<String>,
+    /// When offline members were last seen (RFC 3339).
+    pub last_seen: BTreeMap<String, String>,
 }
 
 impl Room {
@@ -59,6 +73,11 @@ impl Room {
             loading_older: false,
             scroll: 0,
             new_below: false,
+            read_seq: 0,
+            marker: None,
+            reads: BTreeMap::new(),
+            away: Vec::new(),
+            last_seen: BTreeMap::new(),
         }
     }
 
@@ -91,6 +110,18 @@ impl Room {
         }
     }
 
+    pub fn message_mut(&mut self, id: u64) -> Option<&mut Message> {
+        self.messages.iter_mut().find(|m| m.id == id)
+    }
+
+    /// How many other members have read up to `seq`.
+    pub fn read_by(&self, seq: u64, me: &str) -> usize {
+        self.reads
+            .iter()
+            .filter(|(who, read)| !who.eq_ignore_ascii_case(me) && **read >= seq)
+            .count()
+    }
+
     /// Drops typers whose time ran out; true if any did.
     pub fn expire_typers(&mut self, now: Instant) -> bool {
         let before = self.typers.len();
@@ -114,6 +145,7 @@ mod tests {
             timestamp: "2024-03-28T12:00:00.000Z".into(),
             client_id: None,
             reply_to: None,
+            ..Message::default()
         }
     }
 

@@ -7,6 +7,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use chaty_proto::Message;
+
 use crate::room::Room;
 use crate::sanitize;
 
@@ -120,8 +122,65 @@ fn highlight(text: &str, me: &str, base: Style) -> Vec<Span<'static>> {
     spans
 }
 
-/// Everything in `room` as lines `width` columns wide.
-pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line<'static>> {
+/// A room drawn for one width: its lines, which lines each message took, and
+/// where the "new" line is.
+pub struct Transcript {
+    pub lines: Vec<Line<'static>>,
+    /// (message id, first line, one past its last line)
+    pub spans: Vec<(u64, usize, usize)>,
+    pub marker: Option<usize>,
+}
+
+/// One line of a message's extras (quote, attachment, reactions, status),
+/// indented to the text column.
+fn extra(out: &mut Vec<Line<'static>>, indent: usize, spans: Vec<Span<'static>>) {
+    let mut line = vec![Span::raw(" ".repeat(indent))];
+    line.extend(spans);
+    out.push(Line::from(line));
+}
+
+fn reactions(m: &Message, me: &str) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    for r in &m.reactions {
+        let mine = r.users.iter().any(|u| u.eq_ignore_ascii_case(me));
+        let style = if mine {
+            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::Gray)
+        };
+        spans.push(Span::styled(
+            format!("{} {}", sanitize::line(&r.emoji), r.users.len()),
+            style,
+        ));
+        spans.push(Span::raw("  "));
+    }
+    spans
+}
+
+/// "↳ alice: the first words of it…"
+fn quote(room: &Room, id: u64, width: usize) -> String {
+    match room.messages.iter().find(|m| m.id == id) {
+        Some(original) if original.deleted => "↳ a deleted message".to_string(),
+        Some(original) => {
+            let text = sanitize::line(&original.content);
+            let head = format!("↳ {}: ", sanitize::line(&original.user_name));
+            let room_for_text = width.saturating_sub(head.width() + 1).max(8);
+            let mut cut = String::new();
+            for c in text.chars() {
+                if cut.width() + c.width().unwrap_or(0) >= room_for_text {
+                    cut.push('…');
+                    break;
+                }
+                cut.push(c);
+            }
+            format!("{head}{cut}")
+        }
+        None => "↳ in reply to an earlier message".to_string(),
+    }
+}
+
+/// Everything in `room` as lines `width` columns wide; `selected` is highlighted.
+pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: Option<u64>) -> Transcript {
     let width = usize::from(width);
     // "HH:MM " then the name column then a space.
     let compact = width < 40;
@@ -129,8 +188,16 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
     let indent = if compact { 2 } else { 6 + name_cols + 1 };
     let text_w = width.saturating_sub(indent).max(1);
     let dim = Style::default().fg(Color::DarkGray);
+    let last_own = room
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.user_id.eq_ignore_ascii_case(me))
+        .map(|m| m.id);
 
     let mut out = Vec::new();
+    let mut spans_of = Vec::new();
+    let mut marker = None;
     let mut last: Option<(&str, i64, chrono::NaiveDate)> = None;
     for m in &room.messages {
         let when = local(&m.timestamp, offset);
@@ -146,24 +213,51 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
                 ));
             }
         }
-        let grouped = last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day);
-        let (action, text) = body(&m.content, &sanitize::line(&m.user_name));
+        if marker.is_none() && room.marker.is_some_and(|seen| m.seq > seen) {
+            marker = Some(out.len());
+            let label = " new ";
+            let rule = width.saturating_sub(label.width()) / 2;
+            out.push(Line::styled(
+                format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)),
+                Style::default().fg(Color::Red),
+            ));
+            last = None;
+        }
+        let start = out.len();
+        let grouped =
+            last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day) && m.reply_to.is_none();
+        if let Some(id) = m.reply_to {
+            extra(
+                &mut out,
+                indent,
+                vec![Span::styled(
+                    quote(room, id, text_w),
+                    dim.add_modifier(Modifier::ITALIC),
+                )],
+            );
+        }
+        let (action, text) = if m.deleted {
+            (false, "message deleted".to_string())
+        } else {
+            body(&m.content, &sanitize::line(&m.user_name))
+        };
         let time = when.map_or_else(|| "--:--".to_string(), |w| w.format("%H:%M").to_string());
         let name = sanitize::line(&m.user_name);
         let name_style = Style::default().fg(user_color(&m.user_id)).add_modifier(Modifier::BOLD);
-        let text_style = if action {
+        let text_style = if m.deleted {
+            dim.add_modifier(Modifier::ITALIC)
+        } else if action {
             Style::default().add_modifier(Modifier::ITALIC)
         } else {
             Style::default()
         };
-        let wrapped = wrap(
-            &text,
-            if compact {
-                width.saturating_sub(6 + name.width() + 2).max(1)
-            } else {
-                text_w
-            },
-        );
+        let wrap_w = if compact {
+            width.saturating_sub(6 + name.width() + 2).max(1)
+        } else {
+            text_w
+        };
+        let wrapped = wrap(&text, wrap_w);
+        let count = wrapped.len();
         for (i, chunk) in wrapped.into_iter().enumerate() {
             let mut spans = Vec::new();
             if i == 0 {
@@ -182,8 +276,37 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
                 spans.push(Span::raw(" ".repeat(indent)));
             }
             spans.extend(highlight(&chunk, me, text_style));
+            if i + 1 == count && m.edited_at.is_some() && !m.deleted {
+                spans.push(Span::styled(" (edited)", dim));
+            }
             out.push(Line::from(spans));
         }
+        if let Some(a) = &m.attachment {
+            let label = format!("📎 {} ({})", sanitize::line(&a.name), crate::app::human_size(a.size));
+            extra(
+                &mut out,
+                indent,
+                vec![Span::styled(label, Style::default().fg(Color::Blue))],
+            );
+        }
+        if !m.reactions.is_empty() {
+            extra(&mut out, indent, reactions(m, me));
+        }
+        if last_own == Some(m.id) && !m.deleted {
+            let readers = room.read_by(m.seq, me);
+            let status = match (room.kind, readers) {
+                (_, 0) => "✓ sent".to_string(),
+                (chaty_proto::RoomKind::Dm, _) => "✓✓ read".to_string(),
+                (_, n) => format!("✓✓ read by {n}"),
+            };
+            extra(&mut out, indent, vec![Span::styled(status, dim)]);
+        }
+        if selected == Some(m.id) {
+            for line in &mut out[start..] {
+                line.style = line.style.bg(Color::DarkGray);
+            }
+        }
+        spans_of.push((m.id, start, out.len()));
         last = Some((&m.user_id, ms, day.unwrap_or_default()));
     }
     for p in &room.pending {
@@ -193,9 +316,19 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
             None => dim,
         };
         let status = match &p.failed {
-            Some(reason) => format!("✗ not sent: {}", sanitize::line(reason)),
+            Some(reason) => format!("✗ not sent: {} (/retry)", sanitize::line(reason)),
             None => "sending…".to_string(),
         };
+        if let Some(id) = p.reply_to {
+            extra(
+                &mut out,
+                indent,
+                vec![Span::styled(
+                    quote(room, id, text_w),
+                    dim.add_modifier(Modifier::ITALIC),
+                )],
+            );
+        }
         for (i, chunk) in wrap(&text, text_w).into_iter().enumerate() {
             let lead = if i == 0 && !compact {
                 format!("      {} ", fit(me, name_cols))
@@ -204,12 +337,24 @@ pub fn lines(room: &Room, me: &str, width: u16, offset: FixedOffset) -> Vec<Line
             };
             out.push(Line::from(vec![Span::styled(lead, dim), Span::styled(chunk, style)]));
         }
-        out.push(Line::from(vec![
-            Span::raw(" ".repeat(indent)),
-            Span::styled(status, style.add_modifier(Modifier::ITALIC)),
-        ]));
+        if let Some(a) = &p.attachment {
+            extra(
+                &mut out,
+                indent,
+                vec![Span::styled(format!("📎 {}", sanitize::line(&a.name)), dim)],
+            );
+        }
+        extra(
+            &mut out,
+            indent,
+            vec![Span::styled(status, style.add_modifier(Modifier::ITALIC))],
+        );
     }
-    out
+    Transcript {
+        lines: out,
+        spans: spans_of,
+        marker,
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::{App, Conn, Field, Screen};
+use crate::app::{App, Compose, Conn, Field, Mode, Screen, Transfer, TransferState, human_size};
 use crate::layout::{self, MAX_INPUT_LINES};
 use crate::sanitize;
 use crate::transcript;
@@ -25,6 +25,18 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
         Screen::SignIn => sign_in(frame, app, area, now),
         Screen::Chat => chat(frame, app, area, now),
     }
+}
+
+/// "2 h ago" from an RFC 3339 time and the current wall clock (ms).
+fn ago(timestamp: &str, now_ms: i64) -> Option<String> {
+    let then = chaty_proto::time::parse_millis(timestamp)?;
+    let secs = (now_ms - then).max(0) / 1000;
+    Some(match secs {
+        0..60 => "just now".to_string(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86_400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    })
 }
 
 fn host(url: &str) -> &str {
@@ -152,6 +164,43 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
             overlay.lines.iter().map(|l| Line::raw(l.clone())).collect(),
         );
     }
+    if let Some(search) = &app.search {
+        let mut lines = Vec::new();
+        if search.hits.is_empty() {
+            lines.push(Line::styled(" no results (yet)", DIM));
+        }
+        for (i, hit) in search
+            .hits
+            .iter()
+            .enumerate()
+            .take(usize::from(area.height.saturating_sub(4)))
+        {
+            let m = &hit.message;
+            let when = chaty_proto::time::parse_millis(&m.timestamp)
+                .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&app.utc_offset, ms).single())
+                .map_or_else(String::new, |t| t.format("%d %b %H:%M").to_string());
+            let room = app
+                .rooms
+                .iter()
+                .find(|r| r.id == m.room_id)
+                .map_or_else(|| format!("#{}", m.room_id), |r| r.label(&app.me));
+            let style = if i == search.selected {
+                Style::default().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::default()
+            };
+            let width = usize::from(area.width.saturating_sub(10));
+            let text = format!(
+                " {} {when} {}: {}",
+                sanitize::line(&room),
+                sanitize::line(&m.user_name),
+                sanitize::line(&hit.snippet)
+            );
+            lines.push(Line::styled(text.chars().take(width).collect::<String>(), style));
+        }
+        let title = format!("Search: {} (Enter opens, Esc)", sanitize::line(&search.query));
+        popup(frame, area, &title, lines);
+    }
     if let Some(sw) = &app.switcher {
         let mut lines = vec![
             Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]),
@@ -240,7 +289,8 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(hint), inner);
         return;
     };
-    let lines = transcript::lines(room, &app.me, inner.width, app.utc_offset);
+    let selected = app.selected().map(|m| m.id);
+    let lines = transcript::build(room, &app.me, inner.width, app.utc_offset, selected).lines;
     let height = usize::from(inner.height);
     let end = lines.len().saturating_sub(room.scroll);
     let start = end.saturating_sub(height);
@@ -288,10 +338,11 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     members.sort_by_key(|m| (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), m.to_lowercase()));
     for m in members {
         let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
-        let dot = if on {
-            Span::styled(" ● ", Style::default().fg(Color::Green))
-        } else {
-            Span::styled(" ○ ", DIM)
+        let away = room.away.iter().any(|o| o.eq_ignore_ascii_case(m));
+        let dot = match (on, away) {
+            (true, false) => Span::styled(" ● ", Style::default().fg(Color::Green)),
+            (true, true) => Span::styled(" ◐ ", Style::default().fg(Color::Yellow)),
+            _ => Span::styled(" ○ ", DIM),
         };
         let name = Span::styled(
             sanitize::line(m),
@@ -301,19 +352,86 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 DIM
             },
         );
-        lines.push(Line::from(vec![dot, name]));
+        let mut line = vec![dot, name];
+        if let Some(ago) = room.last_seen.get(m).filter(|_| !on).and_then(|t| ago(t, app.wall_ms)) {
+            line.push(Span::styled(format!(" {ago}"), DIM));
+        }
+        lines.push(Line::from(line));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The line above the input: a notice, what Enter will do, the selection
+/// keys, a file transfer, or who is typing — the first that applies.
 fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let line = match (&app.notice, app.typing_text()) {
-        (Some((text, true)), _) => Line::styled(format!(" {text}"), Style::default().fg(Color::Red)),
-        (Some((text, false)), _) => Line::styled(format!(" {text}"), DIM),
-        (None, Some(typing)) => Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC)),
-        (None, None) => Line::raw(""),
+    let hint = Style::default().fg(Color::Cyan);
+    let line = if let Some((text, error)) = &app.notice {
+        Line::styled(
+            format!(" {text}"),
+            if *error { Style::default().fg(Color::Red) } else { DIM },
+        )
+    } else if let Mode::Select { .. } = app.mode {
+        Line::styled(
+            " j/k move · r reply · e edit · d delete · 1-6 react · + react… · c copy · s save file · Esc done",
+            hint,
+        )
+    } else if let Some(text) = compose_text(app) {
+        Line::styled(format!(" {text} (Esc cancels)"), hint)
+    } else if let Some(t) = app
+        .transfers
+        .last()
+        .filter(|t| t.state == TransferState::Running || app.typing_text().is_none())
+    {
+        transfer_line(t, usize::from(area.width))
+    } else if let Some(typing) = app.typing_text() {
+        Line::styled(format!(" {typing}"), DIM.add_modifier(Modifier::ITALIC))
+    } else {
+        Line::raw("")
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+fn compose_text(app: &App) -> Option<String> {
+    let room = app.current_room()?;
+    match app.compose {
+        Compose::None => None,
+        Compose::Edit(_) => Some("editing your message".into()),
+        Compose::Reply(id) => {
+            let who = room
+                .messages
+                .iter()
+                .find(|m| m.id == id)
+                .map_or_else(|| "a message".into(), |m| sanitize::line(&m.user_name));
+            Some(format!("replying to {who}"))
+        }
+    }
+}
+
+/// "⇡ report.pdf  42%  ████░░░░░░  1.2 MB / 2.9 MB", or how it ended.
+fn transfer_line(t: &Transfer, width: usize) -> Line<'static> {
+    let arrow = if t.upload { "⇡" } else { "⇣" };
+    let name = sanitize::line(&t.name);
+    match &t.state {
+        TransferState::Failed(reason) => Line::styled(
+            format!(" ✗ {name}: {}", sanitize::line(reason)),
+            Style::default().fg(Color::Red),
+        ),
+        TransferState::Done(what) => Line::styled(
+            format!(" {arrow} {name}: {}", sanitize::line(what)),
+            Style::default().fg(Color::Green),
+        ),
+        TransferState::Running => {
+            let pct = t.done.saturating_mul(100).checked_div(t.total).unwrap_or(0).min(100);
+            let bar_w = width.saturating_sub(name.width() + 40).clamp(5, 30);
+            let filled = (bar_w as u64 * pct / 100) as usize;
+            Line::from(vec![
+                Span::styled(format!(" {arrow} {name} {pct:>3}% "), Style::default().fg(Color::Cyan)),
+                Span::styled("█".repeat(filled), Style::default().fg(Color::Cyan)),
+                Span::styled("░".repeat(bar_w - filled), DIM),
+                Span::styled(format!(" {} / {}", human_size(t.done), human_size(t.total)), DIM),
+            ])
+        }
+    }
 }
 
 fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, col): (usize, usize)) {

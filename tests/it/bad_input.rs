@@ -50,9 +50,9 @@ async fn bad_input_table() -> Result<()> {
             "`before`: number out of range",
         ),
         (
-            r#"{"type":"REACT","messageId":1,"emoji":"x"}"#.into(),
-            "unsupported",
-            "",
+            r#"{"type":"REACT","messageId":99,"emoji":"x"}"#.into(),
+            "not_found",
+            "no message 99",
         ),
     ];
     for (text, code, words) in cases {

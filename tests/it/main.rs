@@ -4,6 +4,7 @@ mod abuse;
 mod accounts;
 mod bad_input;
 mod chat;
+mod conversation;
 mod limits;
 mod seed;
 mod typing;

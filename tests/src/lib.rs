@@ -52,6 +52,46 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// One HTTP/1.1 request; returns the status and the body.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(self.addr).await?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        tcp.write_all(head.as_bytes()).await?;
+        // The server may answer (413) before taking the whole body.
+        let _ = tcp.write_all(body).await;
+        let mut response = Vec::new();
+        let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut response)).await?;
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("no HTTP head")?;
+        let status_line = String::from_utf8_lossy(&response[..split])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no status")?;
+        Ok((status, response[split + 4..].to_vec()))
+    }
+
     /// `GET /healthz`, parsed.
     pub async fn health(&self) -> Result<Value> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

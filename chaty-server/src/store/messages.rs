@@ -2,11 +2,11 @@
 //! room) and reading history pages.
 
 use chaty_proto::time::format_millis;
-use chaty_proto::{ErrorCode, Message};
+use chaty_proto::{Attachment, ErrorCode, Message, Reactions, SearchHit};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rooms;
 use super::users::{self, User};
+use super::{files, rooms};
 use crate::error::StoreError;
 
 /// Largest `HISTORY` page; larger requests are clamped.
@@ -24,6 +24,7 @@ pub struct Post {
     pub content: String,
     pub client_id: Option<String>,
     pub reply_to: Option<u64>,
+    pub attachment: Option<Attachment>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,11 +34,22 @@ pub struct Posted {
     pub new: bool,
 }
 
-const SELECT: &str =
-    "SELECT m.id, m.seq, m.room_id, u.name, m.sender_name, m.content, m.created_at, m.client_id, m.reply_to
-     FROM messages m JOIN users u ON u.id = m.sender_id";
+/// The columns [`message`] reads, in its order.
+macro_rules! columns {
+    () => {
+        "m.id, m.seq, m.room_id, u.name, m.sender_name, m.content, m.created_at, m.client_id,
+         m.reply_to, m.edited_at, m.deleted_at IS NOT NULL, m.attachment"
+    };
+}
+
+const SELECT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages m JOIN users u ON u.id = m.sender_id"
+);
 
 fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let attachment: Option<String> = r.get(11)?;
     Ok(Message {
         id: r.get::<_, i64>(0)? as u64,
         seq: r.get::<_, i64>(1)? as u64,
@@ -48,6 +60,10 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
         timestamp: format_millis(r.get(6)?),
         client_id: r.get(7)?,
         reply_to: r.get::<_, Option<i64>>(8)?.map(|id| id as u64),
+        edited_at: r.get::<_, Option<i64>>(9)?.map(format_millis),
+        deleted: r.get(10)?,
+        reactions: Vec::new(),
+        attachment: attachment.and_then(|a| serde_json::from_str(&a).ok()),
     })
 }
 
@@ -61,13 +77,14 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
             .prepare_cached(&format!("{SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"))?
             .query_row(params![p.sender.id, client_id], message)
             .optional()?;
-        if let Some(message) = existing {
+        if let Some(mut message) = existing {
             if message.room_id != p.room_id {
                 return Err(StoreError::refused(
                     ErrorCode::Conflict,
                     format!("clientId \"{client_id}\" was already used for a message in another room"),
                 ));
             }
+            add_reactions(conn, std::slice::from_mut(&mut message))?;
             return Ok(Posted { message, new: false });
         }
     }
@@ -98,12 +115,18 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
             ));
         }
     }
+    let attachment = match &p.attachment {
+        Some(a) => Some(files::shareable(conn, &a.file_id, p.sender.id)?),
+        None => None,
+    };
     let seq: i64 = conn
         .prepare_cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
         .query_row([&p.room_id], |r| r.get(0))?;
+    let attachment_json = attachment.as_ref().and_then(|a| serde_json::to_string(a).ok());
     conn.prepare_cached(
-        "INSERT INTO messages (room_id, seq, sender_id, sender_name, content, reply_to, created_at, client_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO messages (room_id, seq, sender_id, sender_name, content, reply_to, created_at, client_id,
+                               attachment, file_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         p.room_id,
@@ -113,8 +136,13 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         p.content,
         p.reply_to.map(to_sql),
         now,
-        p.client_id
+        p.client_id,
+        attachment_json,
+        attachment.as_ref().map(|a| &a.file_id),
     ])?;
+    // What you post, you have read.
+    conn.prepare_cached("UPDATE members SET read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")?
+        .execute(params![p.room_id, p.sender.id, seq])?;
     let message = Message {
         id: conn.last_insert_rowid() as u64,
         seq: seq as u64,
@@ -125,8 +153,136 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         timestamp: format_millis(now),
         client_id: p.client_id.clone(),
         reply_to: p.reply_to,
+        attachment,
+        ..Message::default()
     };
     Ok(Posted { message, new: true })
+}
+
+/// The message `id` if `user_id` may see it (a member of its room).
+fn visible(conn: &Connection, id: u64, user_id: i64) -> Result<(Message, i64), StoreError> {
+    let found = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            ", m.sender_id FROM messages m JOIN users u ON u.id = m.sender_id
+             JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = ?2 WHERE m.id = ?1"
+        ))?
+        .query_row(params![to_sql(id), user_id], |r| {
+            Ok((message(r)?, r.get::<_, i64>(12)?))
+        })
+        .optional()?;
+    found.ok_or_else(|| StoreError::refused(ErrorCode::NotFound, format!("no message {id} in a room you are in")))
+}
+
+/// `EDIT_MESSAGE`: the sender changes the text of a message that is not deleted.
+pub fn edit(conn: &Connection, id: u64, user: &User, content: &str, now: i64) -> Result<Message, StoreError> {
+    let (mut m, sender) = visible(conn, id, user.id)?;
+    if m.deleted {
+        return Err(StoreError::refused(
+            ErrorCode::NotFound,
+            format!("message {id} was deleted"),
+        ));
+    }
+    if sender != user.id {
+        return Err(StoreError::refused(
+            ErrorCode::Forbidden,
+            "you can only edit your own messages",
+        ));
+    }
+    conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3 WHERE id = ?1")?
+        .execute(params![to_sql(id), content, now])?;
+    m.content = content.to_string();
+    m.edited_at = Some(format_millis(now));
+    Ok(m)
+}
+
+/// `DELETE_MESSAGE`: the sender, or an admin of the room, leaves a tombstone.
+pub fn delete(conn: &Connection, id: u64, user: &User, now: i64) -> Result<Message, StoreError> {
+    let (m, sender) = visible(conn, id, user.id)?;
+    if m.deleted {
+        return Ok(m);
+    }
+    if sender != user.id && !rooms::is_admin(conn, &m.room_id, user.id)? {
+        return Err(StoreError::refused(
+            ErrorCode::Forbidden,
+            "you can only delete your own messages",
+        ));
+    }
+    conn.prepare_cached(
+        "UPDATE messages SET content = '', deleted_at = ?2, attachment = NULL, file_id = NULL WHERE id = ?1",
+    )?
+    .execute(params![to_sql(id), now])?;
+    conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?
+        .execute([to_sql(id)])?;
+    Ok(Message {
+        content: String::new(),
+        deleted: true,
+        attachment: None,
+        ..m
+    })
+}
+
+/// `REACT`: adds or removes one emoji of `user` on a message. Returns the
+/// message's room, and whether anything changed.
+pub fn react(
+    conn: &Connection,
+    id: u64,
+    user: &User,
+    emoji: &str,
+    remove: bool,
+    now: i64,
+) -> Result<(String, bool), StoreError> {
+    let (m, _) = visible(conn, id, user.id)?;
+    if m.deleted {
+        return Err(StoreError::refused(
+            ErrorCode::NotFound,
+            format!("message {id} was deleted"),
+        ));
+    }
+    let changed = if remove {
+        conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3")?
+            .execute(params![to_sql(id), user.id, emoji])?
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![to_sql(id), user.id, emoji, now])?
+    };
+    Ok((m.room_id, changed > 0))
+}
+
+/// Fills in the reactions of `messages`.
+fn add_reactions(conn: &Connection, messages: &mut [Message]) -> Result<(), StoreError> {
+    let (Some(min), Some(max)) = (messages.iter().map(|m| m.id).min(), messages.iter().map(|m| m.id).max()) else {
+        return Ok(());
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.message_id, r.emoji, u.name FROM reactions r JOIN users u ON u.id = r.user_id
+         WHERE r.message_id BETWEEN ?1 AND ?2 ORDER BY r.created_at, u.name",
+    )?;
+    let rows = stmt.query_map(params![to_sql(min), to_sql(max)], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, emoji, user) = row?;
+        let Some(m) = messages.iter_mut().find(|m| m.id == id) else {
+            continue;
+        };
+        match m.reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(r) => r.users.push(user),
+            None => m.reactions.push(Reactions {
+                emoji,
+                users: vec![user],
+            }),
+        }
+    }
+    Ok(())
 }
 
 /// Which page of a room's history.
@@ -147,7 +303,7 @@ impl Page {
 }
 
 /// A page of history in ascending `seq`, and whether more lies beyond it
-/// (after it for `after`, before it otherwise).
+/// (after it for `after`, before it otherwise). Deleted messages are tombstones.
 pub fn history(conn: &Connection, room_id: &str, page: Page) -> Result<(Vec<Message>, bool), StoreError> {
     let size = page.size();
     let fetch = (size + 1) as i64;
@@ -170,7 +326,62 @@ pub fn history(conn: &Connection, room_id: &str, page: Page) -> Result<(Vec<Mess
     if page.after.is_none() {
         rows.reverse();
     }
+    add_reactions(conn, &mut rows)?;
     Ok((rows, has_more))
+}
+
+/// Most results a `SEARCH` returns.
+pub const MAX_RESULTS: usize = 100;
+
+/// `SEARCH`: full text over the rooms `user_id` is a member of (or one of
+/// them), newest first, with a snippet marking the matches in `[…]`.
+pub fn search(
+    conn: &Connection,
+    user_id: i64,
+    query: &str,
+    room: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Vec<SearchHit>, StoreError> {
+    if let Some(room) = room {
+        rooms::require_member(conn, room, user_id)?;
+    }
+    let limit = limit.map_or(20, |l| usize::try_from(l).unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS));
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        ", snippet(messages_fts, 0, '[', ']', '…', 12)
+         FROM messages_fts f JOIN messages m ON m.id = f.rowid JOIN users u ON u.id = m.sender_id
+         JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = ?1
+         WHERE messages_fts MATCH ?2 AND (?3 IS NULL OR m.room_id = ?3) AND m.deleted_at IS NULL
+         ORDER BY m.id DESC LIMIT ?4"
+    );
+    let result = conn.prepare_cached(sql).and_then(|mut stmt| {
+        stmt.query_map(params![user_id, query, room, limit as i64], |r| {
+            Ok(SearchHit {
+                message: message(r)?,
+                snippet: r.get(12)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()
+    });
+    match result {
+        Ok(mut hits) => {
+            let mut messages: Vec<Message> = hits.iter().map(|h| h.message.clone()).collect();
+            add_reactions(conn, &mut messages)?;
+            for (hit, m) in hits.iter_mut().zip(messages) {
+                hit.message = m;
+            }
+            Ok(hits)
+        }
+        // A plain SQLITE_ERROR from MATCH is the query's fault: say what is wrong with it.
+        Err(rusqlite::Error::SqliteFailure(e, Some(msg))) if e.code == rusqlite::ErrorCode::Unknown => {
+            Err(StoreError::refused(
+                ErrorCode::Invalid,
+                format!("search query {}: {msg}", chaty_proto::validate::quote(query)),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +405,7 @@ mod tests {
                 content: format!("m{i}"),
                 client_id: None,
                 reply_to: None,
+                attachment: None,
             };
             post(conn, &p, i as i64).expect("post");
         }
@@ -210,6 +422,7 @@ mod tests {
             content: "once".into(),
             client_id: Some("c1".into()),
             reply_to: Some(1),
+            attachment: None,
         };
         let first = post(&conn, &p, 10).expect("post");
         let again = post(&conn, &p, 20).expect("retry");
@@ -294,6 +507,7 @@ mod tests {
             content: "hi".into(),
             client_id: None,
             reply_to: None,
+            attachment: None,
         };
         assert!(matches!(post(&conn, &p, 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::NotFound));
         p.sender = a;
@@ -312,6 +526,7 @@ mod tests {
             content: text.into(),
             client_id: Some("%_'".into()),
             reply_to: None,
+            attachment: None,
         };
         post(&conn, &p, 0).expect("post");
         assert_eq!(

@@ -9,6 +9,7 @@
 //! order. Completions are where a committed message is broadcast, so live
 //! delivery order equals commit order equals `seq` order.
 
+pub mod files;
 pub mod messages;
 pub mod rooms;
 mod schema;
@@ -84,6 +85,11 @@ impl Store {
             writer: Arc::new(Mutex::new(Some(writer))),
             epoch,
         })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.readers.path
     }
 
     /// Names this database; clients' `seq` cursors are only meaningful within one epoch.
@@ -258,6 +264,7 @@ mod tests {
                 content: format!("m{i}"),
                 client_id: Some(format!("c{i}")),
                 reply_to: None,
+                attachment: None,
             };
             let (tx, reader) = (tx.clone(), Connection::open(&path).expect("reader"));
             store

@@ -211,13 +211,56 @@ pub fn open_dm(conn: &Connection, me: &User, other: &str, now: i64) -> Result<(R
     Ok((room, other))
 }
 
-/// Member names of a room, sorted.
-pub fn member_names(conn: &Connection, room_id: &str) -> Result<Vec<String>, StoreError> {
+/// A member as the member list shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub read_seq: u64,
+    /// When their last connection closed (ms), if ever.
+    pub last_seen: Option<i64>,
+}
+
+/// Members of a room, sorted by name.
+pub fn members(conn: &Connection, room_id: &str) -> Result<Vec<Member>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?1 ORDER BY u.name",
+        "SELECT u.name, m.read_seq, u.last_seen FROM members m JOIN users u ON u.id = m.user_id
+         WHERE m.room_id = ?1 ORDER BY u.name",
     )?;
-    let names = stmt.query_map([room_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(names)
+    let members = stmt
+        .query_map([room_id], |r| {
+            Ok(Member {
+                name: r.get(0)?,
+                read_seq: r.get::<_, i64>(1)?.max(0) as u64,
+                last_seen: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(members)
+}
+
+/// Whether `user_id` administers `room_id` (its creator does).
+pub fn is_admin(conn: &Connection, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2 AND role = 'admin'")?
+        .query_row(params![room_id, user_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// `MARK_READ`: moves the read cursor forward only (and not past the last
+/// message). Returns the cursor if it moved.
+pub fn mark_read(conn: &Connection, room_id: &str, user_id: i64, seq: u64) -> Result<Option<u64>, StoreError> {
+    require_member(conn, room_id, user_id)?;
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+    let moved: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE members SET read_seq = min(?3, (SELECT last_seq FROM rooms WHERE id = ?1))
+             WHERE room_id = ?1 AND user_id = ?2 AND read_seq < min(?3, (SELECT last_seq FROM rooms WHERE id = ?1))
+             RETURNING read_seq",
+        )?
+        .query_row(params![room_id, user_id, seq], |r| r.get(0))
+        .optional()?;
+    Ok(moved.map(|s| s.max(0) as u64))
 }
 
 /// Ids of the rooms `user_id` belongs to.
@@ -227,26 +270,38 @@ pub fn rooms_of(conn: &Connection, user_id: i64) -> Result<Vec<String>, StoreErr
     Ok(ids)
 }
 
-/// `LIST_ROOMS`: the user's rooms and DMs, then every public room, by id.
-pub fn list(conn: &Connection, user_id: i64) -> Result<Vec<RoomSummary>, StoreError> {
+/// `LIST_ROOMS`: the user's rooms and DMs, then every public room, by id,
+/// with the user's read cursor, unread count and unread mentions of them.
+pub fn list(conn: &Connection, user: &User) -> Result<Vec<RoomSummary>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.id, r.kind, r.topic, r.private, r.last_seq,
                 (SELECT COUNT(*) FROM members c WHERE c.room_id = r.id),
-                EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id AND m.user_id = ?1) AS joined
-         FROM rooms r
+                m.user_id IS NOT NULL AS joined,
+                coalesce(m.read_seq, 0),
+                CASE WHEN m.user_id IS NULL THEN 0 ELSE (
+                    SELECT COUNT(*) FROM messages x
+                    WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> ?1 AND x.deleted_at IS NULL
+                      AND instr(lower(x.content), lower('@' || ?2)) > 0) END
+         FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ?1
          WHERE r.private = 0 OR joined
          ORDER BY joined DESC, r.kind = 'dm', r.id",
     )?;
     let rooms = stmt
-        .query_map([user_id], |r| {
+        .query_map(params![user.id, user.name], |r| {
+            let last_seq = r.get::<_, i64>(4)?.max(0) as u64;
+            let joined: bool = r.get(6)?;
+            let read_seq = r.get::<_, i64>(7)?.max(0) as u64;
             Ok(RoomSummary {
                 room_id: r.get(0)?,
                 kind: kind_of(&r.get::<_, String>(1)?),
                 topic: r.get(2)?,
                 private: r.get(3)?,
-                last_seq: r.get::<_, i64>(4)?.max(0) as u64,
+                last_seq,
                 member_count: r.get::<_, i64>(5)?.max(0) as u64,
-                joined: r.get(6)?,
+                joined,
+                read_seq,
+                unread: if joined { last_seq.saturating_sub(read_seq) } else { 0 },
+                mentions: r.get::<_, i64>(8)?.max(0) as u64,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -280,7 +335,12 @@ mod tests {
         assert!(j.newly && !j.room.private);
         assert!(join(&conn, "general", &b, 0).expect("join").newly);
         assert!(!join(&conn, "general", &b, 0).expect("rejoin").newly);
-        assert_eq!(member_names(&conn, "general").expect("names"), ["alice", "bob"]);
+        let names: Vec<String> = members(&conn, "general")
+            .expect("members")
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(names, ["alice", "bob"]);
     }
 
     #[test]
@@ -301,11 +361,7 @@ mod tests {
         );
         invite(&conn, "ops", &a, "bob", 0).expect("invite");
         assert!(is_member(&conn, "ops", b.id).expect("member"));
-        let listed: Vec<_> = list(&conn, c.id)
-            .expect("list")
-            .into_iter()
-            .map(|r| r.room_id)
-            .collect();
+        let listed: Vec<_> = list(&conn, &c).expect("list").into_iter().map(|r| r.room_id).collect();
         assert!(
             !listed.contains(&"ops".to_string()),
             "private room listed to a non-member"

@@ -60,6 +60,38 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (sender_id, client_id)
     );
     ",
+    // 2: reactions, files, edits/deletes, full-text search.
+    r"
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        emoji TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, user_id, emoji)
+    ) WITHOUT ROWID;
+    CREATE TABLE files (
+        id TEXT NOT NULL,             -- sha256 of the content, also its file name on disk
+        uploader INTEGER NOT NULL REFERENCES users(id),
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mime TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (id, uploader)
+    ) WITHOUT ROWID;
+    ALTER TABLE messages ADD COLUMN file_id TEXT;
+    CREATE INDEX messages_file ON messages(file_id) WHERE file_id IS NOT NULL;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    ",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {

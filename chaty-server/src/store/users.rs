@@ -102,6 +102,13 @@ pub fn guest(conn: &Connection, name: &str, now: i64) -> Result<User, StoreError
     }
 }
 
+/// Records when a user's last connection closed.
+pub fn set_last_seen(conn: &Connection, user_id: i64, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE users SET last_seen = ?2 WHERE id = ?1")?
+        .execute(params![user_id, now])?;
+    Ok(())
+}
+
 /// Whether `name` belongs to a registered (not guest) user.
 pub fn is_registered(conn: &Connection, name: &str) -> Result<bool, StoreError> {
     Ok(by_name(conn, name)?.is_some_and(|u| !u.guest))

@@ -330,6 +330,9 @@ fn tab_completes_commands_names_and_rooms() {
             room_id: "general".into(),
             members: vec!["alice".into(), "bob".into(), "bobby".into()],
             online: vec![],
+            away: vec![],
+            last_seen: Default::default(),
+            read: Default::default(),
         }),
         now,
     );

@@ -65,6 +65,9 @@ fn busy() -> App {
             room_id: "general".into(),
             members: vec!["alice".into(), "bob".into(), "carol".into(), "dave".into()],
             online: vec!["alice".into(), "carol".into()],
+            away: vec![],
+            last_seen: Default::default(),
+            read: Default::default(),
         }),
         now,
     );

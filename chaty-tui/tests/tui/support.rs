@@ -18,14 +18,14 @@ pub fn alt(code: KeyCode) -> Msg {
 }
 
 pub fn frame(frame: ServerFrame) -> Msg {
-    Msg::Net(NetEvent::Frame(Reply { frame, reference: None }))
+    Msg::Net(NetEvent::Frame(Box::new(Reply { frame, reference: None })))
 }
 
 pub fn reply(frame: ServerFrame, reference: &str) -> Msg {
-    Msg::Net(NetEvent::Frame(Reply {
+    Msg::Net(NetEvent::Frame(Box::new(Reply {
         frame,
         reference: Some(reference.into()),
-    }))
+    })))
 }
 
 /// Types `text` key by key; returns every command that produced.
@@ -46,6 +46,7 @@ pub fn message(room: &str, seq: u64, user: &str, content: &str, timestamp: &str)
         timestamp: timestamp.into(),
         client_id: None,
         reply_to: None,
+        ..Message::default()
     }
 }
 
@@ -58,6 +59,9 @@ pub fn summary(room: &str, kind: RoomKind, topic: &str) -> RoomSummary {
         member_count: 2,
         last_seq: 0,
         joined: true,
+        read_seq: 0,
+        unread: 0,
+        mentions: 0,
     }
 }
 

@@ -3,6 +3,9 @@
 //! app wants done (send a frame, save the session, ring the bell) comes back
 //! as [`Cmd`]s for the runner, so all of this is unit-tested directly.
 
+mod conversation;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chaty_proto::{self as proto, ClientFrame, ErrorCode, Reply, RoomKind, ServerFrame};
@@ -15,6 +18,9 @@ use crate::command::{self, COMMANDS, Command};
 use crate::config::Session;
 use crate::input::Input;
 use crate::layout;
+use conversation::MembersUpdate;
+pub use conversation::{QUICK_REACTIONS, human_size};
+
 use crate::room::{Pending, Room};
 use crate::sanitize;
 use crate::transcript;
@@ -36,6 +42,83 @@ pub enum Msg {
     Resize(u16, u16),
     Tick,
     Net(NetEvent),
+    Transfer(TransferEvent),
+}
+
+/// Progress and outcome of a file upload or download.
+#[derive(Debug, Clone)]
+pub enum TransferEvent {
+    Progress {
+        id: u64,
+        done: u64,
+        total: u64,
+    },
+    Uploaded {
+        id: u64,
+        attachment: proto::Attachment,
+        room: String,
+        caption: Option<String>,
+    },
+    Saved {
+        id: u64,
+        path: PathBuf,
+    },
+    Failed {
+        id: u64,
+        reason: String,
+    },
+}
+
+impl TransferEvent {
+    fn id(&self) -> u64 {
+        match self {
+            Self::Progress { id, .. }
+            | Self::Uploaded { id, .. }
+            | Self::Saved { id, .. }
+            | Self::Failed { id, .. } => *id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferState {
+    Running,
+    Done(String),
+    Failed(String),
+}
+
+/// A file on its way up or down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub id: u64,
+    pub name: String,
+    pub upload: bool,
+    pub done: u64,
+    pub total: u64,
+    pub state: TransferState,
+}
+
+/// Typing, or moving between messages to act on one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Select { id: u64 },
+}
+
+/// What Enter does with the input besides sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compose {
+    None,
+    Reply(u64),
+    Edit(u64),
+}
+
+/// Search results shown over the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchView {
+    pub query: String,
+    pub hits: Vec<proto::SearchHit>,
+    pub selected: usize,
 }
 
 /// What the network task reports.
@@ -49,7 +132,7 @@ pub enum NetEvent {
         retry_at: Instant,
         attempt: u32,
     },
-    Frame(Reply),
+    Frame(Box<Reply>),
 }
 
 /// What the app asks the runner to do.
@@ -68,6 +151,19 @@ pub enum Cmd {
     },
     Bell,
     Quit,
+    /// Upload `path` and share it in `room`.
+    Upload {
+        id: u64,
+        path: PathBuf,
+        room: String,
+        caption: Option<String>,
+    },
+    Download {
+        id: u64,
+        attachment: proto::Attachment,
+    },
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +252,18 @@ pub struct App {
     now: Instant,
     client_prefix: String,
     next_client_id: u64,
+    pub mode: Mode,
+    pub compose: Compose,
+    pub search: Option<SearchView>,
+    pub transfers: Vec<Transfer>,
+    next_transfer: u64,
+    /// Shown as away (by /away, or after `idle_away` without input).
+    pub away: bool,
+    auto_away: bool,
+    pub idle_away: Option<Duration>,
+    last_activity: Instant,
+    /// Wall-clock time (ms since the epoch) for "last seen 2 h ago"; the runner keeps it current.
+    pub wall_ms: i64,
     pub quit: bool,
 }
 
@@ -190,6 +298,16 @@ impl App {
             now: Instant::now(),
             client_prefix: client_prefix.to_string(),
             next_client_id: 0,
+            mode: Mode::Normal,
+            compose: Compose::None,
+            search: None,
+            transfers: Vec::new(),
+            next_transfer: 0,
+            away: false,
+            auto_away: false,
+            idle_away: Some(Duration::from_secs(10 * 60)),
+            last_activity: Instant::now(),
+            wall_ms: 0,
             quit: false,
         }
     }
@@ -234,11 +352,21 @@ impl App {
 
     pub fn update(&mut self, msg: Msg, now: Instant) -> Vec<Cmd> {
         self.now = now;
+        let mut cmds = self.handle(msg, now);
+        cmds.extend(self.mark_viewed());
+        cmds
+    }
+
+    fn handle(&mut self, msg: Msg, now: Instant) -> Vec<Cmd> {
         match msg {
-            Msg::Key(key) => match self.screen {
-                Screen::SignIn => self.signin_key(key),
-                Screen::Chat => self.chat_key(key, now),
-            },
+            Msg::Key(key) => {
+                let mut cmds = self.active();
+                cmds.extend(match self.screen {
+                    Screen::SignIn => self.signin_key(key),
+                    Screen::Chat => self.chat_key(key, now),
+                });
+                cmds
+            }
             Msg::Paste(text) => {
                 match (self.screen, self.signin.focus) {
                     (Screen::Chat, _) => self.input.insert_str(&text.replace('\r', "")),
@@ -257,9 +385,10 @@ impl App {
                 for room in &mut self.rooms {
                     room.expire_typers(now);
                 }
-                Vec::new()
+                self.check_idle()
             }
             Msg::Net(event) => self.net(event),
+            Msg::Transfer(event) => self.transfer(event),
         }
     }
 
@@ -300,7 +429,7 @@ impl App {
                 }
                 Vec::new()
             }
-            NetEvent::Frame(reply) => self.frame(reply),
+            NetEvent::Frame(reply) => self.frame(*reply),
         }
     }
 
@@ -411,10 +540,18 @@ impl App {
                 room_id,
                 members,
                 online,
+                away,
+                last_seen,
+                read,
             } => {
-                let room = self.room_mut(&room_id);
-                room.members = members;
-                room.online = online;
+                self.members_update(MembersUpdate {
+                    room_id,
+                    members,
+                    online,
+                    away,
+                    last_seen,
+                    read,
+                });
                 Vec::new()
             }
             ServerFrame::UserLeft { room_id, user_id } if user_id.eq_ignore_ascii_case(&self.me) => {
@@ -443,12 +580,46 @@ impl App {
                 Vec::new()
             }
             ServerFrame::Error { code, message, .. } => self.error(code, message, &reference),
-            ServerFrame::Read { .. }
-            | ServerFrame::MessageEdited { .. }
-            | ServerFrame::MessageDeleted { .. }
-            | ServerFrame::Reaction { .. }
-            | ServerFrame::Presence { .. }
-            | ServerFrame::SearchResults { .. } => Vec::new(),
+            ServerFrame::Read { room_id, user_id, seq } => {
+                self.read(&room_id, &user_id, seq);
+                Vec::new()
+            }
+            ServerFrame::MessageEdited {
+                room_id,
+                message_id,
+                content,
+                edited_at,
+            } => {
+                self.edited(&room_id, message_id, content, edited_at);
+                Vec::new()
+            }
+            ServerFrame::MessageDeleted { room_id, message_id } => {
+                self.deleted(&room_id, message_id);
+                Vec::new()
+            }
+            ServerFrame::Reaction {
+                room_id,
+                message_id,
+                user_id,
+                emoji,
+                added,
+            } => {
+                self.reaction(&room_id, message_id, user_id, emoji, added);
+                Vec::new()
+            }
+            ServerFrame::Presence {
+                user_id,
+                status,
+                last_seen,
+            } => {
+                self.presence(&user_id, status, last_seen);
+                Vec::new()
+            }
+            ServerFrame::SearchResults { messages } => {
+                let query = self.search.as_ref().map(|s| s.query.clone()).unwrap_or_default();
+                self.search_results(query, messages);
+                Vec::new()
+            }
         }
     }
 
@@ -488,6 +659,10 @@ impl App {
             room.topic = summary.topic;
             room.kind = summary.kind;
             room.private = summary.private;
+            // The server keeps read state, so every device agrees.
+            room.read_seq = summary.read_seq;
+            room.unread = usize::try_from(summary.unread).unwrap_or(usize::MAX);
+            room.mentions = usize::try_from(summary.mentions).unwrap_or(usize::MAX);
             let since = room.last_seq();
             let id = summary.room_id;
             cmds.push(Cmd::Send(
@@ -526,7 +701,7 @@ impl App {
         let looking = current.as_deref() == Some(message.room_id.as_str()) && room.scroll == 0;
         let dm = room.kind == RoomKind::Dm;
         let before = if room.scroll > 0 {
-            transcript::lines(room, &me_name, width, offset).len()
+            transcript::build(room, &me_name, width, offset, None).lines.len()
         } else {
             0
         };
@@ -535,7 +710,8 @@ impl App {
         }
         if room.scroll > 0 {
             // Keep the view still while new lines arrive below it.
-            room.scroll += transcript::lines(room, &me_name, width, offset)
+            room.scroll += transcript::build(room, &me_name, width, offset, None)
+                .lines
                 .len()
                 .saturating_sub(before);
             room.new_below = true;
@@ -576,6 +752,13 @@ impl App {
         }
         for m in messages {
             room.insert(m);
+        }
+        if let Some(id) = reference
+            .rsplit_once(':')
+            .filter(|_| reference.starts_with("context:"))
+            .and_then(|(_, id)| id.parse().ok())
+        {
+            self.context_loaded(room_id, id);
         }
         cmds
     }
@@ -729,8 +912,25 @@ impl App {
         if self.switcher.is_some() {
             return self.switcher_key(key);
         }
+        if self.search.is_some() {
+            return self.search_key(key);
+        }
+        if matches!(self.mode, Mode::Select { .. }) {
+            return self.select_key(key);
+        }
         self.notice = None;
+        let empty = self.input.is_empty() && conversation::plain(&key);
         match key.code {
+            KeyCode::Esc if self.compose != Compose::None => {
+                if matches!(self.compose, Compose::Edit(_)) {
+                    self.input.take();
+                }
+                self.compose = Compose::None;
+            }
+            KeyCode::Esc if empty => self.start_selecting(),
+            KeyCode::Up if empty && self.edit_last() => {}
+            KeyCode::Char('u') if alt => self.jump_to_marker(),
+            KeyCode::Char('f') if ctrl => self.input.set("/search "),
             KeyCode::Enter if alt || shift => self.input.insert('\n'),
             KeyCode::Enter => return self.submit(now),
             KeyCode::Up if alt => return self.cycle_room(-1),
@@ -759,6 +959,7 @@ impl App {
                     room.scroll = 0;
                     room.new_below = false;
                 }
+                return self.mark_viewed();
             }
             KeyCode::Tab => self.complete(),
             KeyCode::Esc => {}
@@ -859,9 +1060,13 @@ impl App {
 
     fn switch_to(&mut self, id: &str) -> Vec<Cmd> {
         let mut cmds = self.stop_typing();
+        self.mode = Mode::Normal;
+        self.compose = Compose::None;
         if let Some(i) = self.room_index(id) {
             self.current = i;
             let room = &mut self.rooms[i];
+            // The "new" line goes above what was unread when you came in.
+            room.marker = (room.unread > 0).then_some(room.read_seq);
             room.unread = 0;
             room.mentions = 0;
             if room.messages.is_empty() && room.has_older && !room.loading_older {
@@ -900,7 +1105,7 @@ impl App {
         let Some(room) = self.rooms.get_mut(self.current) else {
             return Vec::new();
         };
-        let total = transcript::lines(room, &me, width, offset).len();
+        let total = transcript::build(room, &me, width, offset, None).lines.len();
         let max = total.saturating_sub(usize::from(height));
         let target = (room.scroll as isize).saturating_add(lines).clamp(0, max as isize) as usize;
         room.scroll = target;
@@ -996,7 +1201,10 @@ impl App {
             .filter(|_| text.starts_with("//"))
             .unwrap_or(&text)
             .to_string();
-        self.say(content)
+        match self.compose {
+            Compose::Edit(id) => self.submit_edit(id, content),
+            _ => self.say(content),
+        }
     }
 
     fn say(&mut self, content: String) -> Vec<Cmd> {
@@ -1010,10 +1218,16 @@ impl App {
         };
         self.input.take();
         let mut cmds = self.stop_typing();
+        let reply_to = match std::mem::replace(&mut self.compose, Compose::None) {
+            Compose::Reply(id) => Some(id),
+            _ => None,
+        };
         let pending = Pending {
             client_id: self.next_client_id(),
             content,
             failed: None,
+            reply_to,
+            attachment: None,
         };
         let online = self.online();
         let room = self.room_mut(&room_id);
@@ -1028,7 +1242,16 @@ impl App {
 
     fn command(&mut self, cmd: Command, _now: Instant) -> Vec<Cmd> {
         let current = self.current_room().map(|r| r.id.clone());
-        let need_online = !matches!(cmd, Command::Quit | Command::Help | Command::Who | Command::Me(_));
+        let need_online = !matches!(
+            cmd,
+            Command::Quit
+                | Command::Help
+                | Command::Who
+                | Command::Me(_)
+                | Command::Reply(_)
+                | Command::Upload { .. }
+                | Command::Download
+        );
         if need_online && !self.online() {
             self.notice("not connected; try again once reconnected", true);
             return Vec::new();
@@ -1104,6 +1327,16 @@ impl App {
                 vec![self.send(ClientFrame::Logout(proto::Logout {})), Cmd::ClearSession]
             }
             Command::Quit => self.quit(),
+            Command::React(emoji) => self.cmd_react(&emoji),
+            Command::Edit(text) => self.cmd_edit(text),
+            Command::Delete => self.cmd_delete(),
+            Command::Reply(text) => self.cmd_reply(text),
+            Command::Search(query) => self.cmd_search(query),
+            Command::Upload { path, caption } => self.cmd_upload(path, caption),
+            Command::Download => self.cmd_download(),
+            Command::Retry => self.cmd_retry(),
+            Command::Away => self.cmd_presence(true),
+            Command::Back => self.cmd_presence(false),
             Command::Help => {
                 let mut lines: Vec<String> = COMMANDS.iter().map(|(_, usage)| (*usage).to_string()).collect();
                 lines.push(String::new());
@@ -1157,7 +1390,8 @@ fn chat_frame(room_id: &str, p: &Pending) -> Cmd {
             user_id: None,
             user_name: None,
             client_id: Some(p.client_id.clone()),
-            reply_to: None,
+            reply_to: p.reply_to,
+            attachment: p.attachment.clone(),
         }),
         Some(p.client_id.clone()),
     )
