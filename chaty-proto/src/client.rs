@@ -216,10 +216,7 @@ pub fn parse_client(text: &str) -> Result<Request, ParseError> {
             return Err(with_ref(ParseError::new(ErrorCode::BadFrame, "missing field `type`")));
         }
         Some(_) => {
-            return Err(with_ref(ParseError::new(
-                ErrorCode::BadFrame,
-                "`type` must be a string",
-            )));
+            return Err(with_ref(ParseError::new(ErrorCode::BadFrame, "`type` must be a string")));
         }
     };
     let frame = ClientFrame::decode(&kind, text).map_err(with_ref)?;
@@ -253,6 +250,7 @@ fn describe(path: &str, serde_msg: &str) -> String {
             };
             format!("`{path}` must be {want}")
         }
+        _ if path != "." && serde_msg.starts_with("missing field") => format!("`{path}`: {serde_msg}"),
         _ if path == "." || serde_msg.contains('`') => serde_msg.to_string(),
         _ => format!("`{path}`: {serde_msg}"),
     }
@@ -291,23 +289,14 @@ mod tests {
         let join = parse_client(r#"{"type":"JOIN_ROOM","roomId":"general","userId":"alice"}"#).expect("join");
         assert_eq!(
             join.frame,
-            ClientFrame::JoinRoom(JoinRoom {
-                room_id: "general".into(),
-                user_id: Some("alice".into()),
-                since: None
-            })
+            ClientFrame::JoinRoom(JoinRoom { room_id: "general".into(), user_id: Some("alice".into()), since: None })
         );
         let chat = parse_client(
             r#"{"type":"CHAT_MESSAGE","roomId":"general","userId":"alice","userName":"Alice","content":"Hello, world!"}"#,
         )
         .expect("chat");
-        let ClientFrame::ChatMessage(m) = chat.frame else {
-            panic!("not a chat message")
-        };
-        assert_eq!(
-            (m.content.as_str(), m.user_name.as_deref()),
-            ("Hello, world!", Some("Alice"))
-        );
+        let ClientFrame::ChatMessage(m) = chat.frame else { panic!("not a chat message") };
+        assert_eq!((m.content.as_str(), m.user_name.as_deref()), ("Hello, world!", Some("Alice")));
         let leave = parse_client(r#"{"type":"LEAVE_ROOM","roomId":"general"}"#).expect("leave");
         assert_eq!(leave.frame.type_name(), "LEAVE_ROOM");
     }
@@ -316,40 +305,20 @@ mod tests {
     fn errors_name_what_is_wrong() {
         let cases = [
             ("hello", ErrorCode::BadFrame, "not valid JSON: expected value"),
-            (
-                "[1,2]",
-                ErrorCode::BadFrame,
-                "a frame must be a JSON object with a `type`",
-            ),
+            ("[1,2]", ErrorCode::BadFrame, "a frame must be a JSON object with a `type`"),
             (r#"{"roomId":"a"}"#, ErrorCode::BadFrame, "missing field `type`"),
             (r#"{"type":7}"#, ErrorCode::BadFrame, "`type` must be a string"),
             (r#"{"type":"FOO"}"#, ErrorCode::UnknownType, "unknown type \"FOO\""),
             (r#"{"type":"JOIN_ROOM"}"#, ErrorCode::Invalid, "missing field `roomId`"),
-            (
-                r#"{"type":"CHAT_MESSAGE","roomId":"a","content":5}"#,
-                ErrorCode::Invalid,
-                "`content` must be a string",
-            ),
+            (r#"{"type":"CHAT_MESSAGE","roomId":"a","content":5}"#, ErrorCode::Invalid, "`content` must be a string"),
             (
                 r#"{"type":"HISTORY","roomId":"a","limit":-1}"#,
                 ErrorCode::Invalid,
                 "`limit` must be a non-negative integer",
             ),
-            (
-                r#"{"type":"TYPING","roomId":"a","typing":"yes"}"#,
-                ErrorCode::Invalid,
-                "`typing` must be true or false",
-            ),
-            (
-                r#"{"type":"JOIN_ROOM","roomId":"Bad Room"}"#,
-                ErrorCode::Invalid,
-                "`roomId` \"Bad Room\" must be",
-            ),
-            (
-                r#"{"type":"SET_PRESENCE","status":"busy"}"#,
-                ErrorCode::Invalid,
-                "unknown variant `busy`",
-            ),
+            (r#"{"type":"TYPING","roomId":"a","typing":"yes"}"#, ErrorCode::Invalid, "`typing` must be true or false"),
+            (r#"{"type":"JOIN_ROOM","roomId":"Bad Room"}"#, ErrorCode::Invalid, "`roomId` \"Bad Room\" must be"),
+            (r#"{"type":"SET_PRESENCE","status":"busy"}"#, ErrorCode::Invalid, "unknown variant `busy`"),
         ];
         for (text, code, msg) in cases {
             let e = err(text);
@@ -394,14 +363,8 @@ mod tests {
     #[test]
     fn every_type_round_trips() {
         let samples = vec![
-            ClientFrame::JoinRoom(JoinRoom {
-                room_id: "general".into(),
-                user_id: Some("al".into()),
-                since: Some(4),
-            }),
-            ClientFrame::LeaveRoom(LeaveRoom {
-                room_id: "general".into(),
-            }),
+            ClientFrame::JoinRoom(JoinRoom { room_id: "general".into(), user_id: Some("al".into()), since: Some(4) }),
+            ClientFrame::LeaveRoom(LeaveRoom { room_id: "general".into() }),
             ClientFrame::ChatMessage(ChatMessage {
                 room_id: "general".into(),
                 content: "hi ✨".into(),
@@ -416,62 +379,23 @@ mod tests {
                     mime: "application/pdf".into(),
                 }),
             }),
-            ClientFrame::Register(Register {
-                user_name: "al".into(),
-                password: "correct horse".into(),
-            }),
-            ClientFrame::Login(Login {
-                user_name: "al".into(),
-                password: "pw".into(),
-            }),
+            ClientFrame::Register(Register { user_name: "al".into(), password: "correct horse".into() }),
+            ClientFrame::Login(Login { user_name: "al".into(), password: "pw".into() }),
             ClientFrame::Auth(Auth { token: "t".into() }),
-            ClientFrame::Refresh(Refresh {
-                refresh_token: "r".into(),
-            }),
+            ClientFrame::Refresh(Refresh { refresh_token: "r".into() }),
             ClientFrame::Logout(Logout {}),
-            ClientFrame::CreateRoom(CreateRoom {
-                room_id: "ops".into(),
-                topic: Some("on call".into()),
-                private: true,
-            }),
-            ClientFrame::Invite(Invite {
-                room_id: "ops".into(),
-                user_id: "bo".into(),
-            }),
+            ClientFrame::CreateRoom(CreateRoom { room_id: "ops".into(), topic: Some("on call".into()), private: true }),
+            ClientFrame::Invite(Invite { room_id: "ops".into(), user_id: "bo".into() }),
             ClientFrame::ListRooms(ListRooms {}),
             ClientFrame::OpenDm(OpenDm { user_id: "bo".into() }),
-            ClientFrame::History(History {
-                room_id: "ops".into(),
-                before: Some(10),
-                after: None,
-                limit: Some(50),
-            }),
-            ClientFrame::Typing(Typing {
-                room_id: "ops".into(),
-                typing: true,
-            }),
-            ClientFrame::MarkRead(MarkRead {
-                room_id: "ops".into(),
-                seq: 9,
-            }),
-            ClientFrame::EditMessage(EditMessage {
-                message_id: 1,
-                content: "fixed".into(),
-            }),
+            ClientFrame::History(History { room_id: "ops".into(), before: Some(10), after: None, limit: Some(50) }),
+            ClientFrame::Typing(Typing { room_id: "ops".into(), typing: true }),
+            ClientFrame::MarkRead(MarkRead { room_id: "ops".into(), seq: 9 }),
+            ClientFrame::EditMessage(EditMessage { message_id: 1, content: "fixed".into() }),
             ClientFrame::DeleteMessage(DeleteMessage { message_id: 1 }),
-            ClientFrame::React(React {
-                message_id: 1,
-                emoji: "👍".into(),
-                remove: false,
-            }),
-            ClientFrame::SetPresence(SetPresence {
-                status: PresenceStatus::Away,
-            }),
-            ClientFrame::Search(Search {
-                query: "deploy".into(),
-                room_id: None,
-                limit: Some(5),
-            }),
+            ClientFrame::React(React { message_id: 1, emoji: "👍".into(), remove: false }),
+            ClientFrame::SetPresence(SetPresence { status: PresenceStatus::Away }),
+            ClientFrame::Search(Search { query: "deploy".into(), room_id: None, limit: Some(5) }),
             ClientFrame::Ping(Ping {}),
         ];
         assert_eq!(samples.len(), CLIENT_TYPES.len(), "a sample for every type");

@@ -69,11 +69,7 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            reference: None,
-        }
+        Self { code, message: message.into(), reference: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {

@@ -233,21 +233,14 @@ struct ReplyRef<'a> {
 impl ServerFrame {
     /// An `ERROR` frame.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error {
-            code,
-            message: message.into(),
-            retry_after_ms: None,
-        }
+        Self::Error { code, message: message.into(), retry_after_ms: None }
     }
 
     /// The JSON text of this frame, with `ref` when it answers a request that had one.
     pub fn to_json(&self, reference: Option<&str>) -> String {
         let result = match reference {
             None => serde_json::to_string(self),
-            Some(reference) => serde_json::to_string(&ReplyRef {
-                frame: self,
-                reference: Some(reference),
-            }),
+            Some(reference) => serde_json::to_string(&ReplyRef { frame: self, reference: Some(reference) }),
         };
         // Serializing plain owned data to a string cannot fail; keep a valid
         // frame anyway rather than panicking.
@@ -277,10 +270,7 @@ mod tests {
             reply_to: Some(2),
             edited_at: Some("2024-03-28T12:01:00.000Z".into()),
             deleted: false,
-            reactions: vec![Reactions {
-                emoji: "👍".into(),
-                users: vec!["bob".into()],
-            }],
+            reactions: vec![Reactions { emoji: "👍".into(), users: vec!["bob".into()] }],
             attachment: Some(Attachment {
                 file_id: "ab12".into(),
                 name: "r.pdf".into(),
@@ -302,14 +292,8 @@ mod tests {
                 epoch: s("e"),
             },
             ServerFrame::ChatMessage(message()),
-            ServerFrame::UserJoined {
-                room_id: s("general"),
-                user_id: s("alice"),
-            },
-            ServerFrame::UserLeft {
-                room_id: s("general"),
-                user_id: s("alice"),
-            },
+            ServerFrame::UserJoined { room_id: s("general"), user_id: s("alice") },
+            ServerFrame::UserLeft { room_id: s("general"), user_id: s("alice") },
             ServerFrame::RoomMembersUpdate {
                 room_id: s("general"),
                 members: vec![s("alice"), s("bob"), s("carol")],
@@ -325,12 +309,7 @@ mod tests {
                 refresh_token: Some(s("r")),
                 expires_at: s("2024-03-28T12:15:00.000Z"),
             },
-            ServerFrame::Room {
-                room_id: s("ops"),
-                topic: s("on call"),
-                private: true,
-                kind: RoomKind::Room,
-            },
+            ServerFrame::Room { room_id: s("ops"), topic: s("on call"), private: true, kind: RoomKind::Room },
             ServerFrame::Rooms {
                 rooms: vec![RoomSummary {
                     room_id: s("ops"),
@@ -345,32 +324,11 @@ mod tests {
                     mentions: 1,
                 }],
             },
-            ServerFrame::History {
-                room_id: s("general"),
-                messages: vec![message()],
-                has_more: false,
-            },
-            ServerFrame::Typing {
-                room_id: s("general"),
-                user_id: s("bob"),
-                user_name: s("bob"),
-                typing: true,
-            },
-            ServerFrame::Read {
-                room_id: s("general"),
-                user_id: s("bob"),
-                seq: 3,
-            },
-            ServerFrame::MessageEdited {
-                room_id: s("general"),
-                message_id: 7,
-                content: s("x"),
-                edited_at: s("t"),
-            },
-            ServerFrame::MessageDeleted {
-                room_id: s("general"),
-                message_id: 7,
-            },
+            ServerFrame::History { room_id: s("general"), messages: vec![message()], has_more: false },
+            ServerFrame::Typing { room_id: s("general"), user_id: s("bob"), user_name: s("bob"), typing: true },
+            ServerFrame::Read { room_id: s("general"), user_id: s("bob"), seq: 3 },
+            ServerFrame::MessageEdited { room_id: s("general"), message_id: 7, content: s("x"), edited_at: s("t") },
+            ServerFrame::MessageDeleted { room_id: s("general"), message_id: 7 },
             ServerFrame::Reaction {
                 room_id: s("general"),
                 message_id: 7,
@@ -378,28 +336,13 @@ mod tests {
                 emoji: s("👍"),
                 added: true,
             },
-            ServerFrame::Presence {
-                user_id: s("bob"),
-                status: PresenceStatus::Away,
-                last_seen: None,
-            },
+            ServerFrame::Presence { user_id: s("bob"), status: PresenceStatus::Away, last_seen: None },
             ServerFrame::SearchResults {
-                messages: vec![SearchHit {
-                    message: message(),
-                    snippet: "[Hello], world!".into(),
-                }],
+                messages: vec![SearchHit { message: message(), snippet: "[Hello], world!".into() }],
             },
-            ServerFrame::ChatMessage(Message {
-                deleted: true,
-                content: String::new(),
-                ..message()
-            }),
+            ServerFrame::ChatMessage(Message { deleted: true, content: String::new(), ..message() }),
             ServerFrame::Pong {},
-            ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: s("slow down"),
-                retry_after_ms: Some(250),
-            },
+            ServerFrame::Error { code: ErrorCode::RateLimited, message: s("slow down"), retry_after_ms: Some(250) },
         ]
     }
 
@@ -427,13 +370,7 @@ mod tests {
             .iter()
             .map(|f| serde_json::from_str::<serde_json::Value>(&f.to_json(None)).expect("json")["type"].to_string())
             .collect();
-        for seed in [
-            "WELCOME",
-            "CHAT_MESSAGE",
-            "USER_JOINED",
-            "USER_LEFT",
-            "ROOM_MEMBERS_UPDATE",
-        ] {
+        for seed in ["WELCOME", "CHAT_MESSAGE", "USER_JOINED", "USER_LEFT", "ROOM_MEMBERS_UPDATE"] {
             assert!(types.contains(&format!("\"{seed}\"")), "{seed}");
         }
         let members = ServerFrame::RoomMembersUpdate {
@@ -445,18 +382,12 @@ mod tests {
             read: BTreeMap::new(),
         }
         .to_json(None);
-        assert_eq!(
-            members,
-            r#"{"type":"ROOM_MEMBERS_UPDATE","roomId":"g","members":[],"online":[]}"#
-        );
+        assert_eq!(members, r#"{"type":"ROOM_MEMBERS_UPDATE","roomId":"g","members":[],"online":[]}"#);
     }
 
     #[test]
     fn error_codes_are_snake_case_words() {
         let text = ServerFrame::error(ErrorCode::NotFound, "no such room").to_json(Some("x"));
-        assert_eq!(
-            text,
-            r#"{"type":"ERROR","code":"not_found","message":"no such room","ref":"x"}"#
-        );
+        assert_eq!(text, r#"{"type":"ERROR","code":"not_found","message":"no such room","ref":"x"}"#);
     }
 }

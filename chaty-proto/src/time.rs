@@ -30,11 +30,7 @@ pub fn parse_millis(text: &str) -> Option<i64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let s = text.get(r)?;
-        if s.bytes().all(|c| c.is_ascii_digit()) {
-            s.parse().ok()
-        } else {
-            None
-        }
+        if s.bytes().all(|c| c.is_ascii_digit()) { s.parse().ok() } else { None }
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -104,13 +100,9 @@ mod tests {
 
     #[test]
     fn parse_rejects_garbage() {
-        for bad in [
-            "",
-            "yesterday",
-            "2024-13-01T00:00:00.000Z",
-            "2024-03-28 12:00:00.000Z",
-            "2024-03-28T12:00:00.000+01:00",
-        ] {
+        for bad in
+            ["", "yesterday", "2024-13-01T00:00:00.000Z", "2024-03-28 12:00:00.000Z", "2024-03-28T12:00:00.000+01:00"]
+        {
             assert_eq!(parse_millis(bad), None, "{bad}");
         }
     }

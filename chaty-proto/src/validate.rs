@@ -31,30 +31,20 @@ pub fn quote(value: &str) -> String {
 /// `[a-z0-9][a-z0-9_-]{0,63}`, or a direct-message room `dm:<name>:<name>`.
 pub fn room_id(field: &str, id: &str) -> Check {
     if let Some(rest) = id.strip_prefix("dm:") {
-        let ok = rest
-            .split_once(':')
-            .is_some_and(|(a, b)| user_name_ok(a) && user_name_ok(b));
+        let ok = rest.split_once(':').is_some_and(|(a, b)| user_name_ok(a) && user_name_ok(b));
         return if ok {
             Ok(())
         } else {
-            Err(format!(
-                "`{field}` {} is not a direct-message room id (dm:<user>:<user>)",
-                quote(id)
-            ))
+            Err(format!("`{field}` {} is not a direct-message room id (dm:<user>:<user>)", quote(id)))
         };
     }
     let mut chars = id.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if first_ok && rest_ok && id.len() <= MAX_ROOM_ID_CHARS {
         Ok(())
     } else {
-        Err(format!(
-            "`{field}` {} must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit",
-            quote(id)
-        ))
+        Err(format!("`{field}` {} must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit", quote(id)))
     }
 }
 
@@ -69,10 +59,7 @@ pub fn user_name(field: &str, name: &str) -> Check {
     if user_name_ok(name) {
         Ok(())
     } else {
-        Err(format!(
-            "`{field}` {} must be 1-32 of A-Z, a-z, 0-9, _ and -",
-            quote(name)
-        ))
+        Err(format!("`{field}` {} must be 1-32 of A-Z, a-z, 0-9, _ and -", quote(name)))
     }
 }
 
@@ -109,10 +96,7 @@ pub fn file_id(field: &str, id: &str) -> Check {
     if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         Ok(())
     } else {
-        Err(format!(
-            "`{field}` {} is not a file id (64 lowercase hex digits)",
-            quote(id)
-        ))
+        Err(format!("`{field}` {} is not a file id (64 lowercase hex digits)", quote(id)))
     }
 }
 
@@ -129,9 +113,7 @@ pub fn new_password(field: &str, password: &str) -> Check {
     if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
         Ok(())
     } else {
-        Err(format!(
-            "`{field}` must be {MIN_PASSWORD_CHARS}-{MAX_PASSWORD_CHARS} characters (got {n})"
-        ))
+        Err(format!("`{field}` must be {MIN_PASSWORD_CHARS}-{MAX_PASSWORD_CHARS} characters (got {n})"))
     }
 }
 
@@ -152,15 +134,7 @@ mod tests {
 
     #[test]
     fn room_ids() {
-        for ok in [
-            "general",
-            "a",
-            "0day",
-            "rust-lang_2",
-            &"x".repeat(64),
-            "dm:alice:bob",
-            "dm:A_1:b-2",
-        ] {
+        for ok in ["general", "a", "0day", "rust-lang_2", &"x".repeat(64), "dm:alice:bob", "dm:A_1:b-2"] {
             assert!(room_id("roomId", ok).is_ok(), "{ok}");
         }
         for bad in [

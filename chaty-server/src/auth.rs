@@ -51,9 +51,6 @@ mod tests {
         assert!(verify_password("correct horse".into(), Some(a.clone())).await);
         assert!(!verify_password("wrong".into(), Some(a)).await);
         assert!(!verify_password("anything".into(), None).await);
-        assert!(
-            PasswordHash::new(DUMMY_HASH).is_ok(),
-            "the dummy must parse, or unknown users answer faster"
-        );
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok(), "the dummy must parse, or unknown users answer faster");
     }
 }

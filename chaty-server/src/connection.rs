@@ -82,7 +82,7 @@ where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
     let id = shared.hub.next_connection_id();
-    let (outbox, mut rx, kicked) = Outbox::new();
+    let (outbox, mut rx, kicked, signed_out) = Outbox::new();
     let config = &shared.config;
     let now = Instant::now();
     let mut conn = Connection {
@@ -105,13 +105,7 @@ where
         epoch: shared.store.epoch().to_string(),
     });
     if let Some(PreAuth { access, token }) = pre_auth {
-        conn.sign_in(
-            access.user,
-            Some(access.family),
-            SignIn::Token(token, access.expires_at),
-            None,
-        )
-        .await;
+        conn.sign_in(access.user, Some(access.family), SignIn::Token(token, access.expires_at), None).await;
     }
 
     let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
@@ -130,6 +124,7 @@ where
             biased;
             () = shared.shutdown.cancelled() => break (close::GOING_AWAY, "server shutting down"),
             () = kicked.cancelled() => break (close::POLICY, SLOW_CONSUMER),
+            () = signed_out.cancelled() => break (close::POLICY, "signed out: this sign-in was revoked"),
             _ = rx.recv_many(&mut batch, WRITE_BATCH) => {
                 let write = async {
                     for frame in batch.drain(..) {
@@ -172,10 +167,7 @@ where
         }
     };
     if !reason.is_empty() || code != close::NORMAL {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
-        };
+        let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
         // Best effort: a client that does not read may never take it.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
@@ -218,6 +210,12 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) {
+        // Every frame counts against the limit, well-formed or not.
+        if let Err(wait) = self.frames.take(Instant::now()) {
+            let refusal = Refusal::rate_limited("too many frames; slow down", wait);
+            let reference = proto::parse_client(text).ok().and_then(|r| r.reference);
+            return self.send_ref(&refusal.frame(), reference.as_deref());
+        }
         let result = match proto::parse_client(text) {
             Ok(request) => {
                 let reference = request.reference.clone();
@@ -233,12 +231,9 @@ impl Connection {
         }
     }
 
-    /// Charges a frame to this connection's rate limits.
+    /// Charges a history read to its own, tighter budget.
     fn admit(&mut self, frame: &ClientFrame) -> Handled {
         let now = Instant::now();
-        self.frames
-            .take(now)
-            .map_err(|wait| Refusal::rate_limited("too many frames; slow down", wait))?;
         let reads_history = match frame {
             ClientFrame::History(_) => true,
             ClientFrame::JoinRoom(f) => f.since.is_some(),
@@ -267,10 +262,7 @@ impl Connection {
     fn member(&self) -> Result<&User, Refusal> {
         let me = self.me()?;
         if me.guest {
-            return Err(refuse(
-                ErrorCode::Forbidden,
-                "guests cannot do that; REGISTER an account",
-            ));
+            return Err(refuse(ErrorCode::Forbidden, "guests cannot do that; REGISTER an account"));
         }
         Ok(me)
     }
@@ -288,11 +280,7 @@ impl Connection {
             ClientFrame::LeaveRoom(f) => self.leave(&f.room_id).await?,
             ClientFrame::ChatMessage(f) => self.chat(f, reference).await?,
             ClientFrame::History(f) => {
-                let page = Page {
-                    before: f.before,
-                    after: f.after,
-                    limit: f.limit,
-                };
+                let page = Page { before: f.before, after: f.after, limit: f.limit };
                 self.history(f.room_id, page, r).await?;
             }
             ClientFrame::CreateRoom(f) => self.create_room(f, r).await?,
@@ -314,10 +302,7 @@ impl Connection {
 
     fn not_signed_in(&self) -> Handled {
         match &self.me {
-            Some(me) => Err(refuse(
-                ErrorCode::Conflict,
-                format!("already signed in as \"{}\"", me.user.name),
-            )),
+            Some(me) => Err(refuse(ErrorCode::Conflict, format!("already signed in as \"{}\"", me.user.name))),
             None => Ok(()),
         }
     }
@@ -328,12 +313,14 @@ impl Connection {
             return Err(refuse(ErrorCode::Forbidden, "registration is closed on this server"));
         }
         let hash = crate::auth::hash_password(f.password).await?;
+        let shared = self.shared.clone();
         let (user, tokens) = self
             .shared
             .store
             .write(move |db| {
                 let now = now_millis();
-                let user = users::register(db, &f.user_name, &hash, now)?;
+                let guest_is_gone = |id| shared.hub.connections_of(id) == 0;
+                let user = users::register(db, &f.user_name, &hash, now, guest_is_gone)?;
                 let tokens = users::issue_tokens(db, user.id, None, now)?;
                 Ok((user, tokens))
             })
@@ -360,11 +347,7 @@ impl Connection {
         };
         self.shared.logins.succeeded(&user_key);
         let user_id = user.id;
-        let tokens = self
-            .shared
-            .store
-            .write(move |db| users::issue_tokens(db, user_id, None, now_millis()))
-            .await?;
+        let tokens = self.shared.store.write(move |db| users::issue_tokens(db, user_id, None, now_millis())).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
         Ok(())
     }
@@ -372,43 +355,29 @@ impl Connection {
     async fn auth(&mut self, f: proto::Auth, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
         let token = f.token.clone();
-        let access = self
-            .shared
-            .store
-            .read(move |db| users::check_access(db, &token, now_millis()))
-            .await?;
-        self.sign_in(
-            access.user,
-            Some(access.family),
-            SignIn::Token(f.token, access.expires_at),
-            r,
-        )
-        .await;
+        let access = self.shared.store.read(move |db| users::check_access(db, &token, now_millis())).await?;
+        self.sign_in(access.user, Some(access.family), SignIn::Token(f.token, access.expires_at), r).await;
         Ok(())
     }
 
     async fn refresh(&mut self, f: proto::Refresh, r: Option<&str>) -> Handled {
-        let rotation = self
-            .shared
-            .store
-            .write(move |db| users::rotate(db, &f.refresh_token, now_millis()))
-            .await?;
-        let Rotation::Rotated(user, tokens) = rotation else {
-            return Err(refuse(
-                ErrorCode::Unauthorized,
-                "that refresh token was already used; every session of that sign-in is revoked, LOGIN again",
-            ));
+        let owner = self.me.as_ref().map(|m| m.user.id);
+        let rotation =
+            self.shared.store.write(move |db| users::rotate(db, &f.refresh_token, owner, now_millis())).await?;
+        let (user, tokens) = match rotation {
+            Rotation::Rotated(user, tokens) => (user, tokens),
+            Rotation::ReuseDetected(family) => {
+                self.shared.hub.sign_out_family(&family);
+                return Err(refuse(
+                    ErrorCode::Unauthorized,
+                    "that refresh token was already used; every session of that sign-in is revoked, LOGIN again",
+                ));
+            }
         };
         match &mut self.me {
-            Some(me) if me.user.id == user.id => {
+            Some(me) => {
                 me.family = Some(tokens.family.clone());
                 self.send_ref(&auth_ok(&user, &SignIn::Issued(tokens)), r);
-            }
-            Some(_) => {
-                return Err(refuse(
-                    ErrorCode::Forbidden,
-                    "that refresh token belongs to another user",
-                ));
             }
             None => self.sign_in(user, None, SignIn::Issued(tokens), r).await,
         }
@@ -416,15 +385,12 @@ impl Connection {
     }
 
     async fn logout(&mut self) -> Handled {
-        let me = self
-            .me
-            .as_ref()
-            .ok_or_else(|| refuse(ErrorCode::Unauthorized, "not signed in"))?;
+        let me = self.me.as_ref().ok_or_else(|| refuse(ErrorCode::Unauthorized, "not signed in"))?;
         if let Some(family) = me.family.clone() {
-            self.shared
-                .store
-                .write(move |db| users::revoke_family(db, &family))
-                .await?;
+            let revoked = family.clone();
+            self.shared.store.write(move |db| users::revoke_family(db, &revoked)).await?;
+            // Any other connection on this sign-in ends too.
+            self.shared.hub.sign_out_family(&family);
         }
         self.closing = Some((close::NORMAL, "logged out"));
         Ok(())
@@ -439,15 +405,8 @@ impl Connection {
         });
         self.send_ref(&auth_ok(&user, &how), r);
         let first = self.attach(user, family);
-        let user_id = self.me.as_ref().map_or(0, |m| m.user.id);
-        let rooms = match self.shared.store.read(move |db| rooms::rooms_of(db, user_id)).await {
-            Ok(rooms) => rooms,
-            Err(e) => return self.send(&e.to_refusal().frame()),
-        };
-        for room in rooms {
-            if self.shared.hub.enter_conn(&room, self.id) {
-                self.announce(&room, true).await;
-            }
+        if let Err(e) = self.enter_stored_rooms().await {
+            return self.send(&e.frame());
         }
         if first {
             self.announce_presence(proto::PresenceStatus::Online);
@@ -457,12 +416,22 @@ impl Connection {
         }
     }
 
+    /// Subscribes this connection to every room its user belongs to,
+    /// announcing the user where they were not present yet.
+    async fn enter_stored_rooms(&mut self) -> Handled {
+        let user_id = self.me()?.id;
+        let rooms = self.shared.store.read(move |db| rooms::rooms_of(db, user_id)).await?;
+        for room in rooms {
+            if self.shared.hub.enter_conn(&room, self.id) {
+                self.announce(&room, true).await;
+            }
+        }
+        Ok(())
+    }
+
     /// Binds this connection to `user` in the hub. True if it is the user's first.
     fn attach(&mut self, user: User, family: Option<String>) -> bool {
-        let first = self
-            .shared
-            .hub
-            .attach(self.id, user.id, &user.name, self.outbox.clone());
+        let first = self.shared.hub.attach(self.id, user.id, &user.name, self.outbox.clone(), family.clone());
         self.me = Some(Me { user, family });
         first
     }
@@ -471,27 +440,24 @@ impl Connection {
     /// guest named by `userId` (made up when absent).
     async fn join_identity(&mut self, user_id: Option<String>) -> Result<User, Refusal> {
         if let Some(me) = &self.me {
-            if me.user.guest && user_id.as_ref().is_some_and(|u| !u.eq_ignore_ascii_case(&me.user.name)) {
-                return Err(refuse(
-                    ErrorCode::Conflict,
-                    format!("this connection is already the guest \"{}\"", me.user.name),
-                ));
+            if user_id.as_ref().is_some_and(|u| !u.eq_ignore_ascii_case(&me.user.name)) {
+                let (code, what) = if me.user.guest {
+                    (ErrorCode::Conflict, "the guest")
+                } else {
+                    (ErrorCode::Forbidden, "signed in as")
+                };
+                return Err(refuse(code, format!("this connection is already {what} \"{}\"", me.user.name)));
             }
             return Ok(me.user.clone());
         }
         if !self.shared.config.allow_guests {
-            return Err(self
-                .me()
-                .err()
-                .unwrap_or_else(|| refuse(ErrorCode::Unauthorized, "sign in first")));
+            return Err(self.me().err().unwrap_or_else(|| refuse(ErrorCode::Unauthorized, "sign in first")));
         }
         let name = user_id.unwrap_or_else(|| format!("guest-{}", self.id));
-        let user = self
-            .shared
-            .store
-            .write(move |db| users::guest(db, &name, now_millis()))
-            .await?;
+        let user = self.shared.store.write(move |db| users::guest(db, &name, now_millis())).await?;
         self.attach(user.clone(), None);
+        // The same guest may be connected twice: this connection joins its rooms too.
+        self.enter_stored_rooms().await?;
         Ok(user)
     }
 
@@ -502,10 +468,7 @@ impl Connection {
         let room_id = f.room_id.clone();
         let joined = {
             let user = user.clone();
-            self.shared
-                .store
-                .write(move |db| rooms::join(db, &room_id, &user, now_millis()))
-                .await?
+            self.shared.store.write(move |db| rooms::join(db, &room_id, &user, now_millis())).await?
         };
         let newly_present = self.shared.hub.enter_user(&f.room_id, user.id);
         if !user.guest {
@@ -521,11 +484,7 @@ impl Connection {
         if let Some(since) = f.since {
             self.history(
                 f.room_id,
-                Page {
-                    after: Some(since),
-                    limit: Some(messages::MAX_PAGE as u64),
-                    ..Page::default()
-                },
+                Page { after: Some(since), limit: Some(messages::MAX_PAGE as u64), ..Page::default() },
                 r,
             )
             .await?;
@@ -536,16 +495,10 @@ impl Connection {
     async fn leave(&mut self, room_id: &str) -> Handled {
         let user = self.me()?.clone();
         let room = room_id.to_string();
-        self.shared
-            .store
-            .write(move |db| rooms::leave(db, &room, user.id))
-            .await?;
+        self.shared.store.write(move |db| rooms::leave(db, &room, user.id)).await?;
         self.stop_typing(room_id);
         self.shared.hub.leave_user(room_id, user.id);
-        let left = ServerFrame::UserLeft {
-            room_id: room_id.to_string(),
-            user_id: user.name.clone(),
-        };
+        let left = ServerFrame::UserLeft { room_id: room_id.to_string(), user_id: user.name.clone() };
         self.shared.hub.send_user(user.id, &left.to_json(None).into());
         self.announce(room_id, false).await;
         Ok(())
@@ -553,18 +506,11 @@ impl Connection {
 
     async fn create_room(&mut self, f: proto::CreateRoom, r: Option<&str>) -> Handled {
         let user = self.member()?.clone();
-        let room = Room {
-            id: f.room_id,
-            kind: proto::RoomKind::Room,
-            topic: f.topic.unwrap_or_default(),
-            private: f.private,
-        };
+        let room =
+            Room { id: f.room_id, kind: proto::RoomKind::Room, topic: f.topic.unwrap_or_default(), private: f.private };
         let room = {
             let user = user.clone();
-            self.shared
-                .store
-                .write(move |db| rooms::create(db, room, &user, now_millis()))
-                .await?
+            self.shared.store.write(move |db| rooms::create(db, room, &user, now_millis())).await?
         };
         self.shared.hub.enter_user(&room.id, user.id);
         self.send_ref(&room_frame(&room), r);
@@ -575,16 +521,11 @@ impl Connection {
     async fn invite(&mut self, f: proto::Invite, r: Option<&str>) -> Handled {
         let user = self.member()?.clone();
         let room_id = f.room_id.clone();
-        let (joined, invitee) = self
-            .shared
-            .store
-            .write(move |db| rooms::invite(db, &room_id, &user, &f.user_id, now_millis()))
-            .await?;
+        let (joined, invitee) =
+            self.shared.store.write(move |db| rooms::invite(db, &room_id, &user, &f.user_id, now_millis())).await?;
         self.send_ref(&room_frame(&joined.room), r);
         if joined.newly {
-            self.shared
-                .hub
-                .send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
+            self.shared.hub.send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
             self.shared.hub.enter_user(&joined.room.id, invitee.id);
             self.announce_user(&joined.room.id, &invitee.name, true).await;
         }
@@ -595,10 +536,7 @@ impl Connection {
         let user = self.member()?.clone();
         let (room, other) = {
             let user = user.clone();
-            self.shared
-                .store
-                .write(move |db| rooms::open_dm(db, &user, &f.user_id, now_millis()))
-                .await?
+            self.shared.store.write(move |db| rooms::open_dm(db, &user, &f.user_id, now_millis())).await?
         };
         let frame = room_frame(&room);
         self.send_ref(&frame, r);
@@ -630,15 +568,9 @@ impl Connection {
     async fn announce_user(&self, room_id: &str, user_name: &str, joined: bool) {
         let (room_id, user_id) = (room_id.to_string(), user_name.to_string());
         let frame = if joined {
-            ServerFrame::UserJoined {
-                room_id: room_id.clone(),
-                user_id,
-            }
+            ServerFrame::UserJoined { room_id: room_id.clone(), user_id }
         } else {
-            ServerFrame::UserLeft {
-                room_id: room_id.clone(),
-                user_id,
-            }
+            ServerFrame::UserLeft { room_id: room_id.clone(), user_id }
         };
         self.shared.hub.broadcast(&room_id, &frame.to_json(None).into());
         match self.members_update(&room_id).await {
@@ -657,11 +589,7 @@ impl Connection {
             .filter(|m| !is_online(&m.name))
             .filter_map(|m| m.last_seen.map(|t| (m.name.clone(), format_millis(t))))
             .collect();
-        let read = stored
-            .iter()
-            .filter(|m| m.read_seq > 0)
-            .map(|m| (m.name.clone(), m.read_seq))
-            .collect();
+        let read = stored.iter().filter(|m| m.read_seq > 0).map(|m| (m.name.clone(), m.read_seq)).collect();
         Ok(ServerFrame::RoomMembersUpdate {
             room_id: room_id.to_string(),
             members: stored.into_iter().map(|m| m.name).collect(),
@@ -678,10 +606,7 @@ impl Connection {
         let me = self.me()?.clone();
         if let Some(claimed) = &f.user_id {
             if !claimed.eq_ignore_ascii_case(&me.name) {
-                return Err(refuse(
-                    ErrorCode::Forbidden,
-                    format!("userId \"{claimed}\" is not you (\"{}\")", me.name),
-                ));
+                return Err(refuse(ErrorCode::Forbidden, format!("userId \"{claimed}\" is not you (\"{}\")", me.name)));
             }
         }
         let display_name = match (&f.user_name, me.guest) {
@@ -706,14 +631,13 @@ impl Connection {
                 // Runs on the writer thread after commit, in commit order:
                 // that is what keeps live delivery in `seq` order.
                 move |result| match result {
-                    Ok(posted) => {
+                    Ok(posted) if posted.new => {
                         let room = posted.message.room_id.clone();
-                        let frame: Utf8Bytes = ServerFrame::ChatMessage(posted.message).to_json(None).into();
-                        if posted.new {
-                            shared.hub.broadcast(&room, &frame);
-                        } else {
-                            outbox.send(frame);
-                        }
+                        shared.hub.broadcast(&room, &ServerFrame::ChatMessage(posted.message).to_json(None).into());
+                    }
+                    // A retry: the original, to the sender only, answering its request.
+                    Ok(posted) => {
+                        outbox.send(ServerFrame::ChatMessage(posted.message).to_json(reference.as_deref()).into());
                     }
                     Err(e) => {
                         outbox.send(e.to_refusal().frame().to_json(reference.as_deref()).into());
@@ -736,14 +660,7 @@ impl Connection {
                 })
                 .await?
         };
-        self.send_ref(
-            &ServerFrame::History {
-                room_id,
-                messages,
-                has_more,
-            },
-            r,
-        );
+        self.send_ref(&ServerFrame::History { room_id, messages, has_more }, r);
         Ok(())
     }
 
@@ -752,17 +669,9 @@ impl Connection {
     async fn mark_read(&mut self, f: proto::MarkRead) -> Handled {
         let user = self.me()?.clone();
         let room = f.room_id.clone();
-        let moved = self
-            .shared
-            .store
-            .write(move |db| rooms::mark_read(db, &room, user.id, f.seq))
-            .await?;
+        let moved = self.shared.store.write(move |db| rooms::mark_read(db, &room, user.id, f.seq)).await?;
         if let Some(seq) = moved {
-            let read = ServerFrame::Read {
-                room_id: f.room_id.clone(),
-                user_id: user.name,
-                seq,
-            };
+            let read = ServerFrame::Read { room_id: f.room_id.clone(), user_id: user.name, seq };
             self.shared.hub.broadcast(&f.room_id, &read.to_json(None).into());
         }
         Ok(())
@@ -787,27 +696,20 @@ impl Connection {
 
     async fn delete(&mut self, f: proto::DeleteMessage) -> Handled {
         let user = self.me()?.clone();
-        let deleted = self
-            .shared
-            .store
-            .write(move |db| messages::delete(db, f.message_id, &user, now_millis()))
-            .await?;
-        let frame = ServerFrame::MessageDeleted {
-            room_id: deleted.room_id.clone(),
-            message_id: deleted.id,
-        };
-        self.shared.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
+        let deleted =
+            self.shared.store.write(move |db| messages::delete(db, f.message_id, &user, now_millis())).await?;
+        if let Some(deleted) = deleted {
+            let frame = ServerFrame::MessageDeleted { room_id: deleted.room_id.clone(), message_id: deleted.id };
+            self.shared.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
+        }
         Ok(())
     }
 
     async fn react(&mut self, f: proto::React) -> Handled {
         let user = self.me()?.clone();
         let (id, emoji, remove, name) = (f.message_id, f.emoji.clone(), f.remove, user.name.clone());
-        let (room_id, changed) = self
-            .shared
-            .store
-            .write(move |db| messages::react(db, id, &user, &emoji, remove, now_millis()))
-            .await?;
+        let (room_id, changed) =
+            self.shared.store.write(move |db| messages::react(db, id, &user, &emoji, remove, now_millis())).await?;
         if changed {
             let frame = ServerFrame::Reaction {
                 room_id: room_id.clone(),
@@ -852,12 +754,8 @@ impl Connection {
 
     /// `PRESENCE` for this connection's user, to everyone sharing a room with them.
     fn announce_presence(&self, status: proto::PresenceStatus) {
-        if let Some(me) = &self.me {
-            let frame = ServerFrame::Presence {
-                user_id: me.user.name.clone(),
-                status,
-                last_seen: None,
-            };
+        if let Some(me) = self.me.as_ref().filter(|m| !m.user.guest) {
+            let frame = ServerFrame::Presence { user_id: me.user.name.clone(), status, last_seen: None };
             self.shared.hub.send_peers(me.user.id, &frame.to_json(None).into());
         }
     }
@@ -871,8 +769,7 @@ impl Connection {
         }
         let frame = typing_frame(room_id, &me, typing);
         if typing {
-            self.typing
-                .insert(room_id.to_string(), Instant::now() + self.shared.config.typing_ttl);
+            self.typing.insert(room_id.to_string(), Instant::now() + self.shared.config.typing_ttl);
         } else if self.typing.remove(room_id).is_none() {
             return Ok(());
         }
@@ -883,21 +780,14 @@ impl Connection {
     fn stop_typing(&mut self, room_id: &str) {
         if self.typing.remove(room_id).is_some() {
             if let Some(me) = &self.me {
-                self.shared
-                    .hub
-                    .broadcast_except(room_id, me.user.id, &typing_frame(room_id, &me.user, false));
+                self.shared.hub.broadcast_except(room_id, me.user.id, &typing_frame(room_id, &me.user, false));
             }
         }
     }
 
     fn expire_typing(&mut self) {
         let now = Instant::now();
-        let expired: Vec<String> = self
-            .typing
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(r, _)| r.clone())
-            .collect();
+        let expired: Vec<String> = self.typing.iter().filter(|(_, t)| **t <= now).map(|(r, _)| r.clone()).collect();
         for room in expired {
             self.stop_typing(&room);
         }
@@ -912,7 +802,7 @@ impl Connection {
         }
         let Some(me) = &self.me else { return };
         let user = me.user.clone();
-        if self.shared.hub.connections_of(user.id) == 1 && !self.shared.shutdown.is_cancelled() {
+        if !user.guest && self.shared.hub.connections_of(user.id) == 1 && !self.shared.shutdown.is_cancelled() {
             // The user's last connection: tell the people they share rooms with.
             let now = now_millis();
             let offline = ServerFrame::Presence {
@@ -922,12 +812,7 @@ impl Connection {
             };
             self.shared.hub.send_peers(user.id, &offline.to_json(None).into());
             let user_id = user.id;
-            if let Err(e) = self
-                .shared
-                .store
-                .write(move |db| users::set_last_seen(db, user_id, now))
-                .await
-            {
+            if let Err(e) = self.shared.store.write(move |db| users::set_last_seen(db, user_id, now)).await {
                 tracing::warn!("recording last seen of {}: {e}", user.name);
             }
         }
@@ -968,12 +853,7 @@ fn auth_ok(user: &User, how: &SignIn) -> ServerFrame {
 }
 
 fn room_frame(room: &Room) -> ServerFrame {
-    ServerFrame::Room {
-        room_id: room.id.clone(),
-        topic: room.topic.clone(),
-        private: room.private,
-        kind: room.kind,
-    }
+    ServerFrame::Room { room_id: room.id.clone(), topic: room.topic.clone(), private: room.private, kind: room.kind }
 }
 
 fn typing_frame(room_id: &str, user: &User, typing: bool) -> Utf8Bytes {
@@ -1040,12 +920,7 @@ mod tests {
         fn connect(shared: &Arc<Shared>) -> Self {
             let (to_server, incoming) = mpsc::unbounded_channel();
             let (outgoing, from_server) = mpsc::unbounded_channel();
-            tokio::spawn(serve(
-                FakeSocket { incoming, outgoing },
-                shared.clone(),
-                None,
-                ([127, 0, 0, 1], 9).into(),
-            ));
+            tokio::spawn(serve(FakeSocket { incoming, outgoing }, shared.clone(), None, ([127, 0, 0, 1], 9).into()));
             Self { to_server, from_server }
         }
 
@@ -1073,14 +948,7 @@ mod tests {
     async fn typing_expires_six_seconds_after_the_last_refresh() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("chaty.db")).expect("store");
-        let shared = Shared::new(
-            store,
-            Config {
-                allow_guests: true,
-                ..Config::default()
-            },
-            Default::default(),
-        );
+        let shared = Shared::new(store, Config { allow_guests: true, ..Config::default() }, Default::default());
         let (mut alice, mut bob) = (Peer::connect(&shared), Peer::connect(&shared));
         alice.send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "alice"}));
         alice.recv_type("ROOM_MEMBERS_UPDATE").await;
@@ -1095,11 +963,7 @@ mod tests {
         assert_eq!(bob.recv_type("TYPING").await["typing"], true);
         tokio::time::advance(Duration::from_secs(4)).await;
         alice.send(json!({"type": "TYPING", "roomId": "general", "typing": true}));
-        assert_eq!(
-            bob.recv_type("TYPING").await["typing"],
-            true,
-            "a refresh is relayed, not an expiry"
-        );
+        assert_eq!(bob.recv_type("TYPING").await["typing"], true, "a refresh is relayed, not an expiry");
         let refreshed = tokio::time::Instant::now();
         let stop = bob.recv_type("TYPING").await;
         assert_eq!(

@@ -14,29 +14,17 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            retry_after_ms: None,
-        }
+        Self { code, message: message.into(), retry_after_ms: None }
     }
 
     /// `rate_limited`, retry after `wait`.
     pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-        Self {
-            code: ErrorCode::RateLimited,
-            message: message.into(),
-            retry_after_ms: Some(ms),
-        }
+        Self { code: ErrorCode::RateLimited, message: message.into(), retry_after_ms: Some(ms) }
     }
 
     pub fn frame(&self) -> ServerFrame {
-        ServerFrame::Error {
-            code: self.code,
-            message: self.message.clone(),
-            retry_after_ms: self.retry_after_ms,
-        }
+        ServerFrame::Error { code: self.code, message: self.message.clone(), retry_after_ms: self.retry_after_ms }
     }
 }
 
@@ -68,10 +56,7 @@ impl StoreError {
             Self::Sqlite(_) | Self::Commit(_) | Self::Io(_) => {
                 let e = self;
                 tracing::error!("store failed: {e}");
-                Refusal::new(
-                    ErrorCode::Internal,
-                    "the server could not store or read that; nothing was saved",
-                )
+                Refusal::new(ErrorCode::Internal, "the server could not store or read that; nothing was saved")
             }
             Self::Closed => Refusal::new(ErrorCode::Internal, "the server is shutting down"),
         }

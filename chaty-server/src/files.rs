@@ -22,13 +22,11 @@ use crate::store::{files, random_hex};
 
 /// Where uploads live: `files/` next to the database.
 pub fn dir(shared: &Shared) -> PathBuf {
-    shared.config.files_dir.clone().unwrap_or_else(|| {
-        shared
-            .store
-            .path()
-            .parent()
-            .map_or_else(|| PathBuf::from("files"), |p| p.join("files"))
-    })
+    shared
+        .config
+        .files_dir
+        .clone()
+        .unwrap_or_else(|| shared.store.path().parent().map_or_else(|| PathBuf::from("files"), |p| p.join("files")))
 }
 
 #[derive(serde::Deserialize)]
@@ -63,21 +61,14 @@ pub async fn upload(
         .unwrap_or("application/octet-stream")
         .to_string();
     let limit = shared.config.max_upload_bytes;
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > limit)
+    if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > limit)
     {
         return too_large(limit);
     }
     let dir = dir(&shared);
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
         tracing::error!("cannot create {}: {e}", dir.display());
-        return refused(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "cannot store files",
-        );
+        return refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files");
     }
     let tmp = dir.join(format!("upload-{}.part", random_hex(8)));
     let stored = receive(body, &tmp, limit).await;
@@ -91,24 +82,11 @@ pub async fn upload(
     if let Err(e) = tokio::fs::rename(&tmp, dir.join(&id)).await {
         tracing::error!("storing upload {id}: {e}");
         let _ = tokio::fs::remove_file(&tmp).await;
-        return refused(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "cannot store files",
-        );
+        return refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files");
     }
-    let attachment = Attachment {
-        file_id: id,
-        name,
-        size,
-        mime,
-    };
+    let attachment = Attachment { file_id: id, name, size, mime };
     let record = attachment.clone();
-    if let Err(e) = shared
-        .store
-        .write(move |db| files::record(db, &record, user.id, now_millis()))
-        .await
-    {
+    if let Err(e) = shared.store.write(move |db| files::record(db, &record, user.id, now_millis())).await {
         let refusal = e.to_refusal();
         return refused(StatusCode::INTERNAL_SERVER_ERROR, refusal.code, refusal.message);
     }
@@ -117,35 +95,22 @@ pub async fn upload(
 }
 
 fn too_large(limit: u64) -> Response {
-    refused(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::TooLarge,
-        format!("files are limited to {limit} bytes"),
-    )
+    refused(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, format!("files are limited to {limit} bytes"))
 }
 
 /// Streams `body` into `path`, hashing as it goes. Returns the SHA-256 (hex) and size.
 async fn receive(body: Body, path: &std::path::Path, limit: u64) -> Result<(String, u64), Response> {
     let internal = |e: std::io::Error| {
         tracing::error!("writing upload: {e}");
-        refused(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "cannot store files",
-        )
+        refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files")
     };
     let mut file = tokio::fs::File::create(path).await.map_err(internal)?;
     let mut hash = Sha256::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            refused(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadFrame,
-                format!("upload broke off: {e}"),
-            )
-        })?;
+        let chunk = chunk
+            .map_err(|e| refused(StatusCode::BAD_REQUEST, ErrorCode::BadFrame, format!("upload broke off: {e}")))?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large(limit));
@@ -168,13 +133,7 @@ pub async fn download(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let not_found = || {
-        refused(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "no such file shared with you",
-        )
-    };
+    let not_found = || refused(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such file shared with you");
     if validate::file_id("id", &id).is_err() {
         return not_found();
     }
@@ -191,17 +150,8 @@ pub async fn download(
         return not_found();
     };
     // Only safe characters in the header; the name is the uploader's text.
-    let safe: String = found
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe: String =
+        found.name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' }).collect();
     let headers = [
         (header::CONTENT_TYPE, found.mime),
         (header::CONTENT_LENGTH, found.size.to_string()),

@@ -20,13 +20,16 @@ pub const OUTBOX_FRAMES: usize = 1024;
 pub struct Outbox {
     tx: mpsc::Sender<Utf8Bytes>,
     kick: CancellationToken,
+    signed_out: CancellationToken,
 }
 
 impl Outbox {
-    pub fn new() -> (Self, mpsc::Receiver<Utf8Bytes>, CancellationToken) {
+    /// The outbox, its receiving end, and the tokens that end the
+    /// connection: `kick` (a slow consumer) and `signed_out` (its sign-in was revoked).
+    pub fn new() -> (Self, mpsc::Receiver<Utf8Bytes>, CancellationToken, CancellationToken) {
         let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
-        let kick = CancellationToken::new();
-        (Self { tx, kick: kick.clone() }, rx, kick)
+        let (kick, signed_out) = (CancellationToken::new(), CancellationToken::new());
+        (Self { tx, kick: kick.clone(), signed_out: signed_out.clone() }, rx, kick, signed_out)
     }
 
     /// Queues a frame without waiting. Returns false if the connection is gone or was kicked.
@@ -53,6 +56,8 @@ struct Sub {
 struct Conn {
     sub: Sub,
     rooms: Vec<Arc<str>>,
+    /// The token family this connection signed in with (none for guests).
+    family: Option<String>,
 }
 
 #[derive(Default)]
@@ -87,15 +92,10 @@ impl Hub {
     }
 
     /// Registers a signed-in connection. Returns true if it is the user's first.
-    pub fn attach(&self, conn: u64, user_id: i64, user_name: &str, outbox: Outbox) -> bool {
+    pub fn attach(&self, conn: u64, user_id: i64, user_name: &str, outbox: Outbox, family: Option<String>) -> bool {
         let mut st = self.lock();
-        let sub = Sub {
-            conn,
-            user_id,
-            user_name: user_name.into(),
-            outbox,
-        };
-        st.conns.insert(conn, Conn { sub, rooms: Vec::new() });
+        let sub = Sub { conn, user_id, user_name: user_name.into(), outbox };
+        st.conns.insert(conn, Conn { sub, rooms: Vec::new(), family });
         let conns = st.users.entry(user_id).or_default();
         conns.push(conn);
         conns.len() == 1
@@ -159,10 +159,7 @@ impl Hub {
 
     /// Whether `conn` is subscribed to `room`.
     pub fn is_in(&self, room: &str, conn: u64) -> bool {
-        self.lock()
-            .conns
-            .get(&conn)
-            .is_some_and(|c| c.rooms.iter().any(|r| &**r == room))
+        self.lock().conns.get(&conn).is_some_and(|c| c.rooms.iter().any(|r| &**r == room))
     }
 
     /// Names of the users with a connection in `room`, sorted, each once.
@@ -172,6 +169,15 @@ impl Hub {
         names.sort_unstable();
         names.dedup();
         names
+    }
+
+    /// Ends every connection signed in with `family` (after `LOGOUT`, or
+    /// when a stolen refresh token revoked it).
+    pub fn sign_out_family(&self, family: &str) {
+        let st = self.lock();
+        for c in st.conns.values().filter(|c| c.family.as_deref() == Some(family)) {
+            c.sub.outbox.signed_out.cancel();
+        }
     }
 
     /// How many connections `user_id` has open.
@@ -185,11 +191,7 @@ impl Hub {
         if !st.users.contains_key(&user_id) {
             return false;
         }
-        if away {
-            st.away.insert(user_id)
-        } else {
-            st.away.remove(&user_id)
-        }
+        if away { st.away.insert(user_id) } else { st.away.remove(&user_id) }
     }
 
     /// Names of the online users in `room` who are away, sorted.
@@ -216,16 +218,9 @@ impl Hub {
             let mut seen = HashSet::new();
             let mut outboxes = Vec::new();
             let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
-            let rooms: HashSet<&Arc<str>> = own
-                .iter()
-                .filter_map(|c| st.conns.get(c))
-                .flat_map(|c| &c.rooms)
-                .collect();
+            let rooms: HashSet<&Arc<str>> = own.iter().filter_map(|c| st.conns.get(c)).flat_map(|c| &c.rooms).collect();
             let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
-            let room_subs = rooms
-                .into_iter()
-                .filter_map(|r| st.rooms.get(r))
-                .flat_map(|subs| subs.iter());
+            let room_subs = rooms.into_iter().filter_map(|r| st.rooms.get(r)).flat_map(|subs| subs.iter());
             for sub in own_subs.chain(room_subs) {
                 if seen.insert(sub.conn) {
                     outboxes.push(sub.outbox.clone());
@@ -261,11 +256,7 @@ impl Hub {
         let outboxes: Vec<Outbox> = {
             let st = self.lock();
             let conns = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
-            conns
-                .iter()
-                .filter_map(|c| st.conns.get(c))
-                .map(|c| c.sub.outbox.clone())
-                .collect()
+            conns.iter().filter_map(|c| st.conns.get(c)).map(|c| c.sub.outbox.clone()).collect()
         };
         for outbox in outboxes {
             outbox.send(frame.clone());
@@ -279,17 +270,12 @@ impl Hub {
 }
 
 fn present(st: &State, room: &str, user_id: i64) -> bool {
-    st.rooms
-        .get(room)
-        .is_some_and(|subs| subs.iter().any(|s| s.user_id == user_id))
+    st.rooms.get(room).is_some_and(|subs| subs.iter().any(|s| s.user_id == user_id))
 }
 
 fn enter(st: &mut State, room: &str, user_id: i64, conns: &[u64]) -> bool {
     let was_present = present(st, room, user_id);
-    let room: Arc<str> = st
-        .rooms
-        .get_key_value(room)
-        .map_or_else(|| room.into(), |(k, _)| k.clone());
+    let room: Arc<str> = st.rooms.get_key_value(room).map_or_else(|| room.into(), |(k, _)| k.clone());
     let mut added = Vec::new();
     for conn in conns {
         if let Some(c) = st.conns.get_mut(conn) {

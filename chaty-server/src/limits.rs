@@ -22,12 +22,7 @@ pub struct TokenBucket {
 impl TokenBucket {
     pub fn new(capacity: u32, per_sec: u32, now: Instant) -> Self {
         let capacity = f64::from(capacity.max(1));
-        Self {
-            capacity,
-            per_sec: f64::from(per_sec.max(1)),
-            tokens: capacity,
-            last: now,
-        }
+        Self { capacity, per_sec: f64::from(per_sec.max(1)), tokens: capacity, last: now }
     }
 
     /// Takes a token, or says how long until one is there.
@@ -87,10 +82,7 @@ impl LoginThrottle {
             map.retain(|_, f| f.locked_until > now);
         }
         for key in keys {
-            let f = map.entry(key.clone()).or_insert(Failures {
-                count: 0,
-                locked_until: now,
-            });
+            let f = map.entry(key.clone()).or_insert(Failures { count: 0, locked_until: now });
             f.count += 1;
             if f.count > FREE_FAILURES {
                 let lock = Duration::from_secs(1 << (f.count - FREE_FAILURES - 1).min(9)).min(MAX_LOCK);
@@ -120,10 +112,7 @@ pub struct IpSlot {
 
 impl IpCaps {
     pub fn new(per_ip: usize) -> Arc<Self> {
-        Arc::new(Self {
-            open: Mutex::new(HashMap::new()),
-            per_ip,
-        })
+        Arc::new(Self { open: Mutex::new(HashMap::new()), per_ip })
     }
 
     /// A place for one more connection from `ip`, if under the cap.
@@ -162,10 +151,7 @@ mod tests {
             assert!(b.take(t0).is_ok());
         }
         let wait = b.take(t0).expect_err("empty");
-        assert!(
-            wait > Duration::from_millis(90) && wait <= Duration::from_millis(100),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100), "{wait:?}");
         assert!(b.take(t0 + Duration::from_millis(100)).is_ok());
         assert!(b.take(t0 + Duration::from_millis(100)).is_err());
         // Refills to capacity, not beyond.
@@ -191,10 +177,7 @@ mod tests {
         throttle.failed(&keys, t0);
         assert_eq!(throttle.check(&keys, t0), Err(Duration::from_secs(2)));
         assert!(throttle.check(&keys, t0 + Duration::from_secs(2)).is_ok());
-        assert!(
-            throttle.check(&["user:bob".to_string()], t0).is_ok(),
-            "other names are not affected"
-        );
+        assert!(throttle.check(&["user:bob".to_string()], t0).is_ok(), "other names are not affected");
         throttle.succeeded("user:alice");
         assert!(throttle.check(&keys, t0).is_ok());
     }

@@ -59,10 +59,7 @@ fn main() -> ExitCode {
 
 fn start(cli: Cli) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let db = match cli.db {
         Some(path) => path,
@@ -99,10 +96,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         watch_signals(shutdown.clone())?;
-        println!(
-            "chaty-server listening on {scheme}://{addr}/ws (database: {})",
-            db.display()
-        );
+        println!("chaty-server listening on {scheme}://{addr}/ws (database: {})", db.display());
         if config.allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }

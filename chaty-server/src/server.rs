@@ -164,17 +164,9 @@ fn request_token(headers: &HeaderMap, query: Option<String>) -> Option<String> {
 /// The sign-in a request's token proves, or the 401 to answer with.
 pub async fn signed_in(shared: &Shared, headers: &HeaderMap, query: Option<String>) -> Result<users::User, Response> {
     let Some(token) = request_token(headers, query) else {
-        return Err(json_error(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "send a bearer token",
-        ));
+        return Err(json_error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "send a bearer token"));
     };
-    match shared
-        .store
-        .read(move |db| users::check_access(db, &token, now_millis()))
-        .await
-    {
+    match shared.store.read(move |db| users::check_access(db, &token, now_millis())).await {
         Ok(access) => Ok(access.user),
         Err(e) => {
             let refusal = e.to_refusal();
@@ -203,11 +195,7 @@ async fn upgrade(
             .into_response();
     };
     if shared.shutdown.is_cancelled() {
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unsupported,
-            "server is shutting down",
-        );
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unsupported, "server is shutting down");
     }
     if shared.open.load(Ordering::Relaxed) >= shared.config.max_connections {
         return json_error(
@@ -227,11 +215,7 @@ async fn upgrade(
         None => None,
         Some(token) => {
             let checked = token.clone();
-            match shared
-                .store
-                .read(move |db| users::check_access(db, &checked, now_millis()))
-                .await
-            {
+            match shared.store.read(move |db| users::check_access(db, &checked, now_millis())).await {
                 Ok(access) => Some(PreAuth { access, token }),
                 Err(e) => {
                     let refusal = e.to_refusal();
@@ -264,10 +248,5 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "connections": shared.open.load(Ordering::Relaxed),
         "epoch": shared.store.epoch(),
     });
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

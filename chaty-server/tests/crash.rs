@@ -35,10 +35,7 @@ struct Seen {
 
 impl Seen {
     fn record(&mut self, m: &Value) {
-        let (seq, cid) = (
-            m["seq"].as_u64().unwrap_or(0),
-            m["clientId"].as_str().unwrap_or("").to_string(),
-        );
+        let (seq, cid) = (m["seq"].as_u64().unwrap_or(0), m["clientId"].as_str().unwrap_or("").to_string());
         if let Some(previous) = self.by_seq.insert(seq, cid.clone()) {
             assert_eq!(previous, cid, "seq {seq} seen with two different messages");
         }
@@ -97,10 +94,7 @@ async fn session(
             Some("CHAT_MESSAGE") => vec![frame],
             Some("HISTORY") => {
                 if frame["hasMore"] == true {
-                    let after = frame["messages"]
-                        .as_array()
-                        .and_then(|m| m.last())
-                        .map(|m| m["seq"].clone());
+                    let after = frame["messages"].as_array().and_then(|m| m.last()).map(|m| m["seq"].clone());
                     let more = json!({"type": "HISTORY", "roomId": "jepsen", "after": after, "limit": 200});
                     if ws.send(Message::Text(more.to_string().into())).await.is_err() {
                         return false;
@@ -140,11 +134,9 @@ async fn acknowledged_messages_survive_sigkill() {
         let register = json!({"type": "REGISTER", "userName": format!("writer{me}"), "password": "crash-test-pw"});
         ws.send(Message::Text(register.to_string().into())).await.expect("send");
         while next(&mut ws).await.is_some_and(|f| f["type"] != "ROOMS") {}
-        ws.send(Message::Text(
-            json!({"type": "JOIN_ROOM", "roomId": "jepsen"}).to_string().into(),
-        ))
-        .await
-        .expect("send");
+        ws.send(Message::Text(json!({"type": "JOIN_ROOM", "roomId": "jepsen"}).to_string().into()))
+            .await
+            .expect("send");
         while next(&mut ws).await.is_some_and(|f| f["type"] != "ROOM_MEMBERS_UPDATE") {}
     }
 
@@ -184,12 +176,7 @@ async fn acknowledged_messages_survive_sigkill() {
     }
     let mut seen = Vec::new();
     for c in clients {
-        seen.push(
-            tokio::time::timeout(DEADLINE, c)
-                .await
-                .expect("clients finished in time")
-                .expect("client task"),
-        );
+        seen.push(tokio::time::timeout(DEADLINE, c).await.expect("clients finished in time").expect("client task"));
     }
     done.store(true, Ordering::Relaxed);
     let kills = killer.await.expect("killer");
@@ -220,26 +207,15 @@ async fn acknowledged_messages_survive_sigkill() {
     let seqs: Vec<u64> = history.iter().map(|m| m["seq"].as_u64().unwrap_or(0)).collect();
     assert_eq!(seqs, (1..=history.len() as u64).collect::<Vec<_>>(), "seq is gap-free");
     let ids: Vec<u64> = history.iter().map(|m| m["id"].as_u64().unwrap_or(0)).collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] < w[1]),
-        "ids increase with seq (commit order)"
-    );
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase with seq (commit order)");
     let mut stored = HashSet::new();
     for m in &history {
-        assert!(
-            stored.insert(m["clientId"].as_str().unwrap_or("").to_string()),
-            "stored twice: {m}"
-        );
+        assert!(stored.insert(m["clientId"].as_str().unwrap_or("").to_string()), "stored twice: {m}");
     }
     assert_eq!(history.len(), CLIENTS * PER_CLIENT, "every message stored once");
     let truth: BTreeMap<u64, String> = history
         .iter()
-        .map(|m| {
-            (
-                m["seq"].as_u64().unwrap_or(0),
-                m["clientId"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        .map(|m| (m["seq"].as_u64().unwrap_or(0), m["clientId"].as_str().unwrap_or("").to_string()))
         .collect();
     for (me, s) in seen.iter().enumerate() {
         assert_eq!(s.acked.len(), PER_CLIENT, "client {me} got every ack");

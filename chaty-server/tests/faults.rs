@@ -15,19 +15,10 @@ async fn a_locked_database_refuses_with_internal_and_recovers() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}/ws", listener.local_addr().expect("addr"));
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(chaty_server::run(
-        listener,
-        store,
-        chaty_server::Config::default(),
-        stop.clone(),
-    ));
+    let server = tokio::spawn(chaty_server::run(listener, store, chaty_server::Config::default(), stop.clone()));
 
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-    send(
-        &mut ws,
-        json!({"type": "REGISTER", "userName": "alice", "password": "long enough"}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "REGISTER", "userName": "alice", "password": "long enough"})).await;
     recv_type(&mut ws, "ROOMS").await;
     send(&mut ws, json!({"type": "JOIN_ROOM", "roomId": "general"})).await;
     recv_type(&mut ws, "ROOM_MEMBERS_UPDATE").await;
@@ -41,30 +32,18 @@ async fn a_locked_database_refuses_with_internal_and_recovers() {
     )
     .await;
     let refused = recv_type(&mut ws, "ERROR").await;
-    assert_eq!(
-        (&refused["code"], &refused["ref"]),
-        (&json!("internal"), &json!("m1")),
-        "{refused}"
-    );
+    assert_eq!((&refused["code"], &refused["ref"]), (&json!("internal"), &json!("m1")), "{refused}");
     // The server is still up, and reads still work.
     send(&mut ws, json!({"type": "PING"})).await;
     recv_type(&mut ws, "PONG").await;
 
     blocker.execute_batch("ROLLBACK").expect("unlock");
-    send(
-        &mut ws,
-        json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "hello", "clientId": "c1"}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "hello", "clientId": "c1"})).await;
     let echo = recv_type(&mut ws, "CHAT_MESSAGE").await;
     assert_eq!((&echo["clientId"], &echo["seq"]), (&json!("c1"), &json!(1)));
     send(&mut ws, json!({"type": "HISTORY", "roomId": "general"})).await;
     let history = recv_type(&mut ws, "HISTORY").await;
-    assert_eq!(
-        history["messages"].as_array().map(Vec::len),
-        Some(1),
-        "stored once: {history}"
-    );
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(1), "stored once: {history}");
 
     stop.cancel();
     server.await.expect("join").expect("server");

@@ -22,11 +22,7 @@ async fn a_client_that_never_reads_is_cut_off_and_memory_stays_bounded() {
     let mut clients = Vec::new();
     for name in ["sender", "reader", "sleeper"] {
         let mut ws = connect(&url).await;
-        send(
-            &mut ws,
-            json!({"type": "REGISTER", "userName": name, "password": "long enough"}),
-        )
-        .await;
+        send(&mut ws, json!({"type": "REGISTER", "userName": name, "password": "long enough"})).await;
         recv_type(&mut ws, "ROOMS").await;
         send(&mut ws, json!({"type": "JOIN_ROOM", "roomId": "flood"})).await;
         recv_type(&mut ws, "ROOM_MEMBERS_UPDATE").await;
@@ -61,10 +57,7 @@ async fn a_client_that_never_reads_is_cut_off_and_memory_stays_bounded() {
     // The sleeper finds part of the flood, then the end of its connection.
     let mut slept_through = 0;
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), sleeper.next())
-            .await
-            .expect("in time")
-        {
+        match tokio::time::timeout(Duration::from_secs(10), sleeper.next()).await.expect("in time") {
             Some(Ok(Message::Text(t))) => slept_through += usize::from(t.contains("CHAT_MESSAGE")),
             Some(Ok(Message::Close(frame))) => {
                 assert_eq!(frame.map(|f| u16::from(f.code)), Some(1008));

@@ -28,10 +28,7 @@ fn pki() -> Pki {
     std::fs::write(dir.path().join("cert.pem"), cert.pem()).expect("write");
     std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).expect("write");
     std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write");
-    Pki {
-        ca: ca.der().clone(),
-        dir,
-    }
+    Pki { ca: ca.der().clone(), dir }
 }
 
 fn client_config(ca: Option<&CertificateDer<'static>>) -> Arc<rustls::ClientConfig> {
@@ -57,10 +54,7 @@ async fn wss_and_https_work_with_a_private_ca_and_fail_without_it() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = tokio_util::sync::CancellationToken::new();
-    let config = chaty_server::Config {
-        tls: Some(tls),
-        ..chaty_server::Config::default()
-    };
+    let config = chaty_server::Config { tls: Some(tls), ..chaty_server::Config::default() };
     let server = tokio::spawn(chaty_server::run(listener, store, config, stop.clone()));
 
     let url = format!("wss://localhost:{}/ws", addr.port());
@@ -77,25 +71,16 @@ async fn wss_and_https_work_with_a_private_ca_and_fail_without_it() {
 
     // A client that does not trust the CA is refused by its own TLS check.
     let untrusted = Connector::Rustls(client_config(None));
-    assert!(
-        tokio_tungstenite::connect_async_tls_with_config(&url, None, false, Some(untrusted))
-            .await
-            .is_err()
-    );
+    assert!(tokio_tungstenite::connect_async_tls_with_config(&url, None, false, Some(untrusted)).await.is_err());
 
     // Plain HTTP on the TLS port gets nowhere; HTTPS answers /healthz.
     let connector = tokio_rustls::TlsConnector::from(client_config(Some(&pki.ca)));
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
     let mut https = connector.connect(name, tcp).await.expect("tls");
-    https
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
+    https.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.expect("write");
     let mut response = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), https.read_to_string(&mut response))
-        .await
-        .expect("in time");
+    let _ = tokio::time::timeout(Duration::from_secs(10), https.read_to_string(&mut response)).await.expect("in time");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
     stop.cancel();

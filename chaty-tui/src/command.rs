@@ -7,11 +7,7 @@ use chaty_proto::validate;
 pub enum Command {
     Join(String),
     Leave(Option<String>),
-    Create {
-        room: String,
-        private: bool,
-        topic: Option<String>,
-    },
+    Create { room: String, private: bool, topic: Option<String> },
     Invite(String),
     Dm(String),
     Me(String),
@@ -22,10 +18,7 @@ pub enum Command {
     Delete,
     Reply(String),
     Search(String),
-    Upload {
-        path: String,
-        caption: Option<String>,
-    },
+    Upload { path: String, caption: Option<String> },
     Download,
     Away,
     Back,
@@ -91,9 +84,7 @@ fn usage(cmd: &str) -> &'static str {
 /// Parses a line that starts with `/`.
 pub fn parse(line: &str) -> Result<Command, String> {
     let line = line.trim();
-    let (cmd, rest) = line
-        .split_once(char::is_whitespace)
-        .map_or((line, ""), |(c, r)| (c, r.trim()));
+    let (cmd, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(c, r)| (c, r.trim()));
     let mut args = rest.split_whitespace();
     let command = match cmd {
         "/join" | "/j" => Command::Join(room_arg("/join", args.next())?),
@@ -132,10 +123,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/upload" => {
             let path = args.next().ok_or_else(|| format!("usage: {}", usage("/upload")))?;
             let caption = rest[path.len()..].trim();
-            Command::Upload {
-                path: path.to_string(),
-                caption: (!caption.is_empty()).then(|| caption.to_string()),
-            }
+            Command::Upload { path: path.to_string(), caption: (!caption.is_empty()).then(|| caption.to_string()) }
         }
         "/download" | "/save" => Command::Download,
         "/retry" => Command::Retry,
@@ -146,9 +134,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/quit" | "/exit" => Command::Quit,
         "/help" | "/?" => Command::Help,
         other => {
-            return Err(format!(
-                "unknown command {other}; /help lists them (start with // to send a literal /)"
-            ));
+            return Err(format!("unknown command {other}; /help lists them (start with // to send a literal /)"));
         }
     };
     Ok(command)
@@ -164,35 +150,17 @@ mod tests {
         assert_eq!(parse("/leave"), Ok(Command::Leave(None)));
         assert_eq!(
             parse("/create --private ops on call rota"),
-            Ok(Command::Create {
-                room: "ops".into(),
-                private: true,
-                topic: Some("on call rota".into())
-            })
+            Ok(Command::Create { room: "ops".into(), private: true, topic: Some("on call rota".into()) })
         );
-        assert_eq!(
-            parse("/create lobby"),
-            Ok(Command::Create {
-                room: "lobby".into(),
-                private: false,
-                topic: None
-            })
-        );
+        assert_eq!(parse("/create lobby"), Ok(Command::Create { room: "lobby".into(), private: false, topic: None }));
         assert_eq!(parse("/dm @bob"), Ok(Command::Dm("bob".into())));
         assert_eq!(parse("/me waves"), Ok(Command::Me("waves".into())));
     }
 
     #[test]
     fn bad_input_is_a_hint() {
-        assert!(
-            parse("/frobnicate")
-                .unwrap_err()
-                .starts_with("unknown command /frobnicate")
-        );
-        assert_eq!(
-            parse("/join").unwrap_err(),
-            "usage: /join ROOM — join (or create) a public room"
-        );
+        assert!(parse("/frobnicate").unwrap_err().starts_with("unknown command /frobnicate"));
+        assert_eq!(parse("/join").unwrap_err(), "usage: /join ROOM — join (or create) a public room");
         assert!(parse("/join Bad Room").unwrap_err().contains("\"Bad\""));
         assert!(parse("/dm a:b").is_err());
         assert!(parse("/me").is_err());

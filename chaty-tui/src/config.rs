@@ -35,10 +35,7 @@ pub struct Paths {
 impl Paths {
     pub fn platform() -> Result<Self> {
         let dirs = directories::ProjectDirs::from("", "", "chaty").context("no home directory for chaty's files")?;
-        Ok(Self {
-            config: dirs.config_dir().to_path_buf(),
-            data: dirs.data_dir().to_path_buf(),
-        })
+        Ok(Self { config: dirs.config_dir().to_path_buf(), data: dirs.data_dir().to_path_buf() })
     }
 
     pub fn config_file(&self) -> PathBuf {
@@ -101,9 +98,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::io::Write::write_all(&mut file, contents.as_bytes())?;
         file.sync_all()?;
     }
@@ -119,12 +114,7 @@ mod tests {
     fn session_is_private_and_only_for_its_server() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data").join("session.json");
-        let s = Session {
-            server: "ws://a/ws".into(),
-            user: "al".into(),
-            token: "t".into(),
-            refresh_token: "r".into(),
-        };
+        let s = Session { server: "ws://a/ws".into(), user: "al".into(), token: "t".into(), refresh_token: "r".into() };
         save_session(&path, &s).expect("save");
         #[cfg(unix)]
         {
@@ -144,11 +134,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
         assert_eq!(load_config(&path).expect("missing"), Config::default());
-        let c = Config {
-            server: Some("ws://h/ws".into()),
-            user: Some("al".into()),
-            bell: Some(false),
-        };
+        let c = Config { server: Some("ws://h/ws".into()), user: Some("al".into()), bell: Some(false) };
         save_config(&path, &c).expect("save");
         assert_eq!(load_config(&path).expect("load"), c);
         std::fs::write(&path, "server = [").expect("write");

@@ -78,17 +78,11 @@ impl Input {
     }
 
     fn line_start(&self) -> usize {
-        self.buf[..self.cursor]
-            .iter()
-            .rposition(|c| *c == '\n')
-            .map_or(0, |i| i + 1)
+        self.buf[..self.cursor].iter().rposition(|c| *c == '\n').map_or(0, |i| i + 1)
     }
 
     fn line_end(&self) -> usize {
-        self.buf[self.cursor..]
-            .iter()
-            .position(|c| *c == '\n')
-            .map_or(self.buf.len(), |i| self.cursor + i)
+        self.buf[self.cursor..].iter().position(|c| *c == '\n').map_or(self.buf.len(), |i| self.cursor + i)
     }
 
     /// Ctrl-A.
@@ -192,10 +186,7 @@ impl Input {
 
     /// The word being typed before the cursor and where it starts (for completion).
     pub fn current_word(&self) -> (usize, String) {
-        let start = self.buf[..self.cursor]
-            .iter()
-            .rposition(|c| c.is_whitespace())
-            .map_or(0, |i| i + 1);
+        let start = self.buf[..self.cursor].iter().rposition(|c| c.is_whitespace()).map_or(0, |i| i + 1);
         (start, self.buf[start..self.cursor].iter().collect())
     }
 

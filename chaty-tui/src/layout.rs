@@ -23,51 +23,18 @@ pub struct Areas {
 /// the sidebar; below that the room list folds into the status bar.
 pub fn areas(area: Rect, input_lines: usize) -> Areas {
     let input_h = (input_lines.clamp(1, MAX_INPUT_LINES) as u16 + 1).min(area.height.saturating_sub(1));
-    let status = Rect {
-        y: area.bottom().saturating_sub(1),
-        height: area.height.min(1),
-        ..area
-    };
-    let input = Rect {
-        y: status.y.saturating_sub(input_h),
-        height: input_h.min(status.y - area.y),
-        ..area
-    };
+    let status = Rect { y: area.bottom().saturating_sub(1), height: area.height.min(1), ..area };
+    let input = Rect { y: status.y.saturating_sub(input_h), height: input_h.min(status.y - area.y), ..area };
     let typing_h = u16::from(input.y > area.y);
-    let typing = Rect {
-        y: input.y - typing_h,
-        height: typing_h,
-        ..area
-    };
-    let body = Rect {
-        height: typing.y - area.y,
-        ..area
-    };
+    let typing = Rect { y: input.y - typing_h, height: typing_h, ..area };
+    let body = Rect { height: typing.y - area.y, ..area };
 
     let sidebar_w = if area.width >= 60 { SIDEBAR } else { 0 };
     let members_w = if area.width >= 80 { MEMBERS } else { 0 };
-    let sidebar = (sidebar_w > 0).then_some(Rect {
-        width: sidebar_w,
-        ..body
-    });
-    let members = (members_w > 0).then_some(Rect {
-        x: body.right() - members_w,
-        width: members_w,
-        ..body
-    });
-    let messages = Rect {
-        x: body.x + sidebar_w,
-        width: body.width - sidebar_w - members_w,
-        ..body
-    };
-    Areas {
-        sidebar,
-        messages,
-        members,
-        typing,
-        input,
-        status,
-    }
+    let sidebar = (sidebar_w > 0).then_some(Rect { width: sidebar_w, ..body });
+    let members = (members_w > 0).then_some(Rect { x: body.right() - members_w, width: members_w, ..body });
+    let messages = Rect { x: body.x + sidebar_w, width: body.width - sidebar_w - members_w, ..body };
+    Areas { sidebar, messages, members, typing, input, status }
 }
 
 #[cfg(test)]

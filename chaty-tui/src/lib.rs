@@ -63,21 +63,13 @@ pub fn run(cli: Cli) -> Result<()> {
     let paths = Paths::platform()?;
     init_logging(&paths)?;
     let config = config::load_config(&paths.config_file())?;
-    let requested = cli
-        .server
-        .clone()
-        .or_else(|| config.server.clone())
-        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
     let tls = tls::client_config(cli.ca.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let local = if cli.local {
-            Some(start_local(&paths, shutdown.clone()).await?)
-        } else {
-            None
-        };
+        let local = if cli.local { Some(start_local(&paths, shutdown.clone()).await?) } else { None };
         let server = local.map_or(server, |addr| format!("ws://{addr}/ws"));
         let user = cli.user.or(config.user.clone()).unwrap_or_default();
         let session = config::load_session(&paths.session_file(), &server);
@@ -106,11 +98,7 @@ fn init_logging(paths: &Paths) -> Result<()> {
         .open(&log)
         .with_context(|| format!("cannot open the log file {}", log.display()))?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
     Ok(())
 }
 
@@ -120,9 +108,7 @@ async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<Socke
     let store = chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:8181").await {
         Ok(l) => l,
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot listen on a loopback port")?,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?,
     };
     let addr = listener.local_addr()?;
     tracing::info!("local server on {addr}, database {}", db.display());
@@ -250,10 +236,7 @@ where
         });
         let outcome = work(endpoint, report)
             .await
-            .unwrap_or_else(|e| app::TransferEvent::Failed {
-                id,
-                reason: format!("{e:#}"),
-            });
+            .unwrap_or_else(|e| app::TransferEvent::Failed { id, reason: format!("{e:#}") });
         let _ = events.send(Msg::Transfer(outcome)).await;
     });
     Ok(())
@@ -297,26 +280,16 @@ fn carry_out(
             app.quit = true;
             Ok(())
         }
-        Cmd::Upload {
-            id,
-            path,
-            room,
-            caption,
-        } => transfer_task(app, events, tls, id, move |endpoint, report| async move {
-            let attachment = transfer::upload(&endpoint, &path, report).await?;
-            Ok(app::TransferEvent::Uploaded {
-                id,
-                attachment,
-                room,
-                caption,
+        Cmd::Upload { id, path, room, caption } => {
+            transfer_task(app, events, tls, id, move |endpoint, report| async move {
+                let attachment = transfer::upload(&endpoint, &path, report).await?;
+                Ok(app::TransferEvent::Uploaded { id, attachment, room, caption })
             })
-        }),
+        }
         Cmd::Download { id, attachment } => transfer_task(app, events, tls, id, move |endpoint, report| async move {
             let dir = directories::UserDirs::new()
                 .and_then(|d| {
-                    d.download_dir()
-                        .map(std::path::Path::to_path_buf)
-                        .or_else(|| Some(d.home_dir().to_path_buf()))
+                    d.download_dir().map(std::path::Path::to_path_buf).or_else(|| Some(d.home_dir().to_path_buf()))
                 })
                 .unwrap_or_else(|| std::path::PathBuf::from("."));
             let path = transfer::download(&endpoint, &attachment, &dir, report).await?;

@@ -48,9 +48,7 @@ impl Drop for Net {
 
 /// The delay before retry number `attempt` (1-based), with ±25 % jitter.
 pub fn backoff(attempt: u32) -> Duration {
-    let base = MIN_BACKOFF
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
+    let base = MIN_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
     let mut byte = [0u8; 1];
     let _ = getrandom::fill(&mut byte);
     let jitter = 0.75 + f64::from(byte[0]) / 255.0 * 0.5;
@@ -80,13 +78,7 @@ async fn run(
         let delay = backoff(attempt);
         tracing::info!("disconnected ({reason}); retry {attempt} in {delay:?}");
         let retry_at = Instant::now() + delay;
-        let _ = events
-            .send(Msg::Net(NetEvent::Disconnected {
-                reason,
-                retry_at,
-                attempt,
-            }))
-            .await;
+        let _ = events.send(Msg::Net(NetEvent::Disconnected { reason, retry_at, attempt })).await;
         tokio::time::sleep_until(retry_at).await;
     }
 }
@@ -111,11 +103,7 @@ fn connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
         Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         Error::Io(io) => io.to_string(),
         Error::Http(response) => {
-            let body = response
-                .body()
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
+            let body = response.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
             let message = chaty_proto::parse_server(&body)
                 .ok()
                 .and_then(|r| match r.frame {
@@ -172,15 +160,9 @@ mod tests {
     fn backoff_grows_to_thirty_seconds_with_jitter() {
         for _ in 0..50 {
             let first = backoff(1);
-            assert!(
-                first >= Duration::from_millis(375) && first <= Duration::from_millis(625),
-                "{first:?}"
-            );
+            assert!(first >= Duration::from_millis(375) && first <= Duration::from_millis(625), "{first:?}");
             let third = backoff(3);
-            assert!(
-                third >= Duration::from_millis(1500) && third <= Duration::from_millis(2500),
-                "{third:?}"
-            );
+            assert!(third >= Duration::from_millis(1500) && third <= Duration::from_millis(2500), "{third:?}");
             assert!(backoff(40) <= MAX_BACKOFF);
         }
     }

@@ -56,11 +56,7 @@ impl Room {
         Self {
             id: id.to_string(),
             topic: String::new(),
-            kind: if id.starts_with("dm:") {
-                RoomKind::Dm
-            } else {
-                RoomKind::Room
-            },
+            kind: if id.starts_with("dm:") { RoomKind::Dm } else { RoomKind::Room },
             private: id.starts_with("dm:"),
             messages: Vec::new(),
             pending: Vec::new(),
@@ -116,10 +112,7 @@ impl Room {
 
     /// How many other members have read up to `seq`.
     pub fn read_by(&self, seq: u64, me: &str) -> usize {
-        self.reads
-            .iter()
-            .filter(|(who, read)| !who.eq_ignore_ascii_case(me) && **read >= seq)
-            .count()
+        self.reads.iter().filter(|(who, read)| !who.eq_ignore_ascii_case(me) && **read >= seq).count()
     }
 
     /// Drops typers whose time ran out; true if any did.

@@ -128,11 +128,7 @@ mod tests {
     fn hostile_corpus_has_no_control_left() {
         for (name, input) in HOSTILE {
             let out = text(input);
-            assert!(
-                !out.chars()
-                    .any(|c| (c.is_control() && c != '\n') || is_invisible_format(c)),
-                "{name}: {out:?}"
-            );
+            assert!(!out.chars().any(|c| (c.is_control() && c != '\n') || is_invisible_format(c)), "{name}: {out:?}");
         }
     }
 

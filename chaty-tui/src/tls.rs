@@ -24,9 +24,7 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
             bail!("no PEM certificate in {}", path.display());
         }
         for cert in certs {
-            roots
-                .add(cert)
-                .with_context(|| format!("the CA certificate in {} is not usable", path.display()))?;
+            roots.add(cert).with_context(|| format!("the CA certificate in {} is not usable", path.display()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -32,9 +32,7 @@ const PALETTE: [Color; 10] = [
 
 /// A stable colour per user name.
 pub fn user_color(name: &str) -> Color {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
@@ -99,24 +97,46 @@ fn body(content: &str, user: &str) -> (bool, String) {
     }
 }
 
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Byte ranges of `@name` in `text` (any letter case), as whole names only:
+/// `@al` is not in `@alice`, nor in `mail@al.com`.
+fn mention_ranges(text: &str, name: &str) -> Vec<std::ops::Range<usize>> {
+    let needle = format!("@{name}");
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let lower = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(&needle) {
+        let (start, end) = (from + i, from + i + needle.len());
+        let before_ok = !lower[..start].chars().next_back().is_some_and(name_char);
+        let after_ok = !lower[end..].chars().next().is_some_and(name_char);
+        if before_ok && after_ok {
+            found.push(start..end);
+        }
+        from = end;
+    }
+    found
+}
+
+/// Whether `text` mentions `@name`.
+pub fn mentions(text: &str, name: &str) -> bool {
+    !mention_ranges(text, name).is_empty()
+}
+
 /// Splits a line into spans, highlighting `@me` mentions.
 fn highlight(text: &str, me: &str, base: Style) -> Vec<Span<'static>> {
-    let needle = format!("@{me}").to_lowercase();
-    if me.is_empty() || !text.to_lowercase().contains(&needle) {
-        return vec![Span::styled(text.to_string(), base)];
-    }
     let mut spans = Vec::new();
-    let lower = text.to_lowercase();
     let mut at = 0;
-    // ASCII-case-insensitive match on names, so byte offsets line up.
-    while let Some(i) = lower[at..].find(&needle) {
-        let start = at + i;
-        spans.push(Span::styled(text[at..start].to_string(), base));
-        spans.push(Span::styled(
-            text[start..start + needle.len()].to_string(),
-            base.fg(Color::Yellow).add_modifier(Modifier::BOLD),
-        ));
-        at = start + needle.len();
+    for range in mention_ranges(text, me) {
+        spans.push(Span::styled(text[at..range.start].to_string(), base));
+        spans.push(Span::styled(text[range.clone()].to_string(), base.fg(Color::Yellow).add_modifier(Modifier::BOLD)));
+        at = range.end;
     }
     spans.push(Span::styled(text[at..].to_string(), base));
     spans
@@ -148,10 +168,7 @@ fn reactions(m: &Message, me: &str) -> Vec<Span<'static>> {
         } else {
             Style::default().fg(Color::Gray)
         };
-        spans.push(Span::styled(
-            format!("{} {}", sanitize::line(&r.emoji), r.users.len()),
-            style,
-        ));
+        spans.push(Span::styled(format!("{} {}", sanitize::line(&r.emoji), r.users.len()), style));
         spans.push(Span::raw("  "));
     }
     spans
@@ -188,12 +205,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let indent = if compact { 2 } else { 6 + name_cols + 1 };
     let text_w = width.saturating_sub(indent).max(1);
     let dim = Style::default().fg(Color::DarkGray);
-    let last_own = room
-        .messages
-        .iter()
-        .rev()
-        .find(|m| m.user_id.eq_ignore_ascii_case(me))
-        .map(|m| m.id);
+    let last_own = room.messages.iter().rev().find(|m| m.user_id.eq_ignore_ascii_case(me)).map(|m| m.id);
 
     let mut out = Vec::new();
     let mut spans_of = Vec::new();
@@ -207,10 +219,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
             if last.is_none_or(|(_, _, d)| d != day) {
                 let label = format!(" {} ", day.format("%A %-d %B %Y"));
                 let rule = width.saturating_sub(label.width()) / 2;
-                out.push(Line::styled(
-                    format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)),
-                    dim,
-                ));
+                out.push(Line::styled(format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)), dim));
             }
         }
         if marker.is_none() && room.marker.is_some_and(|seen| m.seq > seen) {
@@ -227,14 +236,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         let grouped =
             last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day) && m.reply_to.is_none();
         if let Some(id) = m.reply_to {
-            extra(
-                &mut out,
-                indent,
-                vec![Span::styled(
-                    quote(room, id, text_w),
-                    dim.add_modifier(Modifier::ITALIC),
-                )],
-            );
+            extra(&mut out, indent, vec![Span::styled(quote(room, id, text_w), dim.add_modifier(Modifier::ITALIC))]);
         }
         let (action, text) = if m.deleted {
             (false, "message deleted".to_string())
@@ -251,11 +253,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         } else {
             Style::default()
         };
-        let wrap_w = if compact {
-            width.saturating_sub(6 + name.width() + 2).max(1)
-        } else {
-            text_w
-        };
+        let wrap_w = if compact { width.saturating_sub(6 + name.width() + 2).max(1) } else { text_w };
         let wrapped = wrap(&text, wrap_w);
         let count = wrapped.len();
         for (i, chunk) in wrapped.into_iter().enumerate() {
@@ -283,11 +281,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         }
         if let Some(a) = &m.attachment {
             let label = format!("📎 {} ({})", sanitize::line(&a.name), crate::app::human_size(a.size));
-            extra(
-                &mut out,
-                indent,
-                vec![Span::styled(label, Style::default().fg(Color::Blue))],
-            );
+            extra(&mut out, indent, vec![Span::styled(label, Style::default().fg(Color::Blue))]);
         }
         if !m.reactions.is_empty() {
             extra(&mut out, indent, reactions(m, me));
@@ -320,41 +314,18 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
             None => "sending…".to_string(),
         };
         if let Some(id) = p.reply_to {
-            extra(
-                &mut out,
-                indent,
-                vec![Span::styled(
-                    quote(room, id, text_w),
-                    dim.add_modifier(Modifier::ITALIC),
-                )],
-            );
+            extra(&mut out, indent, vec![Span::styled(quote(room, id, text_w), dim.add_modifier(Modifier::ITALIC))]);
         }
         for (i, chunk) in wrap(&text, text_w).into_iter().enumerate() {
-            let lead = if i == 0 && !compact {
-                format!("      {} ", fit(me, name_cols))
-            } else {
-                " ".repeat(indent)
-            };
+            let lead = if i == 0 && !compact { format!("      {} ", fit(me, name_cols)) } else { " ".repeat(indent) };
             out.push(Line::from(vec![Span::styled(lead, dim), Span::styled(chunk, style)]));
         }
         if let Some(a) = &p.attachment {
-            extra(
-                &mut out,
-                indent,
-                vec![Span::styled(format!("📎 {}", sanitize::line(&a.name)), dim)],
-            );
+            extra(&mut out, indent, vec![Span::styled(format!("📎 {}", sanitize::line(&a.name)), dim)]);
         }
-        extra(
-            &mut out,
-            indent,
-            vec![Span::styled(status, style.add_modifier(Modifier::ITALIC))],
-        );
+        extra(&mut out, indent, vec![Span::styled(status, style.add_modifier(Modifier::ITALIC))]);
     }
-    Transcript {
-        lines: out,
-        spans: spans_of,
-        marker,
-    }
+    Transcript { lines: out, spans: spans_of, marker }
 }
 
 #[cfg(test)]
@@ -381,6 +352,15 @@ mod tests {
         assert_eq!(fit("al", 5), "al   ");
         assert_eq!(fit("alexandria", 5), "alex…");
         assert_eq!(fit("世界世界", 5).width(), 5);
+    }
+
+    #[test]
+    fn mentions_are_whole_names() {
+        assert!(mentions("hey @Alice, look", "alice"));
+        assert!(mentions("@alice", "alice"));
+        assert!(!mentions("hey @alicebob", "alice"));
+        assert!(!mentions("mail@alice.com", "alice"), "an address is not a mention");
+        assert!(!mentions("hey @al", "alice"));
     }
 
     #[test]

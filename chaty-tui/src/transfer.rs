@@ -32,18 +32,9 @@ impl Endpoint {
     pub fn new(ws_url: &str, token: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self> {
         let uri: hyper::Uri = ws_url.parse().with_context(|| format!("bad server URL {ws_url}"))?;
         let secure = uri.scheme_str() == Some("wss");
-        let host = uri
-            .host()
-            .context("the server URL has no host")?
-            .trim_matches(['[', ']'])
-            .to_string();
+        let host = uri.host().context("the server URL has no host")?.trim_matches(['[', ']']).to_string();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        Ok(Self {
-            host,
-            port,
-            tls: secure.then_some(tls),
-            token: token.to_string(),
-        })
+        Ok(Self { host, port, tls: secure.then_some(tls), token: token.to_string() })
     }
 
     async fn send<B>(&self, request: Request<B>) -> Result<Response<Incoming>>
@@ -89,12 +80,7 @@ where
 /// The server's error text from a refusal (its body is an `ERROR` frame).
 async fn refusal(response: Response<Incoming>) -> String {
     let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     match chaty_proto::parse_server(&String::from_utf8_lossy(&body)) {
         Ok(reply) => match reply.frame {
             chaty_proto::ServerFrame::Error { message, .. } => format!("{message} (HTTP {})", status.as_u16()),
@@ -105,11 +91,7 @@ async fn refusal(response: Response<Incoming>) -> String {
 }
 
 fn guess_mime(name: &str) -> &'static str {
-    match name
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-        .as_deref()
-    {
+    match name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).as_deref() {
         Some("txt" | "log" | "md") => "text/plain",
         Some("pdf") => "application/pdf",
         Some("png") => "image/png",
@@ -127,14 +109,9 @@ pub async fn upload(
     path: &Path,
     progress: impl Fn(u64, u64) + Send + Sync + 'static,
 ) -> Result<Attachment> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
     let total = file.metadata().await?.len();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .context("that path has no file name")?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).context("that path has no file name")?;
     let progress = Arc::new(progress);
     let chunks = futures_util::stream::unfold((file, 0u64), move |(mut file, sent)| {
         let progress = progress.clone();
@@ -155,11 +132,7 @@ pub async fn upload(
     let query: String = name
         .bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
         })
         .collect();
     let request = endpoint
@@ -182,16 +155,12 @@ pub async fn download(
     dir: &Path,
     progress: impl Fn(u64, u64) + Send,
 ) -> Result<PathBuf> {
-    let request = endpoint
-        .request("GET", &format!("/files/{}", attachment.file_id))
-        .body(Empty::<Bytes>::new())?;
+    let request = endpoint.request("GET", &format!("/files/{}", attachment.file_id)).body(Empty::<Bytes>::new())?;
     let response = endpoint.send(request).await?;
     if !response.status().is_success() {
         bail!("download refused: {}", refusal(response).await);
     }
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    tokio::fs::create_dir_all(dir).await.with_context(|| format!("cannot create {}", dir.display()))?;
     let (path, mut file) = create_new(dir, &attachment.name).await?;
     let mut body = response.into_body().into_data_stream();
     let mut received = 0u64;
@@ -210,11 +179,7 @@ pub fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = base.chars().filter(|c| !c.is_control()).collect();
     let clean = clean.trim_start_matches('.').trim();
-    if clean.is_empty() {
-        "download".to_string()
-    } else {
-        clean.to_string()
-    }
+    if clean.is_empty() { "download".to_string() } else { clean.to_string() }
 }
 
 /// Opens `dir/name`, or `name (1)`, `name (2)`, … whichever does not exist yet.
@@ -225,17 +190,8 @@ async fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, tokio::fs::File)
         _ => (name.clone(), String::new()),
     };
     for n in 0..1000 {
-        let candidate = if n == 0 {
-            dir.join(&name)
-        } else {
-            dir.join(format!("{stem} ({n}){ext}"))
-        };
-        match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-            .await
-        {
+        let candidate = if n == 0 { dir.join(&name) } else { dir.join(format!("{stem} ({n}){ext}")) };
+        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&candidate).await {
             Ok(file) => return Ok((candidate, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot write {}", candidate.display())),
@@ -272,14 +228,8 @@ mod tests {
     fn endpoints_follow_the_websocket_url() {
         let tls = crate::tls::client_config(None).expect("tls");
         let plain = Endpoint::new("ws://127.0.0.1:8181/ws", "t", tls.clone()).expect("ws");
-        assert_eq!(
-            (plain.host.as_str(), plain.port, plain.tls.is_some()),
-            ("127.0.0.1", 8181, false)
-        );
+        assert_eq!((plain.host.as_str(), plain.port, plain.tls.is_some()), ("127.0.0.1", 8181, false));
         let secure = Endpoint::new("wss://chat.example.com/ws", "t", tls).expect("wss");
-        assert_eq!(
-            (secure.host.as_str(), secure.port, secure.tls.is_some()),
-            ("chat.example.com", 443, true)
-        );
+        assert_eq!((secure.host.as_str(), secure.port, secure.tls.is_some()), ("chat.example.com", 443, true));
     }
 }

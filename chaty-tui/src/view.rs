@@ -50,11 +50,7 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
         Conn::Connecting => ("connecting…".into(), Color::Yellow),
         Conn::Reconnecting { at, attempt, reason } => {
             let secs = at.saturating_duration_since(now).as_millis().div_ceil(1000);
-            let when = if secs == 0 {
-                "reconnecting".to_string()
-            } else {
-                format!("reconnecting in {secs} s")
-            };
+            let when = if secs == 0 { "reconnecting".to_string() } else { format!("reconnecting in {secs} s") };
             let text = if app.screen == Screen::SignIn {
                 // Nothing else on this screen says why we are not connected.
                 format!("{}: {when}, attempt {attempt}", sanitize::line(reason))
@@ -69,43 +65,21 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
 fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let form = &app.signin;
     let popup = centered(area, 56, 13);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(" chaty — sign in ")
-        .title_alignment(Alignment::Center);
+    let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
     let field_w = usize::from(inner.width.saturating_sub(12));
     let row = |label: &str, value: String, field: Field| {
         let focused = form.focus == Some(field);
-        let style = if focused {
-            Style::default().add_modifier(Modifier::REVERSED)
-        } else {
-            Style::default()
-        };
-        let shown: String = value
-            .chars()
-            .rev()
-            .take(field_w)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        Line::from(vec![
-            Span::raw(format!(" {label:<9} ")),
-            Span::styled(format!("{shown:<field_w$}"), style),
-        ])
+        let style = if focused { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+        let shown: String = value.chars().rev().take(field_w).collect::<Vec<_>>().into_iter().rev().collect();
+        Line::from(vec![Span::raw(format!(" {label:<9} ")), Span::styled(format!("{shown:<field_w$}"), style)])
     };
     let (status, color) = conn_text(app, now);
     let mut lines = vec![
@@ -114,11 +88,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::raw(""),
         row("User", form.user.text(), Field::User),
         Line::raw(""),
-        row(
-            "Password",
-            "•".repeat(form.password.text().chars().count()),
-            Field::Password,
-        ),
+        row("Password", "•".repeat(form.password.text().chars().count()), Field::Password),
         Line::raw(""),
         Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
         Line::styled(" Ctrl-C quit", DIM),
@@ -157,24 +127,14 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     input(frame, app, areas.input, &input_lines, cursor);
     status(frame, app, areas.status, now);
     if let Some(overlay) = &app.overlay {
-        popup(
-            frame,
-            area,
-            &overlay.title,
-            overlay.lines.iter().map(|l| Line::raw(l.clone())).collect(),
-        );
+        popup(frame, area, &overlay.title, overlay.lines.iter().map(|l| Line::raw(l.clone())).collect());
     }
     if let Some(search) = &app.search {
         let mut lines = Vec::new();
         if search.hits.is_empty() {
             lines.push(Line::styled(" no results (yet)", DIM));
         }
-        for (i, hit) in search
-            .hits
-            .iter()
-            .enumerate()
-            .take(usize::from(area.height.saturating_sub(4)))
-        {
+        for (i, hit) in search.hits.iter().enumerate().take(usize::from(area.height.saturating_sub(4))) {
             let m = &hit.message;
             let when = chaty_proto::time::parse_millis(&m.timestamp)
                 .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&app.utc_offset, ms).single())
@@ -184,11 +144,8 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
                 .iter()
                 .find(|r| r.id == m.room_id)
                 .map_or_else(|| format!("#{}", m.room_id), |r| r.label(&app.me));
-            let style = if i == search.selected {
-                Style::default().add_modifier(Modifier::REVERSED)
-            } else {
-                Style::default()
-            };
+            let style =
+                if i == search.selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
             let width = usize::from(area.width.saturating_sub(10));
             let text = format!(
                 " {} {when} {}: {}",
@@ -202,17 +159,11 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         popup(frame, area, &title, lines);
     }
     if let Some(sw) = &app.switcher {
-        let mut lines = vec![
-            Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]),
-            Line::raw(""),
-        ];
+        let mut lines = vec![Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]), Line::raw("")];
         for (n, i) in app.switcher_matches().into_iter().enumerate().take(12) {
             let label = sanitize::line(&app.rooms[i].label(&app.me));
-            let style = if n == sw.selected {
-                Style::default().add_modifier(Modifier::REVERSED)
-            } else {
-                Style::default()
-            };
+            let style =
+                if n == sw.selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
             lines.push(Line::styled(format!(" {label} "), style));
         }
         popup(frame, area, "Switch room (Enter, Esc)", lines);
@@ -270,11 +221,7 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if area.height == 0 || area.width == 0 {
         return;
     }
-    let inner = Rect {
-        x: area.x + 1,
-        width: area.width.saturating_sub(2),
-        ..area
-    };
+    let inner = Rect { x: area.x + 1, width: area.width.saturating_sub(2), ..area };
     let Some(room) = app.current_room() else {
         let hint = vec![
             Line::raw(""),
@@ -296,33 +243,20 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let start = end.saturating_sub(height);
     let mut shown: Vec<Line<'static>> = lines[start..end].to_vec();
     if start == 0 && (room.loading_older || room.has_older) {
-        let note = if room.loading_older {
-            "loading older messages…"
-        } else {
-            "scroll up for older messages"
-        };
+        let note = if room.loading_older { "loading older messages…" } else { "scroll up for older messages" };
         if shown.len() >= height && !shown.is_empty() {
             shown.remove(0);
         }
         shown.insert(0, Line::styled(note, DIM));
     }
     if room.messages.is_empty() && room.pending.is_empty() && !room.has_older {
-        shown.push(Line::styled(
-            format!("This is the start of {}.", sanitize::line(&room.label(&app.me))),
-            DIM,
-        ));
+        shown.push(Line::styled(format!("This is the start of {}.", sanitize::line(&room.label(&app.me))), DIM));
     }
     frame.render_widget(Paragraph::new(shown), inner);
     if room.new_below && room.scroll > 0 {
         let y = inner.bottom().saturating_sub(1);
-        let marker = Line::styled(
-            " ↓ new messages below (End) ",
-            Style::default().fg(Color::Black).bg(Color::Yellow),
-        );
-        frame.render_widget(
-            Paragraph::new(marker).alignment(Alignment::Right),
-            Rect { y, height: 1, ..inner },
-        );
+        let marker = Line::styled(" ↓ new messages below (End) ", Style::default().fg(Color::Black).bg(Color::Yellow));
+        frame.render_widget(Paragraph::new(marker).alignment(Alignment::Right), Rect { y, height: 1, ..inner });
     }
 }
 
@@ -344,14 +278,8 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
             (true, true) => Span::styled(" ◐ ", Style::default().fg(Color::Yellow)),
             _ => Span::styled(" ○ ", DIM),
         };
-        let name = Span::styled(
-            sanitize::line(m),
-            if on {
-                Style::default().fg(transcript::user_color(m))
-            } else {
-                DIM
-            },
-        );
+        let name =
+            Span::styled(sanitize::line(m), if on { Style::default().fg(transcript::user_color(m)) } else { DIM });
         let mut line = vec![dot, name];
         if let Some(ago) = room.last_seen.get(m).filter(|_| !on).and_then(|t| ago(t, app.wall_ms)) {
             line.push(Span::styled(format!(" {ago}"), DIM));
@@ -366,10 +294,7 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let hint = Style::default().fg(Color::Cyan);
     let line = if let Some((text, error)) = &app.notice {
-        Line::styled(
-            format!(" {text}"),
-            if *error { Style::default().fg(Color::Red) } else { DIM },
-        )
+        Line::styled(format!(" {text}"), if *error { Style::default().fg(Color::Red) } else { DIM })
     } else if let Mode::Select { .. } = app.mode {
         Line::styled(
             " j/k move · r reply · e edit · d delete · 1-6 react · + react… · c copy · s save file · Esc done",
@@ -377,10 +302,8 @@ fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
         )
     } else if let Some(text) = compose_text(app) {
         Line::styled(format!(" {text} (Esc cancels)"), hint)
-    } else if let Some(t) = app
-        .transfers
-        .last()
-        .filter(|t| t.state == TransferState::Running || app.typing_text().is_none())
+    } else if let Some(t) =
+        app.transfers.last().filter(|t| t.state == TransferState::Running || app.typing_text().is_none())
     {
         transfer_line(t, usize::from(area.width))
     } else if let Some(typing) = app.typing_text() {
@@ -412,14 +335,12 @@ fn transfer_line(t: &Transfer, width: usize) -> Line<'static> {
     let arrow = if t.upload { "⇡" } else { "⇣" };
     let name = sanitize::line(&t.name);
     match &t.state {
-        TransferState::Failed(reason) => Line::styled(
-            format!(" ✗ {name}: {}", sanitize::line(reason)),
-            Style::default().fg(Color::Red),
-        ),
-        TransferState::Done(what) => Line::styled(
-            format!(" {arrow} {name}: {}", sanitize::line(what)),
-            Style::default().fg(Color::Green),
-        ),
+        TransferState::Failed(reason) => {
+            Line::styled(format!(" ✗ {name}: {}", sanitize::line(reason)), Style::default().fg(Color::Red))
+        }
+        TransferState::Done(what) => {
+            Line::styled(format!(" {arrow} {name}: {}", sanitize::line(what)), Style::default().fg(Color::Green))
+        }
         TransferState::Running => {
             let pct = t.done.saturating_mul(100).checked_div(t.total).unwrap_or(0).min(100);
             let bar_w = width.saturating_sub(name.width() + 40).clamp(5, 30);
@@ -446,12 +367,7 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
         .iter()
         .enumerate()
         .skip(first)
-        .map(|(i, l)| {
-            Line::from(vec![
-                Span::styled(if i == 0 { "› " } else { "  " }, DIM),
-                Span::raw(l.clone()),
-            ])
-        })
+        .map(|(i, l)| Line::from(vec![Span::styled(if i == 0 { "› " } else { "  " }, DIM), Span::raw(l.clone())]))
         .collect();
     let scroll_x = (col + 2).saturating_sub(usize::from(inner.width.saturating_sub(1)));
     frame.render_widget(Paragraph::new(shown).scroll((0, scroll_x as u16)), inner);
@@ -489,9 +405,6 @@ fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         spans.push(Span::styled(text, base.add_modifier(Modifier::BOLD)));
     }
     let used: usize = spans.iter().map(Span::width).sum();
-    spans.push(Span::styled(
-        " ".repeat(usize::from(area.width).saturating_sub(used)),
-        base,
-    ));
+    spans.push(Span::styled(" ".repeat(usize::from(area.width).saturating_sub(used)), base));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -21,12 +21,7 @@ async fn server(config: Config) -> Result<(TestServer, tempfile::TempDir)> {
 
 #[tokio::test]
 async fn frames_over_the_rate_are_refused_with_retry_after() -> Result<()> {
-    let (server, _dir) = server(Config {
-        frame_burst: 50,
-        frames_per_sec: 10,
-        ..Config::default()
-    })
-    .await?;
+    let (server, _dir) = server(Config { frame_burst: 50, frames_per_sec: 10, ..Config::default() }).await?;
     let mut c = Client::connect(&server.url()).await?;
     for i in 0..60 {
         c.send(json!({"type": "PING", "ref": format!("p{i}")})).await?;
@@ -44,10 +39,7 @@ async fn frames_over_the_rate_are_refused_with_retry_after() -> Result<()> {
     let e = limited.expect("a refusal");
     assert_eq!(e["code"], "rate_limited");
     assert!(e["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0 && ms <= 100), "{e}");
-    assert!(
-        e["ref"].as_str().is_some_and(|r| r.starts_with('p')),
-        "the refusal names the frame: {e}"
-    );
+    assert!(e["ref"].as_str().is_some_and(|r| r.starts_with('p')), "the refusal names the frame: {e}");
     // After waiting as told, frames are accepted again.
     let told = e["retryAfterMs"].as_u64().unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(told)).await;
@@ -62,15 +54,11 @@ async fn repeated_failed_logins_are_throttled() -> Result<()> {
     Client::register(&server.url(), "alice").await?;
     let mut c = Client::connect(&server.url()).await?;
     for _ in 0..6 {
-        let e = c
-            .expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "guess"}))
-            .await?;
+        let e = c.expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "guess"})).await?;
         assert_eq!(e["code"], "unauthorized");
     }
     // Locked now, even with the right password.
-    let e = c
-        .expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "alice-password"}))
-        .await?;
+    let e = c.expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "alice-password"})).await?;
     assert_eq!(e["code"], "rate_limited");
     assert!(e["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0 && ms <= 1000), "{e}");
     server.stop().await
@@ -78,19 +66,12 @@ async fn repeated_failed_logins_are_throttled() -> Result<()> {
 
 #[tokio::test]
 async fn connection_caps_are_refused_at_the_upgrade() -> Result<()> {
-    let (server, _dir) = server(Config {
-        max_connections_per_ip: 2,
-        ..Config::default()
-    })
-    .await?;
+    let (server, _dir) = server(Config { max_connections_per_ip: 2, ..Config::default() }).await?;
     let _a = Client::connect(&server.url()).await?;
     let _b = Client::connect(&server.url()).await?;
     match tokio_tungstenite::connect_async(server.url()).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 429),
-        other => panic!(
-            "third connection from one address was not refused: {:?}",
-            other.map(|_| ())
-        ),
+        other => panic!("third connection from one address was not refused: {:?}", other.map(|_| ())),
     }
     drop(_a);
     // The place is freed when a connection closes.
@@ -117,10 +98,7 @@ async fn invalid_utf8_closes_with_1007() -> Result<()> {
 
 #[tokio::test]
 async fn a_trickled_handshake_is_cut_off() -> Result<()> {
-    let config = Config {
-        handshake_timeout: Duration::from_millis(300),
-        ..Config::default()
-    };
+    let config = Config { handshake_timeout: Duration::from_millis(300), ..Config::default() };
     let (server, _dir) = server(config).await?;
     let mut tcp = TcpStream::connect(server.addr).await?;
     let head = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
@@ -148,10 +126,7 @@ async fn a_trickled_handshake_is_cut_off() -> Result<()> {
 async fn an_oversized_request_head_is_refused() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     let mut tcp = TcpStream::connect(server.addr).await?;
-    let head = format!(
-        "GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
-        "a".repeat(64 * 1024)
-    );
+    let head = format!("GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(64 * 1024));
     let _ = tcp.write_all(head.as_bytes()).await;
     let mut response = Vec::new();
     let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut response)).await?;
@@ -165,10 +140,7 @@ async fn an_oversized_request_head_is_refused() -> Result<()> {
 async fn permessage_deflate_is_not_negotiated() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     let mut request = server.url().into_client_request()?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Extensions",
-        "permessage-deflate; client_max_window_bits".parse()?,
-    );
+    request.headers_mut().insert("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits".parse()?);
     let (_ws, response) = tokio_tungstenite::connect_async(request).await?;
     assert_eq!(response.status().as_u16(), 101);
     assert!(response.headers().get("Sec-WebSocket-Extensions").is_none());
@@ -191,10 +163,7 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() -> Result<()> {
     let n = tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await??;
     // WELCOME, pings, then a close frame (opcode 0x8) with code 1001.
     let close = buf.windows(2).position(|w| w[0] == 0x88).map(|i| &buf[i + 2..]);
-    assert!(
-        close.is_some_and(|c| c.starts_with(&1001u16.to_be_bytes())),
-        "{n} bytes: {buf:?}"
-    );
+    assert!(close.is_some_and(|c| c.starts_with(&1001u16.to_be_bytes())), "{n} bytes: {buf:?}");
     server.stop().await
 }
 
@@ -204,40 +173,20 @@ async fn hostile_json_values_are_refused_and_the_connection_survives() -> Result
     let (mut c, _) = Client::register(&server.url(), "alice").await?;
     c.join("general").await?;
     for (text, code) in [
-        (
-            r#"{"type":"JOIN_ROOM","roomId":"general","since":18446744073709551616}"#.to_string(),
-            "invalid",
-        ),
-        (
-            r#"{"type":"HISTORY","roomId":"general","after":NaN}"#.to_string(),
-            "bad_frame",
-        ),
-        (
-            r#"{"type":"HISTORY","roomId":"general","after":9007199254740993}"#.to_string(),
-            "HISTORY",
-        ),
-        (
-            format!(
-                r#"{{"type":"CHAT_MESSAGE","roomId":"general","content":"{}"}}"#,
-                "y".repeat(60_000)
-            ),
-            "invalid",
-        ),
+        (r#"{"type":"JOIN_ROOM","roomId":"general","since":18446744073709551616}"#.to_string(), "invalid"),
+        (r#"{"type":"HISTORY","roomId":"general","after":NaN}"#.to_string(), "bad_frame"),
+        (r#"{"type":"HISTORY","roomId":"general","after":9007199254740993}"#.to_string(), "HISTORY"),
+        (format!(r#"{{"type":"CHAT_MESSAGE","roomId":"general","content":"{}"}}"#, "y".repeat(60_000)), "invalid"),
         (r#"{"type":"JOIN_ROOM","roomId":"gen.eral"}"#.to_string(), "invalid"),
         (r#"{"type":"JOIN_ROOM","roomId":"a/b"}"#.to_string(), "invalid"),
     ] {
         c.send_text(&text).await?;
         let reply = c.recv().await?;
-        let got = if reply["type"] == "ERROR" {
-            reply["code"].clone()
-        } else {
-            reply["type"].clone()
-        };
+        let got = if reply["type"] == "ERROR" { reply["code"].clone() } else { reply["type"].clone() };
         assert_eq!(got, code, "{}: {reply}", &text[..text.len().min(80)]);
     }
     let name = "%_'; DROP TABLE users; --";
-    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": name, "clientId": "sql"}))
-        .await?;
+    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": name, "clientId": "sql"})).await?;
     assert_eq!(c.recv_echo("sql").await?["content"], name);
     server.stop().await
 }

@@ -17,17 +17,11 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     Client::register(&server.url(), "alice").await?;
     let mut c = Client::connect(&server.url()).await?;
-    let wrong = c
-        .expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "nope"}))
-        .await?;
-    let unknown = c
-        .expect_error(json!({"type": "LOGIN", "userName": "nobody", "password": "nope"}))
-        .await?;
+    let wrong = c.expect_error(json!({"type": "LOGIN", "userName": "alice", "password": "nope"})).await?;
+    let unknown = c.expect_error(json!({"type": "LOGIN", "userName": "nobody", "password": "nope"})).await?;
     assert_eq!(wrong["code"], "unauthorized");
     assert_eq!(wrong, unknown);
-    let dup = c
-        .expect_error(json!({"type": "REGISTER", "userName": "ALICE", "password": "long enough"}))
-        .await?;
+    let dup = c.expect_error(json!({"type": "REGISTER", "userName": "ALICE", "password": "long enough"})).await?;
     assert_eq!(dup["code"], "conflict");
     server.stop().await
 }
@@ -47,8 +41,7 @@ async fn only_auth_frames_are_accepted_before_sign_in() -> Result<()> {
         assert_eq!(e["code"], "unauthorized", "{frame}");
     }
     // ...and the connection still works.
-    c.send(json!({"type": "REGISTER", "userName": "alice", "password": "long enough"}))
-        .await?;
+    c.send(json!({"type": "REGISTER", "userName": "alice", "password": "long enough"})).await?;
     assert_eq!(c.recv_type("AUTH_OK").await?["userName"], "alice");
     server.stop().await
 }
@@ -65,9 +58,7 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
     assert_eq!(by_query.recv_type("AUTH_OK").await?["userId"], "alice");
 
     let mut request = server.url().into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
+    request.headers_mut().insert("Authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
     use futures_util::StreamExt;
     let mut kinds = Vec::new();
@@ -80,9 +71,7 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
     assert_eq!(kinds, ["WELCOME", "AUTH_OK"]);
 
     let mut by_frame = Client::connect(&server.url()).await?;
-    by_frame
-        .send(json!({"type": "AUTH", "token": token, "ref": "a"}))
-        .await?;
+    by_frame.send(json!({"type": "AUTH", "token": token, "ref": "a"})).await?;
     let ok = by_frame.recv_type("AUTH_OK").await?;
     assert_eq!((&ok["userName"], &ok["ref"]), (&json!("alice"), &json!("a")));
 
@@ -94,10 +83,7 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
     };
     assert_eq!(status, 401);
     let mut c = Client::connect(&server.url()).await?;
-    assert_eq!(
-        c.expect_error(json!({"type": "AUTH", "token": "ca_forged"})).await?["code"],
-        "unauthorized"
-    );
+    assert_eq!(c.expect_error(json!({"type": "AUTH", "token": "ca_forged"})).await?["code"], "unauthorized");
     server.stop().await
 }
 
@@ -105,25 +91,18 @@ async fn a_token_signs_in_at_the_upgrade_or_with_auth() -> Result<()> {
 async fn refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_sign_in() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     let (mut c, first) = Client::register(&server.url(), "alice").await?;
-    c.send(json!({"type": "REFRESH", "refreshToken": first["refreshToken"]}))
-        .await?;
+    c.send(json!({"type": "REFRESH", "refreshToken": first["refreshToken"]})).await?;
     let second = c.recv_type("AUTH_OK").await?;
     assert_ne!(second["token"], first["token"]);
     assert_ne!(second["refreshToken"], first["refreshToken"]);
 
     let mut thief = Client::connect(&server.url()).await?;
-    let e = thief
-        .expect_error(json!({"type": "REFRESH", "refreshToken": first["refreshToken"]}))
-        .await?;
+    let e = thief.expect_error(json!({"type": "REFRESH", "refreshToken": first["refreshToken"]})).await?;
     assert_eq!(e["code"], "unauthorized");
     // The whole family is gone: the rotated tokens no longer work either.
-    let e = thief
-        .expect_error(json!({"type": "AUTH", "token": second["token"]}))
-        .await?;
+    let e = thief.expect_error(json!({"type": "AUTH", "token": second["token"]})).await?;
     assert_eq!(e["code"], "unauthorized");
-    let e = thief
-        .expect_error(json!({"type": "REFRESH", "refreshToken": second["refreshToken"]}))
-        .await?;
+    let e = thief.expect_error(json!({"type": "REFRESH", "refreshToken": second["refreshToken"]})).await?;
     assert_eq!(e["code"], "unauthorized");
     server.stop().await
 }
@@ -135,26 +114,43 @@ async fn logout_closes_the_socket_and_revokes_the_tokens() -> Result<()> {
     c.send(json!({"type": "LOGOUT"})).await?;
     assert_eq!(c.closed().await?, Some(1000));
     let mut again = Client::connect(&server.url()).await?;
-    assert_eq!(
-        again
-            .expect_error(json!({"type": "AUTH", "token": ok["token"]}))
-            .await?["code"],
-        "unauthorized"
-    );
+    assert_eq!(again.expect_error(json!({"type": "AUTH", "token": ok["token"]})).await?["code"], "unauthorized");
     server.stop().await
 }
 
 #[tokio::test]
 async fn closed_registration_refuses_new_accounts() -> Result<()> {
-    let (server, _dir) = server(Config {
-        registration: Registration::Closed,
-        ..Config::default()
-    })
-    .await?;
+    let (server, _dir) = server(Config { registration: Registration::Closed, ..Config::default() }).await?;
     let mut c = Client::connect(&server.url()).await?;
-    let e = c
-        .expect_error(json!({"type": "REGISTER", "userName": "alice", "password": "long enough"}))
-        .await?;
+    let e = c.expect_error(json!({"type": "REGISTER", "userName": "alice", "password": "long enough"})).await?;
     assert_eq!(e["code"], "forbidden");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_refresh_token_offered_on_another_users_connection_is_not_used_up() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let (_alice, alice_ok) = Client::register(&server.url(), "alice").await?;
+    let (mut bob, _) = Client::register(&server.url(), "bob").await?;
+    let e = bob.expect_error(json!({"type": "REFRESH", "refreshToken": alice_ok["refreshToken"]})).await?;
+    assert_eq!(e["code"], "forbidden");
+    // Alice's token still works for her, once.
+    let mut alice = Client::connect(&server.url()).await?;
+    alice.send(json!({"type": "REFRESH", "refreshToken": alice_ok["refreshToken"]})).await?;
+    assert_eq!(alice.recv_type("AUTH_OK").await?["userName"], "alice");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn logging_out_ends_every_connection_of_that_sign_in() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let (mut first, ok) = Client::register(&server.url(), "alice").await?;
+    let mut second = Client::connect(&format!("{}?token={}", server.url(), ok["token"].as_str().unwrap_or_default())).await?;
+    second.recv_type("ROOMS").await?;
+    let (mut other_device, _) = (Client::login(&server.url(), "alice").await?, ());
+    first.send(json!({"type": "LOGOUT"})).await?;
+    assert_eq!(first.closed().await?, Some(1000));
+    assert_eq!(second.closed().await?, Some(1008), "the same sign-in on another socket ends too");
+    other_device.assert_nothing_pending().await?;
     server.stop().await
 }

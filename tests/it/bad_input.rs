@@ -18,42 +18,14 @@ async fn bad_input_table() -> Result<()> {
         ("[1,2,3]".into(), "bad_frame", "JSON object"),
         ("{}".into(), "bad_frame", "missing field `type`"),
         (r#"{"type":"SHOUT"}"#.into(), "unknown_type", "SHOUT"),
-        (
-            r#"{"type":"CHAT_MESSAGE","roomId":"general"}"#.into(),
-            "invalid",
-            "missing field `content`",
-        ),
-        (
-            r#"{"type":"CHAT_MESSAGE","roomId":"general","content":42}"#.into(),
-            "invalid",
-            "`content` must be a string",
-        ),
+        (r#"{"type":"CHAT_MESSAGE","roomId":"general"}"#.into(), "invalid", "missing field `content`"),
+        (r#"{"type":"CHAT_MESSAGE","roomId":"general","content":42}"#.into(), "invalid", "`content` must be a string"),
         (r#"{"type":"JOIN_ROOM","roomId":"../etc"}"#.into(), "invalid", "roomId"),
-        (
-            json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": long}).to_string(),
-            "invalid",
-            "limit is 4000",
-        ),
-        (
-            r#"{"type":"CHAT_MESSAGE","roomId":"general","content":"a\u0000b"}"#.into(),
-            "invalid",
-            "NUL",
-        ),
-        (
-            r#"{"type":"HISTORY","roomId":"general","limit":-5}"#.into(),
-            "invalid",
-            "`limit`",
-        ),
-        (
-            r#"{"type":"HISTORY","roomId":"general","before":1e400}"#.into(),
-            "invalid",
-            "`before`: number out of range",
-        ),
-        (
-            r#"{"type":"REACT","messageId":99,"emoji":"x"}"#.into(),
-            "not_found",
-            "no message 99",
-        ),
+        (json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": long}).to_string(), "invalid", "limit is 4000"),
+        (r#"{"type":"CHAT_MESSAGE","roomId":"general","content":"a\u0000b"}"#.into(), "invalid", "NUL"),
+        (r#"{"type":"HISTORY","roomId":"general","limit":-5}"#.into(), "invalid", "`limit`"),
+        (r#"{"type":"HISTORY","roomId":"general","before":1e400}"#.into(), "invalid", "`before`: number out of range"),
+        (r#"{"type":"REACT","messageId":99,"emoji":"x"}"#.into(), "not_found", "no message 99"),
     ];
     for (text, code, words) in cases {
         c.send_text(&text).await?;
@@ -66,18 +38,15 @@ async fn bad_input_table() -> Result<()> {
 
     // A huge HISTORY limit is clamped, not refused.
     for i in 0..3 {
-        c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": format!("m{i}")}))
-            .await?;
+        c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": format!("m{i}")})).await?;
         c.recv_type("CHAT_MESSAGE").await?;
     }
-    c.send(json!({"type": "HISTORY", "roomId": "general", "limit": 1_000_000_000u64}))
-        .await?;
+    c.send(json!({"type": "HISTORY", "roomId": "general", "limit": 1_000_000_000u64})).await?;
     let page = c.recv_type("HISTORY").await?;
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(3));
 
     // Still a working connection.
-    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "still here", "clientId": "z"}))
-        .await?;
+    c.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "still here", "clientId": "z"})).await?;
     assert_eq!(c.recv_type("CHAT_MESSAGE").await?["content"], "still here");
     server.stop().await
 }

@@ -22,22 +22,14 @@ async fn two_users_chat_and_a_non_member_hears_nothing() -> Result<()> {
     let (mut bob, _) = Client::register(&url, "bob").await?;
     let (mut eve, _) = Client::register(&url, "eve").await?;
 
-    alice
-        .send(json!({"type": "CREATE_ROOM", "roomId": "team", "topic": "our room"}))
-        .await?;
+    alice.send(json!({"type": "CREATE_ROOM", "roomId": "team", "topic": "our room"})).await?;
     assert_eq!(alice.recv_type("ROOM").await?["topic"], "our room");
     bob.send(json!({"type": "JOIN_ROOM", "roomId": "team"})).await?;
-    assert_eq!(
-        bob.recv_type("ROOM_MEMBERS_UPDATE").await?["members"],
-        json!(["alice", "bob"])
-    );
+    assert_eq!(bob.recv_type("ROOM_MEMBERS_UPDATE").await?["members"], json!(["alice", "bob"]));
 
     alice.send(say("team", "hi bob", "a1")).await?;
     let echo = alice.recv_type("CHAT_MESSAGE").await?;
-    assert_eq!(
-        (&echo["clientId"], &echo["seq"], &echo["userId"]),
-        (&json!("a1"), &json!(1), &json!("alice"))
-    );
+    assert_eq!((&echo["clientId"], &echo["seq"], &echo["userId"]), (&json!("a1"), &json!(1), &json!("alice")));
     let got = bob.recv_type("CHAT_MESSAGE").await?;
     assert_eq!(got, echo);
     bob.send(say("team", "hi alice", "b1")).await?;
@@ -65,10 +57,7 @@ async fn every_device_of_a_member_gets_the_message_and_retries_are_stored_once()
     // The retry is answered to the sender only, and stored once.
     laptop.assert_nothing_pending().await?;
     laptop.send(json!({"type": "HISTORY", "roomId": "general"})).await?;
-    assert_eq!(
-        laptop.recv_type("HISTORY").await?["messages"].as_array().map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(laptop.recv_type("HISTORY").await?["messages"].as_array().map(Vec::len), Some(1));
     server.stop().await
 }
 
@@ -90,9 +79,7 @@ async fn history_survives_a_restart_with_the_same_ids_and_order() -> Result<()> 
         sent.push(c.recv_echo(&client_id).await?);
     }
     let before: Value = {
-        alice
-            .send(json!({"type": "HISTORY", "roomId": "general", "limit": 200}))
-            .await?;
+        alice.send(json!({"type": "HISTORY", "roomId": "general", "limit": 200})).await?;
         alice.recv_type("HISTORY").await?["messages"].clone()
     };
     let epoch = alice.welcome["epoch"].clone();
@@ -102,17 +89,10 @@ async fn history_survives_a_restart_with_the_same_ids_and_order() -> Result<()> 
     let server = TestServer::start_at(&db, Config::default()).await?;
     let mut alice = Client::login(&server.url(), "alice").await?;
     assert_eq!(alice.welcome["epoch"], epoch, "same database, same epoch");
-    alice
-        .send(json!({"type": "HISTORY", "roomId": "general", "limit": 200}))
-        .await?;
+    alice.send(json!({"type": "HISTORY", "roomId": "general", "limit": 200})).await?;
     let after = alice.recv_type("HISTORY").await?["messages"].clone();
     assert_eq!(after, before);
-    let seqs: Vec<u64> = after
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["seq"].as_u64())
-        .collect();
+    let seqs: Vec<u64> = after.as_array().into_iter().flatten().filter_map(|m| m["seq"].as_u64()).collect();
     assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
     let contents: Vec<&Value> = after.as_array().into_iter().flatten().map(|m| &m["content"]).collect();
     assert_eq!(contents, sent.iter().map(|m| &m["content"]).collect::<Vec<_>>());
@@ -132,21 +112,14 @@ async fn rejoining_with_since_returns_exactly_what_was_missed() -> Result<()> {
     let last_seen = bob.recv_type("CHAT_MESSAGE").await?["seq"].as_u64().unwrap_or(0);
     drop(bob);
     for i in 1..=5 {
-        alice
-            .send(say("general", &format!("missed {i}"), &format!("a{i}")))
-            .await?;
+        alice.send(say("general", &format!("missed {i}"), &format!("a{i}"))).await?;
         alice.recv_type("CHAT_MESSAGE").await?;
     }
     let mut bob = Client::login(&url, "bob").await?;
-    bob.send(json!({"type": "JOIN_ROOM", "roomId": "general", "since": last_seen}))
-        .await?;
+    bob.send(json!({"type": "JOIN_ROOM", "roomId": "general", "since": last_seen})).await?;
     let history = bob.recv_type("HISTORY").await?;
-    let contents: Vec<&str> = history["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["content"].as_str())
-        .collect();
+    let contents: Vec<&str> =
+        history["messages"].as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents, ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]);
     assert_eq!(history["hasMore"], false);
     server.stop().await
@@ -163,22 +136,21 @@ async fn a_third_user_can_neither_read_join_page_nor_write_a_dm_or_private_room(
     alice.send(json!({"type": "OPEN_DM", "userId": "bob"})).await?;
     assert_eq!(alice.recv_type("ROOM").await?["roomId"], "dm:alice:bob");
     assert_eq!(bob.recv_type("ROOM").await?["kind"], "dm");
-    alice
-        .send(json!({"type": "CREATE_ROOM", "roomId": "secret", "private": true}))
-        .await?;
+    alice.send(json!({"type": "CREATE_ROOM", "roomId": "secret", "private": true})).await?;
     alice.recv_type("ROOM").await?;
-    alice
-        .send(json!({"type": "INVITE", "roomId": "secret", "userId": "bob"}))
-        .await?;
+    alice.send(json!({"type": "INVITE", "roomId": "secret", "userId": "bob"})).await?;
     assert_eq!(bob.recv_type("ROOM").await?["roomId"], "secret");
     for room in ["dm:alice:bob", "secret"] {
         alice.send(say(room, &format!("private words in {room}"), room)).await?;
         assert_eq!(bob.recv_type("CHAT_MESSAGE").await?["roomId"], room);
     }
 
+    // Eve hears the same about a private room or DM as about one that does not exist.
+    let nowhere = eve.expect_error(json!({"type": "JOIN_ROOM", "roomId": "dm:eve:nobody"})).await?;
     for room in ["dm:alice:bob", "secret"] {
         let join = eve.expect_error(json!({"type": "JOIN_ROOM", "roomId": room})).await?;
-        assert_eq!(join["code"], "forbidden", "{room}: {join}");
+        assert_eq!(join["code"], nowhere["code"], "{room}: {join}");
+        assert_eq!(join["code"], "not_found");
         for frame in [
             json!({"type": "HISTORY", "roomId": room}),
             json!({"type": "HISTORY", "roomId": room, "after": 0}),
@@ -190,18 +162,13 @@ async fn a_third_user_can_neither_read_join_page_nor_write_a_dm_or_private_room(
             assert_eq!(e["code"], "not_found", "{frame}: {e}");
             assert!(!e.to_string().contains("private words"));
         }
-        let e = eve
-            .expect_error(json!({"type": "INVITE", "roomId": room, "userId": "eve"}))
-            .await?;
+        let e = eve.expect_error(json!({"type": "INVITE", "roomId": room, "userId": "eve"})).await?;
         assert!(e["code"] == "not_found" || e["code"] == "forbidden", "{e}");
     }
     // Nor is the private room or the DM listed to her.
     eve.send(json!({"type": "LIST_ROOMS"})).await?;
     let rooms = eve.recv_type("ROOMS").await?;
-    assert!(
-        !rooms.to_string().contains("secret") && !rooms.to_string().contains("dm:"),
-        "{rooms}"
-    );
+    assert!(!rooms.to_string().contains("secret") && !rooms.to_string().contains("dm:"), "{rooms}");
     eve.assert_nothing_pending().await?;
 
     // After leaving, nothing more arrives.
@@ -218,17 +185,13 @@ async fn rooms_are_remembered_and_listed_on_login() -> Result<()> {
     let (server, _dir) = server().await?;
     let url = server.url();
     let (mut alice, _) = Client::register(&url, "alice").await?;
-    alice
-        .send(json!({"type": "CREATE_ROOM", "roomId": "ops", "private": true, "topic": "on call"}))
-        .await?;
+    alice.send(json!({"type": "CREATE_ROOM", "roomId": "ops", "private": true, "topic": "on call"})).await?;
     alice.recv_type("ROOM").await?;
     alice.join("general").await?;
     drop(alice);
 
     let mut again = Client::connect(&url).await?;
-    again
-        .send(json!({"type": "LOGIN", "userName": "alice", "password": "alice-password"}))
-        .await?;
+    again.send(json!({"type": "LOGIN", "userName": "alice", "password": "alice-password"})).await?;
     again.recv_type("AUTH_OK").await?;
     let rooms = again.recv_type("ROOMS").await?;
     let joined: Vec<&str> = rooms["rooms"]

@@ -13,16 +13,12 @@ async fn server() -> Result<(TestServer, tempfile::TempDir)> {
 
 async fn say(c: &mut Client, room: &str, content: &str) -> Result<Value> {
     let cid = format!("{room}-{content}");
-    c.send(json!({"type": "CHAT_MESSAGE", "roomId": room, "content": content, "clientId": cid}))
-        .await?;
+    c.send(json!({"type": "CHAT_MESSAGE", "roomId": room, "content": content, "clientId": cid})).await?;
     c.recv_echo(&cid).await
 }
 
 fn room<'a>(rooms: &'a Value, id: &str) -> &'a Value {
-    rooms["rooms"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["roomId"] == id))
-        .unwrap_or(&Value::Null)
+    rooms["rooms"].as_array().and_then(|r| r.iter().find(|r| r["roomId"] == id)).unwrap_or(&Value::Null)
 }
 
 #[tokio::test]
@@ -43,50 +39,30 @@ async fn unread_counts_and_mentions_are_the_servers_and_survive_restarts() -> Re
     let rooms = bob_laptop.recv_type("ROOMS").await?;
     let general = room(&rooms, "general");
     assert_eq!(
-        (
-            &general["lastSeq"],
-            &general["readSeq"],
-            &general["unread"],
-            &general["mentions"]
-        ),
+        (&general["lastSeq"], &general["readSeq"], &general["unread"], &general["mentions"]),
         (&json!(4), &json!(0), &json!(4), &json!(1))
     );
 
     // Reading on the phone: everyone in the room learns the cursor, the laptop included.
-    bob_phone
-        .send(json!({"type": "MARK_READ", "roomId": "general", "seq": 3}))
-        .await?;
+    bob_phone.send(json!({"type": "MARK_READ", "roomId": "general", "seq": 3})).await?;
     let read = bob_laptop.recv_type("READ").await?;
-    assert_eq!(
-        read,
-        json!({"type": "READ", "roomId": "general", "userId": "bob", "seq": 3})
-    );
+    assert_eq!(read, json!({"type": "READ", "roomId": "general", "userId": "bob", "seq": 3}));
     assert_eq!(alice.recv_type("READ").await?["seq"], 3);
     // Backwards or beyond the end: the cursor only moves forward, up to the last message.
-    bob_phone
-        .send(json!({"type": "MARK_READ", "roomId": "general", "seq": 1}))
-        .await?;
-    bob_phone
-        .send(json!({"type": "MARK_READ", "roomId": "general", "seq": 99}))
-        .await?;
+    bob_phone.send(json!({"type": "MARK_READ", "roomId": "general", "seq": 1})).await?;
+    bob_phone.send(json!({"type": "MARK_READ", "roomId": "general", "seq": 99})).await?;
     assert_eq!(bob_laptop.recv_type("READ").await?["seq"], 4);
     drop((alice, bob_phone, bob_laptop));
     server.stop().await?;
 
     let server = TestServer::start_at(&db, Config::default()).await?;
     let mut bob = Client::connect(&server.url()).await?;
-    bob.send(json!({"type": "LOGIN", "userName": "bob", "password": "bob-password"}))
-        .await?;
+    bob.send(json!({"type": "LOGIN", "userName": "bob", "password": "bob-password"})).await?;
     bob.recv_type("AUTH_OK").await?;
     let rooms = bob.recv_type("ROOMS").await?;
     let general = room(&rooms, "general");
-    assert_eq!(
-        (&general["readSeq"], &general["unread"], &general["mentions"]),
-        (&json!(4), &json!(0), &json!(0))
-    );
-    let e = bob
-        .expect_error(json!({"type": "MARK_READ", "roomId": "elsewhere", "seq": 1}))
-        .await?;
+    assert_eq!((&general["readSeq"], &general["unread"], &general["mentions"]), (&json!(4), &json!(0), &json!(0)));
+    let e = bob.expect_error(json!({"type": "MARK_READ", "roomId": "elsewhere", "seq": 1})).await?;
     assert_eq!(e["code"], "not_found");
     server.stop().await
 }
@@ -104,31 +80,22 @@ async fn edits_deletes_reactions_and_replies() -> Result<()> {
     let first = say(&mut alice, "team", "helo").await?;
     let id = first["id"].clone();
 
-    alice
-        .send(json!({"type": "EDIT_MESSAGE", "messageId": id, "content": "hello"}))
-        .await?;
+    alice.send(json!({"type": "EDIT_MESSAGE", "messageId": id, "content": "hello"})).await?;
     let edited = bob.recv_type("MESSAGE_EDITED").await?;
-    assert_eq!(
-        (&edited["messageId"], &edited["content"], &edited["roomId"]),
-        (&id, &json!("hello"), &json!("team"))
-    );
+    assert_eq!((&edited["messageId"], &edited["content"], &edited["roomId"]), (&id, &json!("hello"), &json!("team")));
     assert!(edited["editedAt"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(
-        bob.expect_error(json!({"type": "EDIT_MESSAGE", "messageId": id, "content": "mine now"}))
-            .await?["code"],
+        bob.expect_error(json!({"type": "EDIT_MESSAGE", "messageId": id, "content": "mine now"})).await?["code"],
         "forbidden"
     );
 
-    bob.send(json!({"type": "REACT", "messageId": id, "emoji": "👍"}))
-        .await?;
+    bob.send(json!({"type": "REACT", "messageId": id, "emoji": "👍"})).await?;
     let reaction = alice.recv_type("REACTION").await?;
     assert_eq!(
         reaction,
         json!({"type": "REACTION", "roomId": "team", "messageId": id, "userId": "bob", "emoji": "👍", "added": true})
     );
-    alice
-        .send(json!({"type": "REACT", "messageId": id, "emoji": "👍"}))
-        .await?;
+    alice.send(json!({"type": "REACT", "messageId": id, "emoji": "👍"})).await?;
     bob.recv_type("REACTION").await?;
     let reply = {
         bob.send(
@@ -163,14 +130,8 @@ async fn edits_deletes_reactions_and_replies() -> Result<()> {
     assert!(m["editedAt"].is_string());
 
     // Bob may not delete Alice's message; Alice (the room's admin) may delete Bob's.
-    assert_eq!(
-        bob.expect_error(json!({"type": "DELETE_MESSAGE", "messageId": id}))
-            .await?["code"],
-        "forbidden"
-    );
-    alice
-        .send(json!({"type": "DELETE_MESSAGE", "messageId": reply["id"]}))
-        .await?;
+    assert_eq!(bob.expect_error(json!({"type": "DELETE_MESSAGE", "messageId": id})).await?["code"], "forbidden");
+    alice.send(json!({"type": "DELETE_MESSAGE", "messageId": reply["id"]})).await?;
     assert_eq!(
         bob.recv_type("MESSAGE_DELETED").await?,
         json!({"type": "MESSAGE_DELETED", "roomId": "team", "messageId": reply["id"]})
@@ -180,16 +141,11 @@ async fn edits_deletes_reactions_and_replies() -> Result<()> {
     bob.send(json!({"type": "HISTORY", "roomId": "team"})).await?;
     let history = bob.recv_type("HISTORY").await?;
     for m in history["messages"].as_array().into_iter().flatten() {
-        assert_eq!(
-            (&m["deleted"], &m["content"]),
-            (&json!(true), &json!("")),
-            "tombstone: {m}"
-        );
+        assert_eq!((&m["deleted"], &m["content"]), (&json!(true), &json!("")), "tombstone: {m}");
         assert!(m.get("reactions").is_none());
     }
     assert_eq!(
-        bob.expect_error(json!({"type": "EDIT_MESSAGE", "messageId": id, "content": "x"}))
-            .await?["code"],
+        bob.expect_error(json!({"type": "EDIT_MESSAGE", "messageId": id, "content": "x"})).await?["code"],
         "not_found"
     );
     server.stop().await
@@ -207,45 +163,26 @@ async fn search_covers_only_your_rooms_newest_first() -> Result<()> {
     say(&mut alice, "ops", "the \"deploy\" finished").await?;
     let gone = say(&mut alice, "ops", "deploy of the secret sauce").await?;
     say(&mut eve, "secrets", "deploy the launch codes").await?;
-    alice
-        .send(json!({"type": "DELETE_MESSAGE", "messageId": gone["id"]}))
-        .await?;
+    alice.send(json!({"type": "DELETE_MESSAGE", "messageId": gone["id"]})).await?;
     alice.recv_type("MESSAGE_DELETED").await?;
 
-    alice
-        .send(json!({"type": "SEARCH", "query": "deploy", "ref": "s1"}))
-        .await?;
+    alice.send(json!({"type": "SEARCH", "query": "deploy", "ref": "s1"})).await?;
     let results = alice.recv_type("SEARCH_RESULTS").await?;
     assert_eq!(results["ref"], "s1");
-    let contents: Vec<&str> = results["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["content"].as_str())
-        .collect();
+    let contents: Vec<&str> =
+        results["messages"].as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents, ["the \"deploy\" finished", "deploy started on Café server"]);
     assert_eq!(results["messages"][0]["snippet"], "the \"[deploy]\" finished");
 
-    for (query, expected) in [
-        ("cafe", 1),
-        ("\"deploy started\"", 1),
-        ("deploy NOT finished", 1),
-        ("launch", 0),
-    ] {
+    for (query, expected) in [("cafe", 1), ("\"deploy started\"", 1), ("deploy NOT finished", 1), ("launch", 0)] {
         alice.send(json!({"type": "SEARCH", "query": query})).await?;
-        let n = alice.recv_type("SEARCH_RESULTS").await?["messages"]
-            .as_array()
-            .map_or(0, Vec::len);
+        let n = alice.recv_type("SEARCH_RESULTS").await?["messages"].as_array().map_or(0, Vec::len);
         assert_eq!(n, expected, "{query}");
     }
-    let e = alice
-        .expect_error(json!({"type": "SEARCH", "query": "\"unbalanced"}))
-        .await?;
+    let e = alice.expect_error(json!({"type": "SEARCH", "query": "\"unbalanced"})).await?;
     assert_eq!(e["code"], "invalid");
     assert!(e["message"].as_str().is_some_and(|m| m.contains("unbalanced")), "{e}");
-    let e = alice
-        .expect_error(json!({"type": "SEARCH", "query": "deploy", "roomId": "secrets"}))
-        .await?;
+    let e = alice.expect_error(json!({"type": "SEARCH", "query": "deploy", "roomId": "secrets"})).await?;
     assert_eq!(e["code"], "not_found");
     server.stop().await
 }
@@ -253,10 +190,7 @@ async fn search_covers_only_your_rooms_newest_first() -> Result<()> {
 #[tokio::test]
 async fn files_are_served_to_the_rooms_they_were_shared_in_and_no_one_else() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = Config {
-        max_upload_bytes: 1024,
-        ..Config::default()
-    };
+    let config = Config { max_upload_bytes: 1024, ..Config::default() };
     let server = TestServer::start_at(&dir.path().join("chaty.db"), config).await?;
     let url = server.url();
     let (mut alice, ok_a) = Client::register(&url, "alice").await?;
@@ -284,19 +218,8 @@ async fn files_are_served_to_the_rooms_they_were_shared_in_and_no_one_else() -> 
     let path = format!("/files/{}", attachment["fileId"].as_str().unwrap_or_default());
 
     // Not shared yet: only the uploader may fetch it.
-    assert_eq!(
-        server
-            .http("GET", &path, &[("Authorization", &bearer(&ok_b))], b"")
-            .await?
-            .0,
-        404
-    );
-    assert_eq!(
-        server
-            .http("GET", &path, &[("Authorization", &bearer(&ok_a))], b"")
-            .await?,
-        (200, body.to_vec())
-    );
+    assert_eq!(server.http("GET", &path, &[("Authorization", &bearer(&ok_b))], b"").await?.0, 404);
+    assert_eq!(server.http("GET", &path, &[("Authorization", &bearer(&ok_a))], b"").await?, (200, body.to_vec()));
     // Bob cannot pass Alice's upload off as his.
     let e = bob
         .expect_error(json!({"type": "CHAT_MESSAGE", "roomId": "team", "content": "mine", "attachment": attachment}))
@@ -305,50 +228,18 @@ async fn files_are_served_to_the_rooms_they_were_shared_in_and_no_one_else() -> 
 
     alice.send(json!({"type": "CHAT_MESSAGE", "roomId": "team", "content": "the report", "attachment": attachment, "clientId": "f1"})).await?;
     assert_eq!(bob.recv_type("CHAT_MESSAGE").await?["attachment"], attachment);
-    assert_eq!(
-        server
-            .http("GET", &path, &[("Authorization", &bearer(&ok_b))], b"")
-            .await?,
-        (200, body.to_vec())
-    );
+    assert_eq!(server.http("GET", &path, &[("Authorization", &bearer(&ok_b))], b"").await?, (200, body.to_vec()));
     let token_b = ok_b["token"].as_str().unwrap_or_default();
-    assert_eq!(
-        server
-            .http("GET", &format!("{path}?token={token_b}"), &[], b"")
-            .await?
-            .0,
-        200
-    );
+    assert_eq!(server.http("GET", &format!("{path}?token={token_b}"), &[], b"").await?.0, 200);
     // Eve is in no room where it was shared; an unknown id answers the same.
+    assert_eq!(server.http("GET", &path, &[("Authorization", &bearer(&ok_e))], b"").await?.0, 404);
     assert_eq!(
-        server
-            .http("GET", &path, &[("Authorization", &bearer(&ok_e))], b"")
-            .await?
-            .0,
-        404
-    );
-    assert_eq!(
-        server
-            .http(
-                "GET",
-                &format!("/files/{}", "0".repeat(64)),
-                &[("Authorization", &bearer(&ok_e))],
-                b""
-            )
-            .await?
-            .0,
+        server.http("GET", &format!("/files/{}", "0".repeat(64)), &[("Authorization", &bearer(&ok_e))], b"").await?.0,
         404
     );
     assert_eq!(server.http("GET", &path, &[], b"").await?.0, 401);
     assert_eq!(server.http("PUT", "/files?name=x", &[], b"data").await?.0, 401);
-    let (status, _) = server
-        .http(
-            "PUT",
-            "/files?name=big",
-            &[("Authorization", &bearer(&ok_a))],
-            &[0u8; 2048],
-        )
-        .await?;
+    let (status, _) = server.http("PUT", "/files?name=big", &[("Authorization", &bearer(&ok_a))], &[0u8; 2048]).await?;
     assert_eq!(status, 413);
     server.stop().await
 }
@@ -365,24 +256,13 @@ async fn presence_reaches_only_people_who_share_a_room() -> Result<()> {
     eve.join("elsewhere").await?;
 
     alice.send(json!({"type": "SET_PRESENCE", "status": "away"})).await?;
-    assert_eq!(
-        bob.recv_type("PRESENCE").await?,
-        json!({"type": "PRESENCE", "userId": "alice", "status": "away"})
-    );
+    assert_eq!(bob.recv_type("PRESENCE").await?, json!({"type": "PRESENCE", "userId": "alice", "status": "away"}));
     bob.send(json!({"type": "JOIN_ROOM", "roomId": "team"})).await?;
     assert_eq!(bob.recv_type("ROOM_MEMBERS_UPDATE").await?["away"], json!(["alice"]));
-    assert_eq!(
-        alice
-            .expect_error(json!({"type": "SET_PRESENCE", "status": "offline"}))
-            .await?["code"],
-        "invalid"
-    );
+    assert_eq!(alice.expect_error(json!({"type": "SET_PRESENCE", "status": "offline"})).await?["code"], "invalid");
     drop(alice);
     let offline = bob.recv_type("PRESENCE").await?;
-    assert_eq!(
-        (&offline["userId"], &offline["status"]),
-        (&json!("alice"), &json!("offline"))
-    );
+    assert_eq!((&offline["userId"], &offline["status"]), (&json!("alice"), &json!("offline")));
     assert!(offline["lastSeen"].as_str().is_some_and(|t| t.ends_with('Z')));
     let update = bob.recv_type("ROOM_MEMBERS_UPDATE").await?;
     assert!(update["lastSeen"]["alice"].is_string(), "{update}");

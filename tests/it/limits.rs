@@ -10,13 +10,11 @@ async fn a_frame_over_64_kib_closes_with_1009_and_others_carry_on() -> Result<()
     let dir = tempfile::tempdir()?;
     let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
     let mut big = Client::connect(&server.url()).await?;
-    big.send_text(&format!(r#"{{"type":"PING","pad":"{}"}}"#, "x".repeat(70 * 1024)))
-        .await?;
+    big.send_text(&format!(r#"{{"type":"PING","pad":"{}"}}"#, "x".repeat(70 * 1024))).await?;
     assert_eq!(big.closed().await?, Some(1009));
     // Just under the limit is fine.
     let mut ok = Client::connect(&server.url()).await?;
-    ok.send_text(&format!(r#"{{"type":"PING","pad":"{}"}}"#, "x".repeat(60 * 1024)))
-        .await?;
+    ok.send_text(&format!(r#"{{"type":"PING","pad":"{}"}}"#, "x".repeat(60 * 1024))).await?;
     assert_eq!(ok.recv().await?["type"], "PONG");
     server.stop().await
 }
@@ -53,12 +51,7 @@ async fn shutdown_closes_sockets_with_1001_after_committing() -> Result<()> {
     let mut again = Client::login(&server.url(), "alice").await?;
     again.send(json!({"type": "HISTORY", "roomId": "general"})).await?;
     let stored = again.recv_type("HISTORY").await?;
-    let ids: Vec<_> = stored["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["clientId"].clone())
-        .collect();
+    let ids: Vec<_> = stored["messages"].as_array().into_iter().flatten().map(|m| m["clientId"].clone()).collect();
     assert_eq!(ids, echoed);
     server.stop().await
 }
@@ -68,8 +61,7 @@ async fn a_plain_http_get_on_the_websocket_path_explains_itself() -> Result<()> 
     let dir = tempfile::tempdir()?;
     let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await?;
-    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await?;
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     let mut response = String::new();
     tokio::time::timeout(chaty_tests::WAIT, tcp.read_to_string(&mut response)).await??;
     assert!(response.starts_with("HTTP/1.1 426"), "{response}");

@@ -40,9 +40,7 @@ async fn typing_start_and_stop_reach_the_others_only() -> Result<()> {
     // Sending a message clears typing before the message arrives.
     alice.send(typing(true)).await?;
     bob.recv_type("TYPING").await?;
-    alice
-        .send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "done"}))
-        .await?;
+    alice.send(json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "done"})).await?;
     let next = bob.recv().await?;
     assert_eq!((&next["type"], &next["typing"]), (&json!("TYPING"), &json!(false)));
     assert_eq!(bob.recv().await?["type"], "CHAT_MESSAGE");

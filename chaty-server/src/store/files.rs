@@ -13,24 +13,12 @@ pub fn record(conn: &Connection, a: &Attachment, uploader: i64, now: i64) -> Res
         "INSERT INTO files (id, uploader, name, size, mime, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (id, uploader) DO UPDATE SET name = excluded.name, mime = excluded.mime",
     )?
-    .execute(params![
-        a.file_id,
-        uploader,
-        a.name,
-        i64::try_from(a.size).unwrap_or(i64::MAX),
-        a.mime,
-        now
-    ])?;
+    .execute(params![a.file_id, uploader, a.name, i64::try_from(a.size).unwrap_or(i64::MAX), a.mime, now])?;
     Ok(())
 }
 
 fn attachment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attachment> {
-    Ok(Attachment {
-        file_id: r.get(0)?,
-        name: r.get(1)?,
-        size: r.get::<_, i64>(2)?.max(0) as u64,
-        mime: r.get(3)?,
-    })
+    Ok(Attachment { file_id: r.get(0)?, name: r.get(1)?, size: r.get::<_, i64>(2)?.max(0) as u64, mime: r.get(3)? })
 }
 
 /// The file `id` as `user_id` uploaded it, to share in a message.
@@ -39,10 +27,7 @@ pub fn shareable(conn: &Connection, id: &str, user_id: i64) -> Result<Attachment
         .query_row(params![id, user_id], attachment)
         .optional()?
         .ok_or_else(|| {
-            StoreError::refused(
-                ErrorCode::NotFound,
-                format!("no file {id} uploaded by you; PUT /files first"),
-            )
+            StoreError::refused(ErrorCode::NotFound, format!("no file {id} uploaded by you; PUT /files first"))
         })
 }
 

@@ -42,11 +42,7 @@ macro_rules! columns {
     };
 }
 
-const SELECT: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM messages m JOIN users u ON u.id = m.sender_id"
-);
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM messages m JOIN users u ON u.id = m.sender_id");
 
 fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
     let attachment: Option<String> = r.get(11)?;
@@ -97,10 +93,7 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
     {
         return Err(StoreError::refused(
             ErrorCode::Conflict,
-            format!(
-                "\"{}\" is a registered user; a guest cannot post under that name",
-                p.display_name
-            ),
+            format!("\"{}\" is a registered user; a guest cannot post under that name", p.display_name),
         ));
     }
     if let Some(reply_to) = p.reply_to {
@@ -141,8 +134,11 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         attachment.as_ref().map(|a| &a.file_id),
     ])?;
     // What you post, you have read.
-    conn.prepare_cached("UPDATE members SET read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")?
-        .execute(params![p.room_id, p.sender.id, seq])?;
+    conn.prepare_cached("UPDATE members SET read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")?.execute(params![
+        p.room_id,
+        p.sender.id,
+        seq
+    ])?;
     let message = Message {
         id: conn.last_insert_rowid() as u64,
         seq: seq as u64,
@@ -168,9 +164,7 @@ fn visible(conn: &Connection, id: u64, user_id: i64) -> Result<(Message, i64), S
             ", m.sender_id FROM messages m JOIN users u ON u.id = m.sender_id
              JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = ?2 WHERE m.id = ?1"
         ))?
-        .query_row(params![to_sql(id), user_id], |r| {
-            Ok((message(r)?, r.get::<_, i64>(12)?))
-        })
+        .query_row(params![to_sql(id), user_id], |r| Ok((message(r)?, r.get::<_, i64>(12)?)))
         .optional()?;
     found.ok_or_else(|| StoreError::refused(ErrorCode::NotFound, format!("no message {id} in a room you are in")))
 }
@@ -179,48 +173,37 @@ fn visible(conn: &Connection, id: u64, user_id: i64) -> Result<(Message, i64), S
 pub fn edit(conn: &Connection, id: u64, user: &User, content: &str, now: i64) -> Result<Message, StoreError> {
     let (mut m, sender) = visible(conn, id, user.id)?;
     if m.deleted {
-        return Err(StoreError::refused(
-            ErrorCode::NotFound,
-            format!("message {id} was deleted"),
-        ));
+        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
     }
     if sender != user.id {
-        return Err(StoreError::refused(
-            ErrorCode::Forbidden,
-            "you can only edit your own messages",
-        ));
+        return Err(StoreError::refused(ErrorCode::Forbidden, "you can only edit your own messages"));
     }
-    conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3 WHERE id = ?1")?
-        .execute(params![to_sql(id), content, now])?;
+    conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3 WHERE id = ?1")?.execute(params![
+        to_sql(id),
+        content,
+        now
+    ])?;
     m.content = content.to_string();
     m.edited_at = Some(format_millis(now));
     Ok(m)
 }
 
 /// `DELETE_MESSAGE`: the sender, or an admin of the room, leaves a tombstone.
-pub fn delete(conn: &Connection, id: u64, user: &User, now: i64) -> Result<Message, StoreError> {
+/// Deleting a tombstone again changes nothing (`None`).
+pub fn delete(conn: &Connection, id: u64, user: &User, now: i64) -> Result<Option<Message>, StoreError> {
     let (m, sender) = visible(conn, id, user.id)?;
-    if m.deleted {
-        return Ok(m);
-    }
     if sender != user.id && !rooms::is_admin(conn, &m.room_id, user.id)? {
-        return Err(StoreError::refused(
-            ErrorCode::Forbidden,
-            "you can only delete your own messages",
-        ));
+        return Err(StoreError::refused(ErrorCode::Forbidden, "you can only delete your own messages"));
+    }
+    if m.deleted {
+        return Ok(None);
     }
     conn.prepare_cached(
         "UPDATE messages SET content = '', deleted_at = ?2, attachment = NULL, file_id = NULL WHERE id = ?1",
     )?
     .execute(params![to_sql(id), now])?;
-    conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?
-        .execute([to_sql(id)])?;
-    Ok(Message {
-        content: String::new(),
-        deleted: true,
-        attachment: None,
-        ..m
-    })
+    conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?.execute([to_sql(id)])?;
+    Ok(Some(Message { content: String::new(), deleted: true, attachment: None, ..m }))
 }
 
 /// `REACT`: adds or removes one emoji of `user` on a message. Returns the
@@ -235,10 +218,7 @@ pub fn react(
 ) -> Result<(String, bool), StoreError> {
     let (m, _) = visible(conn, id, user.id)?;
     if m.deleted {
-        return Err(StoreError::refused(
-            ErrorCode::NotFound,
-            format!("message {id} was deleted"),
-        ));
+        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
     }
     let changed = if remove {
         conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3")?
@@ -263,11 +243,7 @@ fn add_reactions(conn: &Connection, messages: &mut [Message]) -> Result<(), Stor
          WHERE r.message_id BETWEEN ?1 AND ?2 ORDER BY r.created_at, u.name",
     )?;
     let rows = stmt.query_map(params![to_sql(min), to_sql(max)], |r| {
-        Ok((
-            r.get::<_, i64>(0)? as u64,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
     })?;
     for row in rows {
         let (id, emoji, user) = row?;
@@ -276,10 +252,7 @@ fn add_reactions(conn: &Connection, messages: &mut [Message]) -> Result<(), Stor
         };
         match m.reactions.iter_mut().find(|r| r.emoji == emoji) {
             Some(r) => r.users.push(user),
-            None => m.reactions.push(Reactions {
-                emoji,
-                users: vec![user],
-            }),
+            None => m.reactions.push(Reactions { emoji, users: vec![user] }),
         }
     }
     Ok(())
@@ -296,9 +269,7 @@ pub struct Page {
 impl Page {
     /// The page size actually served: 1..=[`MAX_PAGE`].
     pub fn size(&self) -> usize {
-        self.limit.map_or(DEFAULT_PAGE, |l| {
-            usize::try_from(l).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE)
-        })
+        self.limit.map_or(DEFAULT_PAGE, |l| usize::try_from(l).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE))
     }
 }
 
@@ -309,15 +280,11 @@ pub fn history(conn: &Connection, room_id: &str, page: Page) -> Result<(Vec<Mess
     let fetch = (size + 1) as i64;
     let mut rows: Vec<Message> = match (page.after, page.before) {
         (Some(after), _) => conn
-            .prepare_cached(&format!(
-                "{SELECT} WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq ASC LIMIT ?3"
-            ))?
+            .prepare_cached(&format!("{SELECT} WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq ASC LIMIT ?3"))?
             .query_map(params![room_id, to_sql(after), fetch], message)?
             .collect::<Result<_, _>>()?,
         (None, before) => conn
-            .prepare_cached(&format!(
-                "{SELECT} WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
-            ))?
+            .prepare_cached(&format!("{SELECT} WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"))?
             .query_map(params![room_id, before.map_or(i64::MAX, to_sql), fetch], message)?
             .collect::<Result<_, _>>()?,
     };
@@ -357,10 +324,7 @@ pub fn search(
     );
     let result = conn.prepare_cached(sql).and_then(|mut stmt| {
         stmt.query_map(params![user_id, query, room, limit as i64], |r| {
-            Ok(SearchHit {
-                message: message(r)?,
-                snippet: r.get(12)?,
-            })
+            Ok(SearchHit { message: message(r)?, snippet: r.get(12)? })
         })?
         .collect::<Result<Vec<_>, _>>()
     });
@@ -391,7 +355,7 @@ mod tests {
     fn setup() -> (Connection, User) {
         let conn = Connection::open_in_memory().expect("db");
         super::super::schema::migrate(&conn).expect("migrate");
-        let a = users::register(&conn, "alice", "h", 0).expect("a");
+        let a = users::register(&conn, "alice", "h", 0, |_| false).expect("a");
         rooms::join(&conn, "general", &a, 0).expect("join");
         (conn, a)
     }
@@ -437,69 +401,22 @@ mod tests {
     fn pages_walk_backwards_and_forwards() {
         let (conn, a) = setup();
         post_n(&conn, &a, 7);
-        let latest = history(
-            &conn,
-            "general",
-            Page {
-                limit: Some(3),
-                ..Page::default()
-            },
-        )
-        .expect("latest");
-        assert_eq!(
-            (latest.0.iter().map(|m| m.seq).collect::<Vec<_>>(), latest.1),
-            (vec![5, 6, 7], true)
-        );
-        let older = history(
-            &conn,
-            "general",
-            Page {
-                before: Some(5),
-                limit: Some(3),
-                ..Page::default()
-            },
-        )
-        .expect("older");
-        assert_eq!(
-            (older.0.iter().map(|m| m.seq).collect::<Vec<_>>(), older.1),
-            (vec![2, 3, 4], true)
-        );
-        let after = history(
-            &conn,
-            "general",
-            Page {
-                after: Some(4),
-                limit: Some(3),
-                ..Page::default()
-            },
-        )
-        .expect("after");
-        assert_eq!(
-            (after.0.iter().map(|m| m.seq).collect::<Vec<_>>(), after.1),
-            (vec![5, 6, 7], false)
-        );
-        assert_eq!(
-            Page {
-                limit: Some(1_000_000_000),
-                ..Page::default()
-            }
-            .size(),
-            MAX_PAGE
-        );
-        assert_eq!(
-            Page {
-                limit: Some(0),
-                ..Page::default()
-            }
-            .size(),
-            1
-        );
+        let latest = history(&conn, "general", Page { limit: Some(3), ..Page::default() }).expect("latest");
+        assert_eq!((latest.0.iter().map(|m| m.seq).collect::<Vec<_>>(), latest.1), (vec![5, 6, 7], true));
+        let older =
+            history(&conn, "general", Page { before: Some(5), limit: Some(3), ..Page::default() }).expect("older");
+        assert_eq!((older.0.iter().map(|m| m.seq).collect::<Vec<_>>(), older.1), (vec![2, 3, 4], true));
+        let after =
+            history(&conn, "general", Page { after: Some(4), limit: Some(3), ..Page::default() }).expect("after");
+        assert_eq!((after.0.iter().map(|m| m.seq).collect::<Vec<_>>(), after.1), (vec![5, 6, 7], false));
+        assert_eq!(Page { limit: Some(1_000_000_000), ..Page::default() }.size(), MAX_PAGE);
+        assert_eq!(Page { limit: Some(0), ..Page::default() }.size(), 1);
     }
 
     #[test]
     fn non_members_and_bad_replies_are_refused() {
         let (conn, a) = setup();
-        let b = users::register(&conn, "bob", "h", 0).expect("b");
+        let b = users::register(&conn, "bob", "h", 0, |_| false).expect("b");
         let mut p = Post {
             room_id: "general".into(),
             sender: b,
@@ -529,9 +446,6 @@ mod tests {
             attachment: None,
         };
         post(&conn, &p, 0).expect("post");
-        assert_eq!(
-            history(&conn, "general", Page::default()).expect("h").0[0].content,
-            text
-        );
+        assert_eq!(history(&conn, "general", Page::default()).expect("h").0[0].content, text);
     }
 }

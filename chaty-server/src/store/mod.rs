@@ -66,22 +66,15 @@ impl Store {
         schema::migrate(&conn)?;
         // Guests' memberships end with their connections; after a crash or
         // restart none of those connections exist any more.
-        conn.execute(
-            "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)",
-            [],
-        )?;
+        conn.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", [])?;
         let epoch: Arc<str> = schema::epoch(&conn)?.into();
 
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let writer = std::thread::Builder::new()
-            .name("chaty-store-writer".into())
-            .spawn(move || write_loop(conn, rx))?;
+        let writer =
+            std::thread::Builder::new().name("chaty-store-writer".into()).spawn(move || write_loop(conn, rx))?;
         Ok(Self {
             jobs,
-            readers: Arc::new(Readers {
-                path: path.to_path_buf(),
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }),
             writer: Arc::new(Mutex::new(Some(writer))),
             epoch,
         })
@@ -186,11 +179,7 @@ fn in_savepoint<T>(
 ) -> Result<T, StoreError> {
     conn.execute_batch("SAVEPOINT job")?;
     let result = work(conn);
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
+    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
     conn.execute_batch(end)?;
     result
 }
@@ -211,9 +200,7 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Cmd>) {
         }
         let begun = conn.execute_batch("BEGIN IMMEDIATE");
         let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
-        let outcome = begun
-            .and_then(|()| conn.execute_batch("COMMIT"))
-            .map_err(StoreError::from);
+        let outcome = begun.and_then(|()| conn.execute_batch("COMMIT")).map_err(StoreError::from);
         if let Err(e) = &outcome {
             tracing::error!("commit failed, {} jobs refused: {e}", completions.len());
             let _ = conn.execute_batch("ROLLBACK");
@@ -249,7 +236,7 @@ mod tests {
         let store = Store::open(&path).expect("open");
         let user = store
             .write(|db| {
-                let u = users::register(db, "alice", "h", 0)?;
+                let u = users::register(db, "alice", "h", 0, |_| false)?;
                 rooms::join(db, "general", &u, 0)?;
                 Ok(u)
             })
@@ -276,11 +263,7 @@ mod tests {
                         let (page, _) = messages::history(
                             &reader,
                             "general",
-                            Page {
-                                after: Some(seq - 1),
-                                limit: Some(1),
-                                ..Page::default()
-                            },
+                            Page { after: Some(seq - 1), limit: Some(1), ..Page::default() },
                         )
                         .expect("read");
                         let _ = tx.send((seq, page.len()));
@@ -300,16 +283,7 @@ mod tests {
         // Everything survives reopening.
         let again = Store::open(&path).expect("reopen");
         let (all, _) = again
-            .read(|db| {
-                messages::history(
-                    db,
-                    "general",
-                    Page {
-                        limit: Some(200),
-                        ..Page::default()
-                    },
-                )
-            })
+            .read(|db| messages::history(db, "general", Page { limit: Some(200), ..Page::default() }))
             .await
             .expect("history");
         assert_eq!(all.last().map(|m| m.seq), Some(300));

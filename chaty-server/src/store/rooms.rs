@@ -26,10 +26,7 @@ pub struct Joined {
 /// The refusal for a room the user may not see: the same words whether it
 /// exists or not, so nothing leaks.
 pub fn not_visible(room_id: &str) -> StoreError {
-    StoreError::refused(
-        ErrorCode::NotFound,
-        format!("no room \"{room_id}\" that you are a member of"),
-    )
+    StoreError::refused(ErrorCode::NotFound, format!("no room \"{room_id}\" that you are a member of"))
 }
 
 fn kind_of(text: &str) -> RoomKind {
@@ -40,12 +37,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Room>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT id, kind, topic, private FROM rooms WHERE id = ?1")?
         .query_row([id], |r| {
-            Ok(Room {
-                id: r.get(0)?,
-                kind: kind_of(&r.get::<_, String>(1)?),
-                topic: r.get(2)?,
-                private: r.get(3)?,
-            })
+            Ok(Room { id: r.get(0)?, kind: kind_of(&r.get::<_, String>(1)?), topic: r.get(2)?, private: r.get(3)? })
         })
         .optional()?)
 }
@@ -66,10 +58,13 @@ pub fn require_member(conn: &Connection, room_id: &str, user_id: i64) -> Result<
     }
 }
 
+/// Adds a member, who starts with everything so far read: history from
+/// before you joined is there to scroll, not an unread pile.
 fn add_member(conn: &Connection, room_id: &str, user_id: i64, role: &str, now: i64) -> Result<bool, StoreError> {
     let added = conn
         .prepare_cached(
-            "INSERT INTO members (room_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO members (room_id, user_id, role, joined_at, read_seq)
+             VALUES (?1, ?2, ?3, ?4, (SELECT last_seq FROM rooms WHERE id = ?1))
              ON CONFLICT (room_id, user_id) DO NOTHING",
         )?
         .execute(params![room_id, user_id, role, now])?;
@@ -80,24 +75,14 @@ fn insert_room(conn: &Connection, room: &Room, creator: i64, now: i64) -> Result
     conn.prepare_cached(
         "INSERT INTO rooms (id, kind, topic, private, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![
-        room.id,
-        room.kind.as_str(),
-        room.topic,
-        room.private,
-        creator,
-        now
-    ])?;
+    .execute(params![room.id, room.kind.as_str(), room.topic, room.private, creator, now])?;
     Ok(())
 }
 
 /// `CREATE_ROOM`: a new room with its creator as admin.
 pub fn create(conn: &Connection, room: Room, creator: &User, now: i64) -> Result<Room, StoreError> {
     if get(conn, &room.id)?.is_some() {
-        return Err(StoreError::refused(
-            ErrorCode::Conflict,
-            format!("room \"{}\" already exists", room.id),
-        ));
+        return Err(StoreError::refused(ErrorCode::Conflict, format!("room \"{}\" already exists", room.id)));
     }
     insert_room(conn, &room, creator.id, now)?;
     add_member(conn, &room.id, creator.id, "admin", now)?;
@@ -111,12 +96,7 @@ pub fn join(conn: &Connection, room_id: &str, user: &User, now: i64) -> Result<J
         if room_id.starts_with("dm:") {
             return Err(not_visible(room_id));
         }
-        let room = Room {
-            id: room_id.to_string(),
-            kind: RoomKind::Room,
-            topic: String::new(),
-            private: false,
-        };
+        let room = Room { id: room_id.to_string(), kind: RoomKind::Room, topic: String::new(), private: false };
         let room = create(conn, room, user, now)?;
         return Ok(Joined { room, newly: true });
     };
@@ -125,10 +105,8 @@ pub fn join(conn: &Connection, room_id: &str, user: &User, now: i64) -> Result<J
     }
     let dm_party = dm_members(room_id).is_some_and(|(a, b)| a == user.name || b == user.name);
     if room.private && !dm_party {
-        return Err(StoreError::refused(
-            ErrorCode::Forbidden,
-            format!("room \"{room_id}\" is private; a member must INVITE you"),
-        ));
+        // The same answer as for a room that does not exist.
+        return Err(not_visible(room_id));
     }
     let newly = add_member(conn, room_id, user.id, "member", now)?;
     Ok(Joined { room, newly })
@@ -148,8 +126,7 @@ pub fn leave(conn: &Connection, room_id: &str, user_id: i64) -> Result<(), Store
 /// Removes a guest from every room (guests' memberships end with their last connection).
 pub fn leave_all(conn: &Connection, user_id: i64) -> Result<Vec<String>, StoreError> {
     let rooms = rooms_of(conn, user_id)?;
-    conn.prepare_cached("DELETE FROM members WHERE user_id = ?1")?
-        .execute([user_id])?;
+    conn.prepare_cached("DELETE FROM members WHERE user_id = ?1")?.execute([user_id])?;
     Ok(rooms)
 }
 
@@ -163,10 +140,7 @@ pub fn invite(
 ) -> Result<(Joined, User), StoreError> {
     let room = require_member(conn, room_id, inviter.id)?;
     if room.kind == RoomKind::Dm {
-        return Err(StoreError::refused(
-            ErrorCode::Forbidden,
-            "a direct-message room has exactly two members",
-        ));
+        return Err(StoreError::refused(ErrorCode::Forbidden, "a direct-message room has exactly two members"));
     }
     let user = registered(conn, invitee)?;
     let newly = add_member(conn, room_id, user.id, "member", now)?;
@@ -176,10 +150,7 @@ pub fn invite(
 fn registered(conn: &Connection, name: &str) -> Result<User, StoreError> {
     match users::by_name(conn, name)? {
         Some(user) if !user.guest => Ok(user),
-        _ => Err(StoreError::refused(
-            ErrorCode::NotFound,
-            format!("no registered user \"{name}\""),
-        )),
+        _ => Err(StoreError::refused(ErrorCode::NotFound, format!("no registered user \"{name}\""))),
     }
 }
 
@@ -187,21 +158,13 @@ fn registered(conn: &Connection, name: &str) -> Result<User, StoreError> {
 pub fn open_dm(conn: &Connection, me: &User, other: &str, now: i64) -> Result<(Room, User), StoreError> {
     let other = registered(conn, other)?;
     if other.id == me.id {
-        return Err(StoreError::refused(
-            ErrorCode::Invalid,
-            "a direct message needs another user",
-        ));
+        return Err(StoreError::refused(ErrorCode::Invalid, "a direct message needs another user"));
     }
     let id = chaty_proto::validate::dm_room_id(&me.name, &other.name);
     let room = match get(conn, &id)? {
         Some(room) => room,
         None => {
-            let room = Room {
-                id,
-                kind: RoomKind::Dm,
-                topic: String::new(),
-                private: true,
-            };
+            let room = Room { id, kind: RoomKind::Dm, topic: String::new(), private: true };
             insert_room(conn, &room, me.id, now)?;
             room
         }
@@ -228,11 +191,7 @@ pub fn members(conn: &Connection, room_id: &str) -> Result<Vec<Member>, StoreErr
     )?;
     let members = stmt
         .query_map([room_id], |r| {
-            Ok(Member {
-                name: r.get(0)?,
-                read_seq: r.get::<_, i64>(1)?.max(0) as u64,
-                last_seen: r.get(2)?,
-            })
+            Ok(Member { name: r.get(0)?, read_seq: r.get::<_, i64>(1)?.max(0) as u64, last_seen: r.get(2)? })
         })?
         .collect::<Result<_, _>>()?;
     Ok(members)
@@ -281,7 +240,7 @@ pub fn list(conn: &Connection, user: &User) -> Result<Vec<RoomSummary>, StoreErr
                 CASE WHEN m.user_id IS NULL THEN 0 ELSE (
                     SELECT COUNT(*) FROM messages x
                     WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> ?1 AND x.deleted_at IS NULL
-                      AND instr(lower(x.content), lower('@' || ?2)) > 0) END
+                      AND (' ' || lower(x.content) || ' ') GLOB ('*[^a-z0-9_-]@' || lower(?2) || '[^a-z0-9_-]*')) END
          FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ?1
          WHERE r.private = 0 OR joined
          ORDER BY joined DESC, r.kind = 'dm', r.id",
@@ -315,9 +274,9 @@ mod tests {
     fn db() -> (Connection, User, User, User) {
         let conn = Connection::open_in_memory().expect("db");
         super::super::schema::migrate(&conn).expect("migrate");
-        let a = users::register(&conn, "alice", "h", 0).expect("a");
-        let b = users::register(&conn, "bob", "h", 0).expect("b");
-        let c = users::register(&conn, "carol", "h", 0).expect("c");
+        let a = users::register(&conn, "alice", "h", 0, |_| false).expect("a");
+        let b = users::register(&conn, "bob", "h", 0, |_| false).expect("b");
+        let c = users::register(&conn, "carol", "h", 0, |_| false).expect("c");
         (conn, a, b, c)
     }
 
@@ -335,37 +294,21 @@ mod tests {
         assert!(j.newly && !j.room.private);
         assert!(join(&conn, "general", &b, 0).expect("join").newly);
         assert!(!join(&conn, "general", &b, 0).expect("rejoin").newly);
-        let names: Vec<String> = members(&conn, "general")
-            .expect("members")
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
+        let names: Vec<String> = members(&conn, "general").expect("members").into_iter().map(|m| m.name).collect();
         assert_eq!(names, ["alice", "bob"]);
     }
 
     #[test]
     fn private_rooms_need_an_invite() {
         let (conn, a, b, c) = db();
-        let room = Room {
-            id: "ops".into(),
-            kind: RoomKind::Room,
-            topic: "on call".into(),
-            private: true,
-        };
+        let room = Room { id: "ops".into(), kind: RoomKind::Room, topic: "on call".into(), private: true };
         create(&conn, room, &a, 0).expect("create");
-        assert_eq!(code(join(&conn, "ops", &b, 0)), ErrorCode::Forbidden);
-        assert_eq!(
-            code(invite(&conn, "ops", &c, "bob", 0)),
-            ErrorCode::NotFound,
-            "non-member cannot invite"
-        );
+        assert_eq!(code(join(&conn, "ops", &b, 0)), ErrorCode::NotFound);
+        assert_eq!(code(invite(&conn, "ops", &c, "bob", 0)), ErrorCode::NotFound, "non-member cannot invite");
         invite(&conn, "ops", &a, "bob", 0).expect("invite");
         assert!(is_member(&conn, "ops", b.id).expect("member"));
         let listed: Vec<_> = list(&conn, &c).expect("list").into_iter().map(|r| r.room_id).collect();
-        assert!(
-            !listed.contains(&"ops".to_string()),
-            "private room listed to a non-member"
-        );
+        assert!(!listed.contains(&"ops".to_string()), "private room listed to a non-member");
     }
 
     #[test]
@@ -373,24 +316,11 @@ mod tests {
         let (conn, a, b, c) = db();
         let (room, _) = open_dm(&conn, &b, "alice", 0).expect("dm");
         assert_eq!(room.id, "dm:alice:bob");
-        assert_eq!(code(join(&conn, "dm:alice:bob", &c, 0)), ErrorCode::Forbidden);
-        assert_eq!(
-            code(join(&conn, "dm:alice:carol", &c, 0)),
-            ErrorCode::NotFound,
-            "dm rooms are not created by join"
-        );
-        assert_eq!(
-            code(invite(&conn, "dm:alice:bob", &a, "carol", 0)),
-            ErrorCode::Forbidden
-        );
+        assert_eq!(code(join(&conn, "dm:alice:bob", &c, 0)), ErrorCode::NotFound);
+        assert_eq!(code(join(&conn, "dm:alice:carol", &c, 0)), ErrorCode::NotFound, "dm rooms are not created by join");
+        assert_eq!(code(invite(&conn, "dm:alice:bob", &a, "carol", 0)), ErrorCode::Forbidden);
         leave(&conn, "dm:alice:bob", a.id).expect("leave");
-        assert!(
-            !join(&conn, "dm:alice:bob", &a, 0)
-                .expect("party may rejoin")
-                .room
-                .id
-                .is_empty()
-        );
+        assert!(!join(&conn, "dm:alice:bob", &a, 0).expect("party may rejoin").room.id.is_empty());
         assert_eq!(code(open_dm(&conn, &a, "nobody", 0)), ErrorCode::NotFound);
     }
 }

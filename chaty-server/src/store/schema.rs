@@ -95,10 +95,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let done: usize = conn
-        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
-        .try_into()
-        .unwrap_or(0);
+    let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
     if done > MIGRATIONS.len() {
         return Err(StoreError::Io(std::io::Error::other(format!(
             "the database is from a newer chaty (schema {done}, this build knows {})",
@@ -106,22 +103,19 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ))));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
-            i + 1
-        ))
-        .inspect_err(|_| {
-            let _ = conn.execute_batch("ROLLBACK");
-        })?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).inspect_err(
+            |_| {
+                let _ = conn.execute_batch("ROLLBACK");
+            },
+        )?;
     }
     Ok(())
 }
 
 /// The database's epoch, created on first use.
 pub fn epoch(conn: &Connection) -> Result<String, StoreError> {
-    let existing: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0))
-        .optional()?;
+    let existing: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| r.get(0)).optional()?;
     if let Some(epoch) = existing {
         return Ok(epoch);
     }

@@ -28,10 +28,7 @@ pub struct Tokens {
 }
 
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn taken(name: &str) -> StoreError {
@@ -41,13 +38,7 @@ fn taken(name: &str) -> StoreError {
 pub fn by_name(conn: &Connection, name: &str) -> Result<Option<User>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT id, name, pass_hash IS NULL FROM users WHERE name = ?1")?
-        .query_row([name], |r| {
-            Ok(User {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                guest: r.get(2)?,
-            })
-        })
+        .query_row([name], |r| Ok(User { id: r.get(0)?, name: r.get(1)?, guest: r.get(2)? }))
         .optional()?)
 }
 
@@ -55,30 +46,31 @@ pub fn by_name(conn: &Connection, name: &str) -> Result<Option<User>, StoreError
 pub fn credentials(conn: &Connection, name: &str) -> Result<Option<(User, String)>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT id, name, pass_hash FROM users WHERE name = ?1 AND pass_hash IS NOT NULL")?
-        .query_row([name], |r| {
-            Ok((
-                User {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    guest: false,
-                },
-                r.get(2)?,
-            ))
-        })
+        .query_row([name], |r| Ok((User { id: r.get(0)?, name: r.get(1)?, guest: false }, r.get(2)?)))
         .optional()?)
 }
 
-pub fn register(conn: &Connection, name: &str, pass_hash: &str, now: i64) -> Result<User, StoreError> {
-    if by_name(conn, name)?.is_some() {
-        return Err(taken(name));
+/// Creates an account. A name used by a guest can be taken over when
+/// `guest_is_gone(guest_id)` says no guest is connected under it.
+pub fn register(
+    conn: &Connection,
+    name: &str,
+    pass_hash: &str,
+    now: i64,
+    guest_is_gone: impl FnOnce(i64) -> bool,
+) -> Result<User, StoreError> {
+    match by_name(conn, name)? {
+        Some(user) if user.guest && guest_is_gone(user.id) => {
+            conn.prepare_cached("UPDATE users SET name = ?2, pass_hash = ?3 WHERE id = ?1")?
+                .execute(params![user.id, name, pass_hash])?;
+            return Ok(User { id: user.id, name: name.to_string(), guest: false });
+        }
+        Some(_) => return Err(taken(name)),
+        None => {}
     }
     conn.prepare_cached("INSERT INTO users (name, pass_hash, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![name, pass_hash, now])?;
-    Ok(User {
-        id: conn.last_insert_rowid(),
-        name: name.to_string(),
-        guest: false,
-    })
+    Ok(User { id: conn.last_insert_rowid(), name: name.to_string(), guest: false })
 }
 
 /// The guest called `name`, created on first use. A registered user's name
@@ -91,21 +83,15 @@ pub fn guest(conn: &Connection, name: &str, now: i64) -> Result<User, StoreError
             format!("\"{name}\" is a registered user; pick another guest name or LOGIN"),
         )),
         None => {
-            conn.prepare_cached("INSERT INTO users (name, created_at) VALUES (?1, ?2)")?
-                .execute(params![name, now])?;
-            Ok(User {
-                id: conn.last_insert_rowid(),
-                name: name.to_string(),
-                guest: true,
-            })
+            conn.prepare_cached("INSERT INTO users (name, created_at) VALUES (?1, ?2)")?.execute(params![name, now])?;
+            Ok(User { id: conn.last_insert_rowid(), name: name.to_string(), guest: true })
         }
     }
 }
 
 /// Records when a user's last connection closed.
 pub fn set_last_seen(conn: &Connection, user_id: i64, now: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE users SET last_seen = ?2 WHERE id = ?1")?
-        .execute(params![user_id, now])?;
+    conn.prepare_cached("UPDATE users SET last_seen = ?2 WHERE id = ?1")?.execute(params![user_id, now])?;
     Ok(())
 }
 
@@ -124,20 +110,8 @@ pub fn issue_tokens(conn: &Connection, user_id: i64, family: Option<&str>, now: 
     };
     let mut insert = conn
         .prepare_cached("INSERT INTO tokens (hash, user_id, kind, family, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-    insert.execute(params![
-        token_hash(&tokens.access),
-        user_id,
-        "access",
-        tokens.family,
-        tokens.access_expires_at
-    ])?;
-    insert.execute(params![
-        token_hash(&tokens.refresh),
-        user_id,
-        "refresh",
-        tokens.family,
-        now + REFRESH_TTL_MS
-    ])?;
+    insert.execute(params![token_hash(&tokens.access), user_id, "access", tokens.family, tokens.access_expires_at])?;
+    insert.execute(params![token_hash(&tokens.refresh), user_id, "refresh", tokens.family, now + REFRESH_TTL_MS])?;
     Ok(tokens)
 }
 
@@ -161,15 +135,7 @@ pub fn check_access(conn: &Connection, token: &str, now: i64) -> Result<Access, 
              WHERE t.hash = ?1 AND t.kind = 'access'",
         )?
         .query_row([token_hash(token)], |r| {
-            Ok((
-                User {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    guest: false,
-                },
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok((User { id: r.get(0)?, name: r.get(1)?, guest: false }, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
         })
         .optional()?;
     match row {
@@ -178,11 +144,7 @@ pub fn check_access(conn: &Connection, token: &str, now: i64) -> Result<Access, 
             ErrorCode::TokenExpired,
             "the access token has expired; send REFRESH with your refresh token",
         )),
-        Some((user, family, expires_at)) => Ok(Access {
-            user,
-            family,
-            expires_at,
-        }),
+        Some((user, family, expires_at)) => Ok(Access { user, family, expires_at }),
     }
 }
 
@@ -190,15 +152,17 @@ pub fn check_access(conn: &Connection, token: &str, now: i64) -> Result<Access, 
 #[derive(Debug)]
 pub enum Rotation {
     Rotated(User, Tokens),
-    /// The token had already been rotated; its family is now revoked. This is
-    /// an `Ok` so the revocation commits; the caller refuses the request.
-    ReuseDetected,
+    /// The token had already been rotated; its family (named here) is now
+    /// revoked. This is an `Ok` so the revocation commits; the caller refuses.
+    ReuseDetected(String),
 }
 
 /// Trades a refresh token for a new pair. A refresh token works once: using
 /// one that was already rotated revokes its whole family (it was stolen, or
 /// the legitimate client lost a race; either way, sign in again).
-pub fn rotate(conn: &Connection, refresh: &str, now: i64) -> Result<Rotation, StoreError> {
+/// `owner`: the user the asking connection is signed in as, if any; a valid
+/// token of someone else is refused without being used up.
+pub fn rotate(conn: &Connection, refresh: &str, owner: Option<i64>, now: i64) -> Result<Rotation, StoreError> {
     let hash = token_hash(refresh);
     let row = conn
         .prepare_cached(
@@ -207,11 +171,7 @@ pub fn rotate(conn: &Connection, refresh: &str, now: i64) -> Result<Rotation, St
         )?
         .query_row([&hash], |r| {
             Ok((
-                User {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    guest: false,
-                },
+                User { id: r.get(0)?, name: r.get(1)?, guest: false },
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, bool>(4)?,
@@ -223,23 +183,21 @@ pub fn rotate(conn: &Connection, refresh: &str, now: i64) -> Result<Rotation, St
     };
     if rotated {
         revoke_family(conn, &family)?;
-        return Ok(Rotation::ReuseDetected);
+        return Ok(Rotation::ReuseDetected(family));
+    }
+    if owner.is_some_and(|o| o != user.id) {
+        return Err(StoreError::refused(ErrorCode::Forbidden, "that refresh token belongs to another user"));
     }
     if expires <= now {
-        return Err(StoreError::refused(
-            ErrorCode::TokenExpired,
-            "the refresh token has expired; LOGIN again",
-        ));
+        return Err(StoreError::refused(ErrorCode::TokenExpired, "the refresh token has expired; LOGIN again"));
     }
-    conn.prepare_cached("UPDATE tokens SET rotated = 1 WHERE hash = ?1")?
-        .execute([&hash])?;
+    conn.prepare_cached("UPDATE tokens SET rotated = 1 WHERE hash = ?1")?.execute([&hash])?;
     let tokens = issue_tokens(conn, user.id, Some(&family), now)?;
     Ok(Rotation::Rotated(user, tokens))
 }
 
 pub fn revoke_family(conn: &Connection, family: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM tokens WHERE family = ?1")?
-        .execute([family])?;
+    conn.prepare_cached("DELETE FROM tokens WHERE family = ?1")?.execute([family])?;
     Ok(())
 }
 
@@ -256,42 +214,43 @@ mod tests {
     #[test]
     fn names_are_unique_ignoring_case_and_guests_cannot_take_them() {
         let conn = db();
-        register(&conn, "alice", "h", 0).expect("register");
+        register(&conn, "alice", "h", 0, |_| false).expect("register");
         assert!(
-            matches!(register(&conn, "ALICE", "h", 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::Conflict)
+            matches!(register(&conn, "ALICE", "h", 0, |_| false), Err(StoreError::Refused(r)) if r.code == ErrorCode::Conflict)
         );
         assert!(matches!(guest(&conn, "Alice", 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::Conflict));
         let g = guest(&conn, "bob", 0).expect("guest");
         assert_eq!(guest(&conn, "bob", 0).expect("same guest"), g);
+        // A connected guest keeps the name; once gone, it can be registered.
+        assert!(register(&conn, "bob", "h", 0, |_| false).is_err());
+        let bob = register(&conn, "Bob", "h", 0, |id| id == g.id).expect("claimed");
+        assert_eq!((bob.id, bob.guest, bob.name.as_str()), (g.id, false, "Bob"));
     }
 
     #[test]
     fn tokens_expire_rotate_and_reuse_revokes_the_family() {
         let conn = db();
-        let user = register(&conn, "alice", "h", 0).expect("register");
+        let user = register(&conn, "alice", "h", 0, |_| false).expect("register");
         let first = issue_tokens(&conn, user.id, None, 1000).expect("issue");
         assert_eq!(check_access(&conn, &first.access, 1000).expect("valid").user, user);
         let expired = check_access(&conn, &first.access, 1000 + ACCESS_TTL_MS).expect_err("expired");
         assert!(matches!(expired, StoreError::Refused(r) if r.code == ErrorCode::TokenExpired));
 
-        let Rotation::Rotated(_, second) = rotate(&conn, &first.refresh, 2000).expect("rotate") else {
+        let Rotation::Rotated(_, second) = rotate(&conn, &first.refresh, None, 2000).expect("rotate") else {
             panic!("first use must rotate");
         };
         assert_eq!(second.family, first.family);
         assert!(check_access(&conn, &second.access, 2000).is_ok());
         // Replaying the old refresh token revokes everything in the family.
-        assert!(matches!(
-            rotate(&conn, &first.refresh, 3000),
-            Ok(Rotation::ReuseDetected)
-        ));
+        assert!(matches!(rotate(&conn, &first.refresh, None, 3000), Ok(Rotation::ReuseDetected(_))));
         assert!(check_access(&conn, &second.access, 3000).is_err());
-        assert!(rotate(&conn, &second.refresh, 3000).is_err());
+        assert!(rotate(&conn, &second.refresh, None, 3000).is_err());
     }
 
     #[test]
     fn tokens_are_stored_only_as_hashes() {
         let conn = db();
-        let user = register(&conn, "alice", "h", 0).expect("register");
+        let user = register(&conn, "alice", "h", 0, |_| false).expect("register");
         let t = issue_tokens(&conn, user.id, None, 0).expect("issue");
         let stored: Vec<String> = conn
             .prepare("SELECT hash FROM tokens")

@@ -15,10 +15,7 @@ pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// Starts the server binary on `port` with `db` and extra flags.
@@ -63,9 +60,7 @@ pub async fn next(ws: &mut Ws) -> Option<Value> {
 /// Skips frames until one of `kind`; panics if the socket closes first.
 pub async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
     loop {
-        let frame = next(ws)
-            .await
-            .unwrap_or_else(|| panic!("closed while waiting for {kind}"));
+        let frame = next(ws).await.unwrap_or_else(|| panic!("closed while waiting for {kind}"));
         if frame["type"] == kind {
             return frame;
         }

@@ -35,11 +35,8 @@ impl App {
             // Read on another device: so it is read here too.
             if seq > room.read_seq {
                 room.read_seq = seq;
-                let after = room
-                    .messages
-                    .iter()
-                    .filter(|m| m.seq > seq && !m.user_id.eq_ignore_ascii_case(&me))
-                    .count();
+                let after =
+                    room.messages.iter().filter(|m| m.seq > seq && !m.user_id.eq_ignore_ascii_case(&me)).count();
                 room.unread = room.unread.min(after);
                 if room.unread == 0 {
                     room.mentions = 0;
@@ -77,10 +74,7 @@ impl App {
                     m.reactions[i].users.push(user);
                 }
             }
-            (None, true) => m.reactions.push(proto::Reactions {
-                emoji,
-                users: vec![user],
-            }),
+            (None, true) => m.reactions.push(proto::Reactions { emoji, users: vec![user] }),
             (Some(i), false) => {
                 m.reactions[i].users.retain(|u| *u != user);
                 if m.reactions[i].users.is_empty() {
@@ -111,11 +105,7 @@ impl App {
     }
 
     pub(super) fn search_results(&mut self, query: String, hits: Vec<SearchHit>) {
-        self.search = Some(SearchView {
-            query,
-            hits,
-            selected: 0,
-        });
+        self.search = Some(SearchView { query, hits, selected: 0 });
     }
 
     /// A history page that was asked for to show a search hit in context.
@@ -143,13 +133,7 @@ impl App {
         room.read_seq = last;
         room.unread = 0;
         room.mentions = 0;
-        vec![Cmd::Send(
-            ClientFrame::MarkRead(proto::MarkRead {
-                room_id: room.id.clone(),
-                seq: last,
-            }),
-            None,
-        )]
+        vec![Cmd::Send(ClientFrame::MarkRead(proto::MarkRead { room_id: room.id.clone(), seq: last }), None)]
     }
 
     /// Alt-U: scroll so the "new" line is at the top.
@@ -269,12 +253,7 @@ impl App {
         if let Some(m) = self.selected() {
             return Some(m.clone());
         }
-        self.current_room()?
-            .messages
-            .iter()
-            .rev()
-            .find(|m| !m.deleted && fits(m))
-            .cloned()
+        self.current_room()?.messages.iter().rev().find(|m| !m.deleted && fits(m)).cloned()
     }
 
     fn own(&self) -> impl Fn(&Message) -> bool + '_ {
@@ -299,36 +278,21 @@ impl App {
 
     fn toggle_reaction(&mut self, message: &Message, emoji: &str) -> Vec<Cmd> {
         let me = self.me.clone();
-        let remove = message
-            .reactions
-            .iter()
-            .any(|r| r.emoji == emoji && r.users.iter().any(|u| u.eq_ignore_ascii_case(&me)));
-        let react = proto::React {
-            message_id: message.id,
-            emoji: emoji.to_string(),
-            remove,
-        };
+        let remove =
+            message.reactions.iter().any(|r| r.emoji == emoji && r.users.iter().any(|u| u.eq_ignore_ascii_case(&me)));
+        let react = proto::React { message_id: message.id, emoji: emoji.to_string(), remove };
         vec![Cmd::Send(ClientFrame::React(react), None)]
     }
 
     fn send_delete(&self, id: u64) -> Vec<Cmd> {
-        vec![Cmd::Send(
-            ClientFrame::DeleteMessage(proto::DeleteMessage { message_id: id }),
-            None,
-        )]
+        vec![Cmd::Send(ClientFrame::DeleteMessage(proto::DeleteMessage { message_id: id }), None)]
     }
 
     /// Enter while editing: the new text goes out as `EDIT_MESSAGE`.
     pub(super) fn submit_edit(&mut self, id: u64, content: String) -> Vec<Cmd> {
         self.compose = Compose::None;
         self.input.take();
-        vec![Cmd::Send(
-            ClientFrame::EditMessage(proto::EditMessage {
-                message_id: id,
-                content,
-            }),
-            None,
-        )]
+        vec![Cmd::Send(ClientFrame::EditMessage(proto::EditMessage { message_id: id, content }), None)]
     }
 
     // ----- commands ---------------------------------------------------------
@@ -375,16 +339,8 @@ impl App {
     }
 
     pub(super) fn cmd_search(&mut self, query: String) -> Vec<Cmd> {
-        let search = proto::Search {
-            query: query.clone(),
-            room_id: None,
-            limit: Some(50),
-        };
-        self.search = Some(SearchView {
-            query,
-            hits: Vec::new(),
-            selected: 0,
-        });
+        let search = proto::Search { query: query.clone(), room_id: None, limit: Some(50) };
+        self.search = Some(SearchView { query, hits: Vec::new(), selected: 0 });
         vec![Cmd::Send(ClientFrame::Search(search), Some("search".into()))]
     }
 
@@ -403,19 +359,8 @@ impl App {
     pub(super) fn cmd_presence(&mut self, away: bool) -> Vec<Cmd> {
         self.away = away;
         self.auto_away = false;
-        let status = if away {
-            PresenceStatus::Away
-        } else {
-            PresenceStatus::Online
-        };
-        self.notice(
-            if away {
-                "you are shown as away; /back to return"
-            } else {
-                "you are shown as online"
-            },
-            false,
-        );
+        let status = if away { PresenceStatus::Away } else { PresenceStatus::Online };
+        self.notice(if away { "you are shown as away; /back to return" } else { "you are shown as online" }, false);
         vec![Cmd::Send(ClientFrame::SetPresence(proto::SetPresence { status }), None)]
     }
 
@@ -434,12 +379,7 @@ impl App {
         }
         self.away = true;
         self.auto_away = true;
-        vec![Cmd::Send(
-            ClientFrame::SetPresence(proto::SetPresence {
-                status: PresenceStatus::Away,
-            }),
-            None,
-        )]
+        vec![Cmd::Send(ClientFrame::SetPresence(proto::SetPresence { status: PresenceStatus::Away }), None)]
     }
 
     /// On every key: back from an automatic away.
@@ -450,12 +390,7 @@ impl App {
         }
         self.away = false;
         self.auto_away = false;
-        vec![Cmd::Send(
-            ClientFrame::SetPresence(proto::SetPresence {
-                status: PresenceStatus::Online,
-            }),
-            None,
-        )]
+        vec![Cmd::Send(ClientFrame::SetPresence(proto::SetPresence { status: PresenceStatus::Online }), None)]
     }
 
     // ----- search view ------------------------------------------------------
@@ -486,9 +421,7 @@ impl App {
     /// history around it if it is not here yet.
     fn open_hit(&mut self, m: &Message) -> Vec<Cmd> {
         let mut cmds = self.switch_to(&m.room_id);
-        let loaded = self
-            .current_room()
-            .is_some_and(|r| r.id == m.room_id && r.messages.iter().any(|x| x.id == m.id));
+        let loaded = self.current_room().is_some_and(|r| r.id == m.room_id && r.messages.iter().any(|x| x.id == m.id));
         if loaded {
             self.select_id(m.id);
         } else {
@@ -498,10 +431,7 @@ impl App {
                 after: Some(m.seq.saturating_sub(25)),
                 limit: Some(50),
             };
-            cmds.push(Cmd::Send(
-                ClientFrame::History(history),
-                Some(format!("context:{}:{}", m.room_id, m.id)),
-            ));
+            cmds.push(Cmd::Send(ClientFrame::History(history), Some(format!("context:{}:{}", m.room_id, m.id))));
         }
         cmds
     }
@@ -513,17 +443,9 @@ impl App {
             return self.nothing_to("share a file in");
         };
         let path = PathBuf::from(shellexpand_home(&path));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let id = self.start_transfer(&name, true);
-        vec![Cmd::Upload {
-            id,
-            path,
-            room,
-            caption,
-        }]
+        vec![Cmd::Upload { id, path, room, caption }]
     }
 
     pub(super) fn cmd_download(&mut self) -> Vec<Cmd> {
@@ -571,12 +493,7 @@ impl App {
                 t.done = t.total.max(t.done);
                 t.state = TransferState::Done(format!("saved to {}", path.display()));
             }
-            TransferEvent::Uploaded {
-                attachment,
-                room,
-                caption,
-                ..
-            } => {
+            TransferEvent::Uploaded { attachment, room, caption, .. } => {
                 t.done = attachment.size;
                 t.total = attachment.size;
                 t.state = TransferState::Done("shared".into());
@@ -589,20 +506,10 @@ impl App {
 
     /// Sends a message to `room` (maybe not the current one), with a file.
     fn say_in(&mut self, room_id: &str, content: String, attachment: Option<Attachment>) -> Vec<Cmd> {
-        let pending = Pending {
-            client_id: self.next_client_id(),
-            content,
-            failed: None,
-            reply_to: None,
-            attachment,
-        };
+        let pending = Pending { client_id: self.next_client_id(), content, failed: None, reply_to: None, attachment };
         let online = self.online();
         self.room_mut(room_id).pending.push(pending.clone());
-        if online {
-            vec![super::chat_frame(room_id, &pending)]
-        } else {
-            Vec::new()
-        }
+        if online { vec![super::chat_frame(room_id, &pending)] } else { Vec::new() }
     }
 }
 
@@ -633,11 +540,7 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1000.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{size:.1} {}", UNITS[unit]) }
 }
 
 /// Keys that mean "edit this" or "select" need an empty input and no modifiers.

@@ -48,25 +48,10 @@ pub enum Msg {
 /// Progress and outcome of a file upload or download.
 #[derive(Debug, Clone)]
 pub enum TransferEvent {
-    Progress {
-        id: u64,
-        done: u64,
-        total: u64,
-    },
-    Uploaded {
-        id: u64,
-        attachment: proto::Attachment,
-        room: String,
-        caption: Option<String>,
-    },
-    Saved {
-        id: u64,
-        path: PathBuf,
-    },
-    Failed {
-        id: u64,
-        reason: String,
-    },
+    Progress { id: u64, done: u64, total: u64 },
+    Uploaded { id: u64, attachment: proto::Attachment, room: String, caption: Option<String> },
+    Saved { id: u64, path: PathBuf },
+    Failed { id: u64, reason: String },
 }
 
 impl TransferEvent {
@@ -203,11 +188,7 @@ enum Auth {
     None,
     Token,
     Refresh,
-    Password {
-        register: bool,
-        user: String,
-        password: String,
-    },
+    Password { register: bool, user: String, password: String },
 }
 
 /// A popup over the chat: help, who, the room list.
@@ -327,8 +308,7 @@ impl App {
             None => {
                 let current = self.rooms.get(self.current).map(|r| r.id.clone());
                 self.rooms.push(Room::new(id));
-                self.rooms
-                    .sort_by(|a, b| (a.kind == RoomKind::Dm, &a.id).cmp(&(b.kind == RoomKind::Dm, &b.id)));
+                self.rooms.sort_by(|a, b| (a.kind == RoomKind::Dm, &a.id).cmp(&(b.kind == RoomKind::Dm, &b.id)));
                 if let Some(cur) = current.and_then(|c| self.room_index(&c)) {
                     self.current = cur;
                 }
@@ -408,16 +388,8 @@ impl App {
                 self.typing_sent = None;
                 self.authenticate()
             }
-            NetEvent::Disconnected {
-                reason,
-                retry_at,
-                attempt,
-            } => {
-                self.conn = Conn::Reconnecting {
-                    at: retry_at,
-                    attempt,
-                    reason,
-                };
+            NetEvent::Disconnected { reason, retry_at, attempt } => {
+                self.conn = Conn::Reconnecting { at: retry_at, attempt, reason };
                 self.signed_in = false;
                 for room in &mut self.rooms {
                     room.typers.clear();
@@ -436,23 +408,13 @@ impl App {
     /// What to send right after connecting: the saved token, or the sign-in
     /// the user asked for, or nothing (the sign-in screen waits for input).
     fn authenticate(&mut self) -> Vec<Cmd> {
-        if let Auth::Password {
-            register,
-            user,
-            password,
-        } = &self.auth
-        {
+        if let Auth::Password { register, user, password } = &self.auth {
             return vec![password_frame(*register, user, password)];
         }
         match &self.session {
             Some(session) => {
                 self.auth = Auth::Token;
-                vec![Cmd::Send(
-                    ClientFrame::Auth(proto::Auth {
-                        token: session.token.clone(),
-                    }),
-                    Some("auth".into()),
-                )]
+                vec![Cmd::Send(ClientFrame::Auth(proto::Auth { token: session.token.clone() }), Some("auth".into()))]
             }
             None => {
                 self.screen = Screen::SignIn;
@@ -475,39 +437,23 @@ impl App {
                 self.epoch = Some(epoch);
                 Vec::new()
             }
-            ServerFrame::AuthOk {
-                user_name,
-                token,
-                refresh_token,
-                ..
-            } => self.signed_in_as(user_name, token, refresh_token),
+            ServerFrame::AuthOk { user_name, token, refresh_token, .. } => {
+                self.signed_in_as(user_name, token, refresh_token)
+            }
             ServerFrame::Rooms { rooms } if reference == "rooms" => {
                 let lines = rooms
                     .iter()
                     .filter(|r| r.kind == RoomKind::Room)
                     .map(|r| {
                         let mark = if r.joined { "✓" } else { " " };
-                        format!(
-                            "{mark} #{:<20} {:>3} members  {}",
-                            r.room_id,
-                            r.member_count,
-                            sanitize::line(&r.topic)
-                        )
+                        format!("{mark} #{:<20} {:>3} members  {}", r.room_id, r.member_count, sanitize::line(&r.topic))
                     })
                     .collect();
-                self.overlay = Some(Overlay {
-                    title: "Rooms (/join ROOM)".into(),
-                    lines,
-                });
+                self.overlay = Some(Overlay { title: "Rooms (/join ROOM)".into(), lines });
                 Vec::new()
             }
             ServerFrame::Rooms { rooms } => self.sync_rooms(rooms),
-            ServerFrame::Room {
-                room_id,
-                topic,
-                private,
-                kind,
-            } => {
+            ServerFrame::Room { room_id, topic, private, kind } => {
                 let known = self.room_index(&room_id).is_some();
                 let room = self.room_mut(&room_id);
                 room.topic = topic;
@@ -531,27 +477,11 @@ impl App {
                 cmds
             }
             ServerFrame::ChatMessage(message) => self.chat_message(message),
-            ServerFrame::History {
-                room_id,
-                messages,
-                has_more,
-            } => self.history(&room_id, messages, has_more, &reference),
-            ServerFrame::RoomMembersUpdate {
-                room_id,
-                members,
-                online,
-                away,
-                last_seen,
-                read,
-            } => {
-                self.members_update(MembersUpdate {
-                    room_id,
-                    members,
-                    online,
-                    away,
-                    last_seen,
-                    read,
-                });
+            ServerFrame::History { room_id, messages, has_more } => {
+                self.history(&room_id, messages, has_more, &reference)
+            }
+            ServerFrame::RoomMembersUpdate { room_id, members, online, away, last_seen, read } => {
+                self.members_update(MembersUpdate { room_id, members, online, away, last_seen, read });
                 Vec::new()
             }
             ServerFrame::UserLeft { room_id, user_id } if user_id.eq_ignore_ascii_case(&self.me) => {
@@ -562,12 +492,7 @@ impl App {
                 Vec::new()
             }
             ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),
-            ServerFrame::Typing {
-                room_id,
-                user_id,
-                typing,
-                ..
-            } => {
+            ServerFrame::Typing { room_id, user_id, typing, .. } => {
                 if user_id.eq_ignore_ascii_case(&self.me) {
                     return Vec::new();
                 }
@@ -584,12 +509,7 @@ impl App {
                 self.read(&room_id, &user_id, seq);
                 Vec::new()
             }
-            ServerFrame::MessageEdited {
-                room_id,
-                message_id,
-                content,
-                edited_at,
-            } => {
+            ServerFrame::MessageEdited { room_id, message_id, content, edited_at } => {
                 self.edited(&room_id, message_id, content, edited_at);
                 Vec::new()
             }
@@ -597,21 +517,11 @@ impl App {
                 self.deleted(&room_id, message_id);
                 Vec::new()
             }
-            ServerFrame::Reaction {
-                room_id,
-                message_id,
-                user_id,
-                emoji,
-                added,
-            } => {
+            ServerFrame::Reaction { room_id, message_id, user_id, emoji, added } => {
                 self.reaction(&room_id, message_id, user_id, emoji, added);
                 Vec::new()
             }
-            ServerFrame::Presence {
-                user_id,
-                status,
-                last_seen,
-            } => {
+            ServerFrame::Presence { user_id, status, last_seen } => {
                 self.presence(&user_id, status, last_seen);
                 Vec::new()
             }
@@ -624,15 +534,8 @@ impl App {
     }
 
     fn signed_in_as(&mut self, user: String, token: String, refresh: Option<String>) -> Vec<Cmd> {
-        let refresh = refresh
-            .or_else(|| self.session.as_ref().map(|s| s.refresh_token.clone()))
-            .unwrap_or_default();
-        let session = Session {
-            server: self.server.clone(),
-            user: user.clone(),
-            token,
-            refresh_token: refresh,
-        };
+        let refresh = refresh.or_else(|| self.session.as_ref().map(|s| s.refresh_token.clone())).unwrap_or_default();
+        let session = Session { server: self.server.clone(), user: user.clone(), token, refresh_token: refresh };
         self.session = Some(session.clone());
         self.me = user.clone();
         self.signed_in = true;
@@ -641,13 +544,7 @@ impl App {
         self.signin.busy = false;
         self.signin.error = None;
         self.signin.password = Input::default();
-        vec![
-            Cmd::SaveSession(session),
-            Cmd::SaveConfig {
-                server: self.server.clone(),
-                user,
-            },
-        ]
+        vec![Cmd::SaveSession(session), Cmd::SaveConfig { server: self.server.clone(), user }]
     }
 
     /// After sign-in the server lists our rooms: catch up on each (from the
@@ -666,11 +563,7 @@ impl App {
             let since = room.last_seq();
             let id = summary.room_id;
             cmds.push(Cmd::Send(
-                ClientFrame::JoinRoom(proto::JoinRoom {
-                    room_id: id.clone(),
-                    user_id: None,
-                    since,
-                }),
+                ClientFrame::JoinRoom(proto::JoinRoom { room_id: id.clone(), user_id: None, since }),
                 Some(format!("catchup:{id}")),
             ));
             if since.is_none() {
@@ -697,23 +590,17 @@ impl App {
         }
         room.typers.retain(|(u, _)| !u.eq_ignore_ascii_case(&message.user_id));
         let mine = message.user_id.eq_ignore_ascii_case(&me);
-        let mention = !mine && message.content.to_lowercase().contains(&format!("@{me}"));
+        let mention = !mine && transcript::mentions(&message.content, &me);
         let looking = current.as_deref() == Some(message.room_id.as_str()) && room.scroll == 0;
         let dm = room.kind == RoomKind::Dm;
-        let before = if room.scroll > 0 {
-            transcript::build(room, &me_name, width, offset, None).lines.len()
-        } else {
-            0
-        };
+        let before =
+            if room.scroll > 0 { transcript::build(room, &me_name, width, offset, None).lines.len() } else { 0 };
         if !room.insert(message) {
             return Vec::new();
         }
         if room.scroll > 0 {
             // Keep the view still while new lines arrive below it.
-            room.scroll += transcript::build(room, &me_name, width, offset, None)
-                .lines
-                .len()
-                .saturating_sub(before);
+            room.scroll += transcript::build(room, &me_name, width, offset, None).lines.len().saturating_sub(before);
             room.new_below = true;
         }
         let _ = height;
@@ -737,12 +624,7 @@ impl App {
             // More was missed than one page: keep going from the newest we have.
             let after = messages.last().map(|m| m.seq).or(room.last_seq());
             cmds.push(Cmd::Send(
-                ClientFrame::History(proto::History {
-                    room_id: room_id.into(),
-                    before: None,
-                    after,
-                    limit: Some(200),
-                }),
+                ClientFrame::History(proto::History { room_id: room_id.into(), before: None, after, limit: Some(200) }),
                 Some(format!("catchup:{room_id}")),
             ));
         }
@@ -753,10 +635,8 @@ impl App {
         for m in messages {
             room.insert(m);
         }
-        if let Some(id) = reference
-            .rsplit_once(':')
-            .filter(|_| reference.starts_with("context:"))
-            .and_then(|(_, id)| id.parse().ok())
+        if let Some(id) =
+            reference.rsplit_once(':').filter(|_| reference.starts_with("context:")).and_then(|(_, id)| id.parse().ok())
         {
             self.context_loaded(room_id, id);
         }
@@ -769,9 +649,7 @@ impl App {
             (Auth::Token, "auth") if code == ErrorCode::TokenExpired => {
                 if let Some(session) = &self.session {
                     self.auth = Auth::Refresh;
-                    let refresh = proto::Refresh {
-                        refresh_token: session.refresh_token.clone(),
-                    };
+                    let refresh = proto::Refresh { refresh_token: session.refresh_token.clone() };
                     return vec![Cmd::Send(ClientFrame::Refresh(refresh), Some("auth".into()))];
                 }
                 Vec::new()
@@ -791,11 +669,7 @@ impl App {
                 Vec::new()
             }
             _ => {
-                if let Some(room) = self
-                    .rooms
-                    .iter_mut()
-                    .find(|r| r.pending.iter().any(|p| p.client_id == reference))
-                {
+                if let Some(room) = self.rooms.iter_mut().find(|r| r.pending.iter().any(|p| p.client_id == reference)) {
                     if let Some(p) = room.pending.iter_mut().find(|p| p.client_id == reference) {
                         p.failed = Some(message);
                     }
@@ -876,11 +750,7 @@ impl App {
         }
         self.signin.error = None;
         self.signin.busy = true;
-        self.auth = Auth::Password {
-            register,
-            user: user.clone(),
-            password: password.clone(),
-        };
+        self.auth = Auth::Password { register, user: user.clone(), password: password.clone() };
         if server != self.server {
             // A different server: reconnect, and sign in once connected.
             self.server = server.clone();
@@ -889,11 +759,7 @@ impl App {
             self.conn = Conn::Connecting;
             return vec![Cmd::Connect(server)];
         }
-        if self.conn == Conn::Connected {
-            vec![password_frame(register, &user, &password)]
-        } else {
-            Vec::new()
-        }
+        if self.conn == Conn::Connected { vec![password_frame(register, &user, &password)] } else { Vec::new() }
     }
 
     fn chat_key(&mut self, key: KeyEvent, now: Instant) -> Vec<Cmd> {
@@ -1005,11 +871,7 @@ impl App {
 
     /// Rooms matching the switcher's query (letters in order), best first.
     pub fn switcher_matches(&self) -> Vec<usize> {
-        let query = self
-            .switcher
-            .as_ref()
-            .map(|s| s.query.to_lowercase())
-            .unwrap_or_default();
+        let query = self.switcher.as_ref().map(|s| s.query.to_lowercase()).unwrap_or_default();
         let mut scored: Vec<(usize, usize)> = self
             .rooms
             .iter()
@@ -1043,10 +905,7 @@ impl App {
             return Vec::new();
         }
         self.typing_sent = Some((room.clone(), now));
-        vec![self.send(ClientFrame::Typing(proto::Typing {
-            room_id: room,
-            typing: true,
-        }))]
+        vec![self.send(ClientFrame::Typing(proto::Typing { room_id: room, typing: true }))]
     }
 
     fn stop_typing(&mut self) -> Vec<Cmd> {
@@ -1116,12 +975,8 @@ impl App {
             if let Some(before) = room.first_seq() {
                 room.loading_older = true;
                 let id = room.id.clone();
-                let history = proto::History {
-                    room_id: id.clone(),
-                    before: Some(before),
-                    after: None,
-                    limit: Some(PAGE),
-                };
+                let history =
+                    proto::History { room_id: id.clone(), before: Some(before), after: None, limit: Some(PAGE) };
                 return vec![Cmd::Send(ClientFrame::History(history), Some(format!("older:{id}")))];
             }
         }
@@ -1140,23 +995,13 @@ impl App {
             let _ = prefix;
             members.into_iter().map(|m| format!("@{m} ")).collect()
         } else if word.starts_with('#') {
-            self.rooms
-                .iter()
-                .filter(|r| r.kind == RoomKind::Room)
-                .map(|r| format!("#{} ", r.id))
-                .collect()
+            self.rooms.iter().filter(|r| r.kind == RoomKind::Room).map(|r| format!("#{} ", r.id)).collect()
         } else {
             let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
-            members
-                .into_iter()
-                .map(|m| if start == 0 { format!("{m}: ") } else { format!("{m} ") })
-                .collect()
+            members.into_iter().map(|m| if start == 0 { format!("{m}: ") } else { format!("{m} ") }).collect()
         };
         let lower = word.to_lowercase();
-        let matches: Vec<&String> = candidates
-            .iter()
-            .filter(|c| c.to_lowercase().starts_with(&lower))
-            .collect();
+        let matches: Vec<&String> = candidates.iter().filter(|c| c.to_lowercase().starts_with(&lower)).collect();
         match matches.as_slice() {
             [] => {}
             [one] => self.input.replace_word(start, one),
@@ -1196,11 +1041,7 @@ impl App {
                 }
             };
         }
-        let content = text
-            .strip_prefix('/')
-            .filter(|_| text.starts_with("//"))
-            .unwrap_or(&text)
-            .to_string();
+        let content = text.strip_prefix('/').filter(|_| text.starts_with("//")).unwrap_or(&text).to_string();
         match self.compose {
             Compose::Edit(id) => self.submit_edit(id, content),
             _ => self.say(content),
@@ -1222,13 +1063,7 @@ impl App {
             Compose::Reply(id) => Some(id),
             _ => None,
         };
-        let pending = Pending {
-            client_id: self.next_client_id(),
-            content,
-            failed: None,
-            reply_to,
-            attachment: None,
-        };
+        let pending = Pending { client_id: self.next_client_id(), content, failed: None, reply_to, attachment: None };
         let online = self.online();
         let room = self.room_mut(&room_id);
         room.scroll = 0;
@@ -1262,11 +1097,7 @@ impl App {
                     return self.switch_to(&room_id);
                 }
                 vec![Cmd::Send(
-                    ClientFrame::JoinRoom(proto::JoinRoom {
-                        room_id,
-                        user_id: None,
-                        since: None,
-                    }),
+                    ClientFrame::JoinRoom(proto::JoinRoom { room_id, user_id: None, since: None }),
                     Some("join".into()),
                 )]
             }
@@ -1278,11 +1109,7 @@ impl App {
             },
             Command::Create { room, private, topic } => {
                 vec![Cmd::Send(
-                    ClientFrame::CreateRoom(proto::CreateRoom {
-                        room_id: room,
-                        topic,
-                        private,
-                    }),
+                    ClientFrame::CreateRoom(proto::CreateRoom { room_id: room, topic, private }),
                     Some("open".into()),
                 )]
             }
@@ -1292,15 +1119,11 @@ impl App {
                 }
                 None => Vec::new(),
             },
-            Command::Dm(user_id) => vec![Cmd::Send(
-                ClientFrame::OpenDm(proto::OpenDm { user_id }),
-                Some("open".into()),
-            )],
+            Command::Dm(user_id) => {
+                vec![Cmd::Send(ClientFrame::OpenDm(proto::OpenDm { user_id }), Some("open".into()))]
+            }
             Command::Me(action) => self.say(format!("/me {action}")),
-            Command::Rooms => vec![Cmd::Send(
-                ClientFrame::ListRooms(proto::ListRooms {}),
-                Some("rooms".into()),
-            )],
+            Command::Rooms => vec![Cmd::Send(ClientFrame::ListRooms(proto::ListRooms {}), Some("rooms".into()))],
             Command::Who => {
                 if let Some(room) = self.current_room() {
                     let lines = room
@@ -1311,10 +1134,7 @@ impl App {
                             format!("{} {}", if on { "●" } else { "○" }, sanitize::line(m))
                         })
                         .collect();
-                    self.overlay = Some(Overlay {
-                        title: format!("Who is in {}", room.label(&self.me)),
-                        lines,
-                    });
+                    self.overlay = Some(Overlay { title: format!("Who is in {}", room.label(&self.me)), lines });
                 }
                 Vec::new()
             }
@@ -1341,10 +1161,7 @@ impl App {
                 let mut lines: Vec<String> = COMMANDS.iter().map(|(_, usage)| (*usage).to_string()).collect();
                 lines.push(String::new());
                 lines.extend(command::KEYS.iter().map(|k| (*k).to_string()));
-                self.overlay = Some(Overlay {
-                    title: "Help (Esc to close)".into(),
-                    lines,
-                });
+                self.overlay = Some(Overlay { title: "Help (Esc to close)".into(), lines });
                 Vec::new()
             }
         }
@@ -1374,12 +1191,7 @@ fn password_frame(register: bool, user: &str, password: &str) -> Cmd {
 }
 
 fn history_latest(room_id: &str) -> ClientFrame {
-    ClientFrame::History(proto::History {
-        room_id: room_id.to_string(),
-        before: None,
-        after: None,
-        limit: Some(PAGE),
-    })
+    ClientFrame::History(proto::History { room_id: room_id.to_string(), before: None, after: None, limit: Some(PAGE) })
 }
 
 fn chat_frame(room_id: &str, p: &Pending) -> Cmd {
@@ -1428,31 +1240,19 @@ pub fn normalize_url(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("type the server's address, e.g. ws://127.0.0.1:8181/ws".into());
     }
-    let url = if text.contains("://") {
-        text.to_string()
-    } else {
-        format!("ws://{text}")
-    };
-    let uri: tokio_tungstenite::tungstenite::http::Uri = url
-        .parse()
-        .map_err(|e| format!("bad server URL {}: {e}", proto::validate::quote(text)))?;
+    let url = if text.contains("://") { text.to_string() } else { format!("ws://{text}") };
+    let uri: tokio_tungstenite::tungstenite::http::Uri =
+        url.parse().map_err(|e| format!("bad server URL {}: {e}", proto::validate::quote(text)))?;
     match uri.scheme_str() {
         Some("ws" | "wss") => {}
         _ => {
-            return Err(format!(
-                "bad server URL {}: use ws:// or wss://",
-                proto::validate::quote(text)
-            ));
+            return Err(format!("bad server URL {}: use ws:// or wss://", proto::validate::quote(text)));
         }
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("bad server URL {}: no host", proto::validate::quote(text)));
     }
-    Ok(if uri.path() == "/" && !url.ends_with('/') {
-        format!("{url}/ws")
-    } else {
-        url
-    })
+    Ok(if uri.path() == "/" && !url.ends_with('/') { format!("{url}/ws") } else { url })
 }
 
 /// Lower is better; `None` when `query`'s letters do not appear in order.

@@ -17,10 +17,7 @@ const T: &str = "2024-03-28T12:00:00.000Z";
 fn signing_in_sends_login_or_register_and_opens_the_chat() {
     let now = Instant::now();
     let mut app = App::new("ws://127.0.0.1:8181/ws", "", None, "t");
-    assert!(
-        app.update(Msg::Net(NetEvent::Connected), now).is_empty(),
-        "no session: wait for the user"
-    );
+    assert!(app.update(Msg::Net(NetEvent::Connected), now).is_empty(), "no session: wait for the user");
     assert_eq!(app.screen, Screen::SignIn);
     type_text(&mut app, "alice", now);
     app.update(key(KeyCode::Tab), now);
@@ -31,13 +28,8 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
         [json!({"type": "REGISTER", "userName": "alice", "password": "correct horse", "ref": "auth"})]
     );
 
-    let refused = app.update(
-        reply(
-            ServerFrame::error(ErrorCode::Conflict, "the user name \"alice\" is taken"),
-            "auth",
-        ),
-        now,
-    );
+    let refused =
+        app.update(reply(ServerFrame::error(ErrorCode::Conflict, "the user name \"alice\" is taken"), "auth"), now);
     assert!(refused.is_empty());
     assert_eq!(app.signin.error.as_deref(), Some("the user name \"alice\" is taken"));
     assert_eq!(app.screen, Screen::SignIn);
@@ -58,10 +50,7 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
         now,
     );
     assert_eq!(app.screen, Screen::Chat);
-    assert!(
-        cmds.iter()
-            .any(|c| matches!(c, Cmd::SaveSession(s) if s.token == "ca_1" && s.refresh_token == "cr_1"))
-    );
+    assert!(cmds.iter().any(|c| matches!(c, Cmd::SaveSession(s) if s.token == "ca_1" && s.refresh_token == "cr_1")));
     assert!(app.signin.password.is_empty(), "the password is not kept");
 }
 
@@ -92,18 +81,9 @@ fn a_saved_session_signs_in_and_refreshes_when_expired() {
     let mut app = App::new("ws://h/ws", "alice", Some(session), "t");
     let cmds = app.update(Msg::Net(NetEvent::Connected), now);
     assert_eq!(sent(&cmds), [json!({"type": "AUTH", "token": "ca_old", "ref": "auth"})]);
-    let cmds = app.update(
-        reply(ServerFrame::error(ErrorCode::TokenExpired, "expired"), "auth"),
-        now,
-    );
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "REFRESH", "refreshToken": "cr_old", "ref": "auth"})]
-    );
-    let cmds = app.update(
-        reply(ServerFrame::error(ErrorCode::Unauthorized, "revoked"), "auth"),
-        now,
-    );
+    let cmds = app.update(reply(ServerFrame::error(ErrorCode::TokenExpired, "expired"), "auth"), now);
+    assert_eq!(sent(&cmds), [json!({"type": "REFRESH", "refreshToken": "cr_old", "ref": "auth"})]);
+    let cmds = app.update(reply(ServerFrame::error(ErrorCode::Unauthorized, "revoked"), "auth"), now);
     assert!(cmds.contains(&Cmd::ClearSession));
     assert_eq!(app.screen, Screen::SignIn);
     assert!(app.signin.error.as_deref().is_some_and(|e| e.contains("revoked")));
@@ -113,16 +93,10 @@ fn a_saved_session_signs_in_and_refreshes_when_expired() {
 fn rooms_are_caught_up_after_sign_in() {
     let now = Instant::now();
     let mut app = signed_in(&[]);
-    app.update(
-        frame(ServerFrame::ChatMessage(message("general", 7, "bob", "hi", T))),
-        now,
-    );
+    app.update(frame(ServerFrame::ChatMessage(message("general", 7, "bob", "hi", T))), now);
     let cmds = app.update(
         frame(ServerFrame::Rooms {
-            rooms: vec![
-                summary("general", RoomKind::Room, ""),
-                summary("ops", RoomKind::Room, ""),
-            ],
+            rooms: vec![summary("general", RoomKind::Room, ""), summary("ops", RoomKind::Room, "")],
         }),
         now,
     );
@@ -137,26 +111,17 @@ fn typing_is_announced_once_then_refreshed_every_three_seconds_and_stopped() {
     let t0 = Instant::now();
     let mut app = signed_in(&[("general", RoomKind::Room, ""), ("ops", RoomKind::Room, "")]);
     let first = type_text(&mut app, "hel", t0);
-    assert_eq!(
-        sent(&first),
-        [json!({"type": "TYPING", "roomId": "general", "typing": true})]
-    );
+    assert_eq!(sent(&first), [json!({"type": "TYPING", "roomId": "general", "typing": true})]);
     assert!(type_text(&mut app, "lo", t0 + Duration::from_secs(2)).is_empty());
     let refresh = type_text(&mut app, "!", t0 + Duration::from_secs(3));
     assert_eq!(sent(&refresh).len(), 1);
     // Clearing the input stops it.
     let cleared = app.update(ctrl('u'), t0 + Duration::from_secs(4));
-    assert_eq!(
-        sent(&cleared),
-        [json!({"type": "TYPING", "roomId": "general", "typing": false})]
-    );
+    assert_eq!(sent(&cleared), [json!({"type": "TYPING", "roomId": "general", "typing": false})]);
     // So does switching rooms.
     type_text(&mut app, "x", t0 + Duration::from_secs(5));
     let switched = app.update(ctrl('n'), t0 + Duration::from_secs(5));
-    assert_eq!(
-        sent(&switched)[0],
-        json!({"type": "TYPING", "roomId": "general", "typing": false})
-    );
+    assert_eq!(sent(&switched)[0], json!({"type": "TYPING", "roomId": "general", "typing": false}));
     assert_eq!(app.current_room().map(|r| r.id.as_str()), Some("ops"));
 }
 
@@ -178,25 +143,12 @@ fn a_message_is_pending_until_its_echo_and_offline_ones_wait_for_the_connection(
     assert_eq!(room.messages.len(), 1);
 
     // Offline: kept, not sent; sent with the same clientId after signing in again.
-    app.update(
-        Msg::Net(NetEvent::Disconnected {
-            reason: "gone".into(),
-            retry_at: now,
-            attempt: 1,
-        }),
-        now,
-    );
+    app.update(Msg::Net(NetEvent::Disconnected { reason: "gone".into(), retry_at: now, attempt: 1 }), now);
     type_text(&mut app, "while away", now);
     assert!(sent(&app.update(key(KeyCode::Enter), now)).is_empty());
-    let waiting = app
-        .current_room()
-        .map(|r| r.pending[0].client_id.clone())
-        .expect("pending");
+    let waiting = app.current_room().map(|r| r.pending[0].client_id.clone()).expect("pending");
     let cmds = app.update(Msg::Net(NetEvent::Connected), now);
-    assert!(
-        sent(&cmds).iter().any(|f| f["type"] == "AUTH"),
-        "signs in again with the session"
-    );
+    assert!(sent(&cmds).iter().any(|f| f["type"] == "AUTH"), "signs in again with the session");
     app.update(
         reply(
             ServerFrame::AuthOk {
@@ -210,19 +162,10 @@ fn a_message_is_pending_until_its_echo_and_offline_ones_wait_for_the_connection(
         ),
         now,
     );
-    let cmds = app.update(
-        frame(ServerFrame::Rooms {
-            rooms: vec![summary("general", RoomKind::Room, "")],
-        }),
-        now,
-    );
+    let cmds = app.update(frame(ServerFrame::Rooms { rooms: vec![summary("general", RoomKind::Room, "")] }), now);
     let frames = sent(&cmds);
     assert!(frames.contains(&json!({"type": "JOIN_ROOM", "roomId": "general", "since": 1, "ref": "catchup:general"})));
-    assert!(
-        frames
-            .iter()
-            .any(|f| f["type"] == "CHAT_MESSAGE" && f["clientId"] == waiting.as_str())
-    );
+    assert!(frames.iter().any(|f| f["type"] == "CHAT_MESSAGE" && f["clientId"] == waiting.as_str()));
 }
 
 #[test]
@@ -231,46 +174,21 @@ fn a_refused_message_is_marked_failed() {
     let mut app = signed_in(&[("general", RoomKind::Room, "")]);
     type_text(&mut app, "hi", now);
     let cmds = app.update(key(KeyCode::Enter), now);
-    let cid = sent(&cmds)
-        .iter()
-        .find(|f| f["type"] == "CHAT_MESSAGE")
-        .map(|f| f["clientId"].clone())
-        .expect("sent");
-    app.update(
-        reply(
-            ServerFrame::error(ErrorCode::Forbidden, "no"),
-            cid.as_str().unwrap_or(""),
-        ),
-        now,
-    );
-    assert_eq!(
-        app.current_room().and_then(|r| r.pending[0].failed.clone()).as_deref(),
-        Some("no")
-    );
+    let cid = sent(&cmds).iter().find(|f| f["type"] == "CHAT_MESSAGE").map(|f| f["clientId"].clone()).expect("sent");
+    app.update(reply(ServerFrame::error(ErrorCode::Forbidden, "no"), cid.as_str().unwrap_or("")), now);
+    assert_eq!(app.current_room().and_then(|r| r.pending[0].failed.clone()).as_deref(), Some("no"));
 }
 
 #[test]
 fn messages_elsewhere_count_as_unread_and_mentions_ring_once() {
     let now = Instant::now();
     let mut app = signed_in(&[("general", RoomKind::Room, ""), ("ops", RoomKind::Room, "")]);
-    let quiet = app.update(
-        frame(ServerFrame::ChatMessage(message("ops", 1, "bob", "deploy done", T))),
-        now,
-    );
+    let quiet = app.update(frame(ServerFrame::ChatMessage(message("ops", 1, "bob", "deploy done", T))), now);
     assert!(quiet.is_empty());
-    let ring = app.update(
-        frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))),
-        now,
-    );
+    let ring = app.update(frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))), now);
     assert_eq!(ring, [Cmd::Bell]);
     // The same message again (a replay) changes nothing.
-    assert!(
-        app.update(
-            frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))),
-            now
-        )
-        .is_empty()
-    );
+    assert!(app.update(frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))), now).is_empty());
     let ops = app.rooms.iter().find(|r| r.id == "ops").expect("ops");
     assert_eq!((ops.unread, ops.mentions), (2, 1));
     // Looking at the room clears them.
@@ -285,11 +203,7 @@ fn commands_are_parsed_and_bad_ones_never_sent() {
     let mut app = signed_in(&[("general", RoomKind::Room, "")]);
     type_text(&mut app, "/frobnicate now", now);
     assert!(app.update(key(KeyCode::Enter), now).is_empty());
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|(n, err)| *err && n.contains("unknown command /frobnicate"))
-    );
+    assert!(app.notice.as_ref().is_some_and(|(n, err)| *err && n.contains("unknown command /frobnicate")));
     assert_eq!(app.input.text(), "/frobnicate now", "the input is kept to fix");
 
     app.update(ctrl('u'), now);
@@ -306,17 +220,10 @@ fn commands_are_parsed_and_bad_ones_never_sent() {
     );
     type_text(&mut app, "//not a command", now);
     let cmds = app.update(key(KeyCode::Enter), now);
-    assert_eq!(
-        sent(&cmds).last().map(|f| f["content"].clone()),
-        Some(json!("/not a command"))
-    );
+    assert_eq!(sent(&cmds).last().map(|f| f["content"].clone()), Some(json!("/not a command")));
     type_text(&mut app, "/help", now);
     app.update(key(KeyCode::Enter), now);
-    assert!(
-        app.overlay
-            .as_ref()
-            .is_some_and(|o| o.lines.iter().any(|l| l.starts_with("/join")))
-    );
+    assert!(app.overlay.as_ref().is_some_and(|o| o.lines.iter().any(|l| l.starts_with("/join"))));
     app.update(key(KeyCode::Esc), now);
     assert!(app.overlay.is_none());
 }
@@ -353,18 +260,9 @@ fn scrolling_to_the_top_loads_older_history() {
     let now = Instant::now();
     let mut app = signed_in(&[("general", RoomKind::Room, "")]);
     app.update(Msg::Resize(80, 24), now);
-    let messages = (51..=100)
-        .map(|seq| message("general", seq, "bob", &format!("line {seq}"), T))
-        .collect();
+    let messages = (51..=100).map(|seq| message("general", seq, "bob", &format!("line {seq}"), T)).collect();
     app.update(
-        reply(
-            ServerFrame::History {
-                room_id: "general".into(),
-                messages,
-                has_more: true,
-            },
-            "latest:general",
-        ),
+        reply(ServerFrame::History { room_id: "general".into(), messages, has_more: true }, "latest:general"),
         now,
     );
     assert!(app.update(key(KeyCode::PageUp), now).is_empty(), "not at the top yet");
@@ -376,10 +274,7 @@ fn scrolling_to_the_top_loads_older_history() {
     assert!(app.update(key(KeyCode::Home), now).is_empty(), "one request at a time");
     // A new message while scrolled up: the view stays put and says so.
     let scroll = app.current_room().map(|r| r.scroll).unwrap_or(0);
-    app.update(
-        frame(ServerFrame::ChatMessage(message("general", 101, "bob", "new", T))),
-        now,
-    );
+    app.update(frame(ServerFrame::ChatMessage(message("general", 101, "bob", "new", T))), now);
     let room = app.current_room().expect("room");
     assert!(room.new_below && room.scroll > scroll);
     app.update(key(KeyCode::End), now);
@@ -401,19 +296,9 @@ fn reconnect_state_and_a_new_epoch() {
         }),
         now,
     );
-    app.update(
-        frame(ServerFrame::ChatMessage(message("general", 1, "bob", "x", T))),
-        now,
-    );
+    app.update(frame(ServerFrame::ChatMessage(message("general", 1, "bob", "x", T))), now);
     let at = now + Duration::from_secs(3);
-    app.update(
-        Msg::Net(NetEvent::Disconnected {
-            reason: "refused".into(),
-            retry_at: at,
-            attempt: 2,
-        }),
-        now,
-    );
+    app.update(Msg::Net(NetEvent::Disconnected { reason: "refused".into(), retry_at: at, attempt: 2 }), now);
     assert!(matches!(app.conn, Conn::Reconnecting { attempt: 2, .. }));
     assert!(!app.online());
     app.update(
@@ -427,10 +312,7 @@ fn reconnect_state_and_a_new_epoch() {
         }),
         now,
     );
-    assert!(
-        app.current_room().is_some_and(|r| r.messages.is_empty()),
-        "another database: start over"
-    );
+    assert!(app.current_room().is_some_and(|r| r.messages.is_empty()), "another database: start over");
 }
 
 #[test]
@@ -453,15 +335,8 @@ fn typing_line_wording() {
     app.update(typing("dave", true), now);
     assert_eq!(app.typing_text().as_deref(), Some("several people are typing…"));
     app.update(typing("dave", false), now);
-    app.update(
-        frame(ServerFrame::ChatMessage(message("general", 1, "carol", "done", T))),
-        now,
-    );
-    assert_eq!(
-        app.typing_text().as_deref(),
-        Some("bob is typing…"),
-        "a message ends its sender's typing"
-    );
+    app.update(frame(ServerFrame::ChatMessage(message("general", 1, "carol", "done", T))), now);
+    assert_eq!(app.typing_text().as_deref(), Some("bob is typing…"), "a message ends its sender's typing");
     app.update(Msg::Tick, Instant::now() + Duration::from_secs(7));
     assert_eq!(app.typing_text(), None, "typers expire");
 }

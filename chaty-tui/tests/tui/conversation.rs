@@ -26,72 +26,40 @@ fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
 
 fn history(app: &mut App, room: &str, messages: Vec<Message>) {
     app.update(
-        reply(
-            ServerFrame::History {
-                room_id: room.into(),
-                messages,
-                has_more: false,
-            },
-            &format!("latest:{room}"),
-        ),
+        reply(ServerFrame::History { room_id: room.into(), messages, has_more: false }, &format!("latest:{room}")),
         Instant::now(),
     );
 }
 
 fn summary_with(room: &str, kind: RoomKind, last: u64, read: u64, mentions: u64) -> RoomSummary {
-    RoomSummary {
-        last_seq: last,
-        read_seq: read,
-        unread: last - read,
-        mentions,
-        ..summary(room, kind, "")
-    }
+    RoomSummary { last_seq: last, read_seq: read, unread: last - read, mentions, ..summary(room, kind, "") }
 }
 
 #[test]
 fn unread_badges_come_from_the_server_and_viewing_marks_read() {
     let now = Instant::now();
     let mut app = signed_in(&[]);
-    let rooms = vec![
-        summary_with("general", RoomKind::Room, 3, 3, 0),
-        summary_with("ops", RoomKind::Room, 9, 4, 2),
-    ];
+    let rooms = vec![summary_with("general", RoomKind::Room, 3, 3, 0), summary_with("ops", RoomKind::Room, 9, 4, 2)];
     app.update(frame(ServerFrame::Rooms { rooms }), now);
     let ops = app.rooms.iter().find(|r| r.id == "ops").expect("ops");
     assert_eq!((ops.unread, ops.mentions, ops.read_seq), (5, 2, 4));
 
     // Opening ops and seeing its newest message marks it read, once.
-    let msgs = (1..=9)
-        .map(|seq| message("ops", seq, "bob", &format!("m{seq}"), T))
-        .collect();
+    let msgs = (1..=9).map(|seq| message("ops", seq, "bob", &format!("m{seq}"), T)).collect();
     app.update(alt(KeyCode::Char('2')), now);
     let cmds = app.update(
-        reply(
-            ServerFrame::History {
-                room_id: "ops".into(),
-                messages: msgs,
-                has_more: false,
-            },
-            "latest:ops",
-        ),
+        reply(ServerFrame::History { room_id: "ops".into(), messages: msgs, has_more: false }, "latest:ops"),
         now,
     );
     assert_eq!(sent(&cmds), [json!({"type": "MARK_READ", "roomId": "ops", "seq": 9})]);
     assert!(sent(&app.update(Msg::Tick, now)).is_empty());
     let ops = app.current_room().expect("ops");
-    assert_eq!(
-        (ops.unread, ops.marker),
-        (0, Some(4)),
-        "the new line stays above what was unread"
-    );
+    assert_eq!((ops.unread, ops.marker), (0, Some(4)), "the new line stays above what was unread");
 
     // Scrolled up, new messages are not read yet.
     app.update(Msg::Resize(80, 10), now);
     app.update(key(KeyCode::PageUp), now);
-    let cmds = app.update(
-        frame(ServerFrame::ChatMessage(message("ops", 10, "bob", "later", T))),
-        now,
-    );
+    let cmds = app.update(frame(ServerFrame::ChatMessage(message("ops", 10, "bob", "later", T))), now);
     assert!(sent(&cmds).is_empty());
     let cmds = app.update(key(KeyCode::End), now);
     assert_eq!(sent(&cmds), [json!({"type": "MARK_READ", "roomId": "ops", "seq": 10})]);
@@ -103,27 +71,14 @@ fn reading_on_another_device_clears_the_badge_here() {
     let mut app = signed_in(&[]);
     app.update(
         frame(ServerFrame::Rooms {
-            rooms: vec![
-                summary_with("general", RoomKind::Room, 0, 0, 0),
-                summary_with("ops", RoomKind::Room, 2, 0, 1),
-            ],
+            rooms: vec![summary_with("general", RoomKind::Room, 0, 0, 0), summary_with("ops", RoomKind::Room, 2, 0, 1)],
         }),
         now,
     );
     for seq in 1..=2 {
-        app.update(
-            frame(ServerFrame::ChatMessage(message("ops", seq, "bob", "hi", T))),
-            now,
-        );
+        app.update(frame(ServerFrame::ChatMessage(message("ops", seq, "bob", "hi", T))), now);
     }
-    app.update(
-        frame(ServerFrame::Read {
-            room_id: "ops".into(),
-            user_id: "alice".into(),
-            seq: 2,
-        }),
-        now,
-    );
+    app.update(frame(ServerFrame::Read { room_id: "ops".into(), user_id: "alice".into(), seq: 2 }), now);
     let ops = app.rooms.iter().find(|r| r.id == "ops").expect("ops");
     assert_eq!((ops.unread, ops.mentions), (0, 0));
 }
@@ -134,25 +89,14 @@ fn delivery_status_goes_from_sending_to_sent_to_read() {
     let mut app = signed_in(&[("dm:alice:bob", RoomKind::Dm, "")]);
     type_text(&mut app, "lunch?", now);
     let cmds = app.update(key(KeyCode::Enter), now);
-    let cid = sent(&cmds)
-        .iter()
-        .find(|f| f["type"] == "CHAT_MESSAGE")
-        .map(|f| f["clientId"].clone())
-        .expect("sent");
+    let cid = sent(&cmds).iter().find(|f| f["type"] == "CHAT_MESSAGE").map(|f| f["clientId"].clone()).expect("sent");
     let screen = |app: &mut App| format!("{:?}", render(app, 80, 12).backend());
     assert!(screen(&mut app).contains("sending…"));
     let mut echo = message("dm:alice:bob", 1, "alice", "lunch?", T);
     echo.client_id = cid.as_str().map(str::to_string);
     app.update(frame(ServerFrame::ChatMessage(echo)), now);
     assert!(screen(&mut app).contains("✓ sent"));
-    app.update(
-        frame(ServerFrame::Read {
-            room_id: "dm:alice:bob".into(),
-            user_id: "bob".into(),
-            seq: 1,
-        }),
-        now,
-    );
+    app.update(frame(ServerFrame::Read { room_id: "dm:alice:bob".into(), user_id: "bob".into(), seq: 1 }), now);
     assert!(screen(&mut app).contains("✓✓ read"));
 }
 
@@ -160,14 +104,8 @@ fn busy_thread() -> App {
     let mut app = signed_in(&[("general", RoomKind::Room, "")]);
     let mut first = message("general", 1, "bob", "shipping the release today", T);
     first.reactions = vec![
-        Reactions {
-            emoji: "👍".into(),
-            users: vec!["carol".into(), "alice".into()],
-        },
-        Reactions {
-            emoji: "🎉".into(),
-            users: vec!["dave".into()],
-        },
+        Reactions { emoji: "👍".into(), users: vec!["carol".into(), "alice".into()] },
+        Reactions { emoji: "🎉".into(), users: vec!["dave".into()] },
     ];
     let mut second = message("general", 2, "alice", "great, I fixed the changelog", T);
     second.edited_at = Some(T.into());
@@ -214,13 +152,7 @@ fn live_edits_deletes_and_reactions_change_the_transcript() {
         }),
         now,
     );
-    app.update(
-        frame(ServerFrame::MessageDeleted {
-            room_id: "general".into(),
-            message_id: 1005,
-        }),
-        now,
-    );
+    app.update(frame(ServerFrame::MessageDeleted { room_id: "general".into(), message_id: 1005 }), now);
     let room = app.current_room().expect("room");
     assert_eq!(room.messages[3].content, "v2.1 or v2.2?");
     assert_eq!(room.messages[0].reactions[0].users, ["carol"]);
@@ -239,24 +171,15 @@ fn selection_mode_replies_reacts_edits_and_deletes() {
     assert_eq!(app.selected().map(|m| m.id), Some(1001));
     // 1 toggles 👍: alice already gave it, so it is taken back.
     let cmds = app.update(key(KeyCode::Char('1')), now);
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "REACT", "messageId": 1001, "emoji": "👍", "remove": true})]
-    );
+    assert_eq!(sent(&cmds), [json!({"type": "REACT", "messageId": 1001, "emoji": "👍", "remove": true})]);
     let cmds = app.update(key(KeyCode::Char('4')), now);
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "REACT", "messageId": 1001, "emoji": "🎉", "remove": false})]
-    );
+    assert_eq!(sent(&cmds), [json!({"type": "REACT", "messageId": 1001, "emoji": "🎉", "remove": false})]);
     app.update(key(KeyCode::Char('r')), now);
     assert_eq!((app.mode, app.compose), (Mode::Normal, Compose::Reply(1001)));
     insta::assert_snapshot!("replying", render(&mut app, 80, 16).backend());
     type_text(&mut app, "today, yes", now);
     let cmds = app.update(key(KeyCode::Enter), now);
-    let chat = sent(&cmds)
-        .into_iter()
-        .find(|f| f["type"] == "CHAT_MESSAGE")
-        .expect("reply sent");
+    let chat = sent(&cmds).into_iter().find(|f| f["type"] == "CHAT_MESSAGE").expect("reply sent");
     assert_eq!(chat["replyTo"], 1001);
 
     // e only works on your own message; d deletes (the server decides whether you may).
@@ -269,10 +192,7 @@ fn selection_mode_replies_reacts_edits_and_deletes() {
         app.update(key(KeyCode::Char('k')), now);
     }
     app.update(key(KeyCode::Char('e')), now);
-    assert_eq!(
-        (app.compose, app.input.text()),
-        (Compose::Edit(1002), "great, I fixed the changelog".to_string())
-    );
+    assert_eq!((app.compose, app.input.text()), (Compose::Edit(1002), "great, I fixed the changelog".to_string()));
     app.update(ctrl('u'), now);
     type_text(&mut app, "great, the changelog is fixed", now);
     let cmds = app.update(key(KeyCode::Enter), now);
@@ -290,28 +210,19 @@ fn up_on_an_empty_input_edits_your_last_message_and_esc_cancels() {
     let now = Instant::now();
     let mut app = busy_thread();
     app.update(key(KeyCode::Up), now);
-    assert_eq!(
-        (app.compose, app.input.text()),
-        (Compose::Edit(1002), "great, I fixed the changelog".to_string())
-    );
+    assert_eq!((app.compose, app.input.text()), (Compose::Edit(1002), "great, I fixed the changelog".to_string()));
     app.update(key(KeyCode::Esc), now);
     assert_eq!((app.compose, app.input.is_empty()), (Compose::None, true));
     let cmds = {
         type_text(&mut app, "/edit fixed typo", now);
         app.update(key(KeyCode::Enter), now)
     };
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "EDIT_MESSAGE", "messageId": 1002, "content": "fixed typo"})]
-    );
+    assert_eq!(sent(&cmds), [json!({"type": "EDIT_MESSAGE", "messageId": 1002, "content": "fixed typo"})]);
     let cmds = {
         type_text(&mut app, "/react 🚀", now);
         app.update(key(KeyCode::Enter), now)
     };
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "REACT", "messageId": 1005, "emoji": "🚀", "remove": false})]
-    );
+    assert_eq!(sent(&cmds), [json!({"type": "REACT", "messageId": 1005, "emoji": "🚀", "remove": false})]);
 }
 
 #[test]
@@ -321,23 +232,12 @@ fn search_opens_a_result_in_its_room_with_context() {
     app.update(ctrl('f'), now);
     type_text(&mut app, "deploy", now);
     let cmds = app.update(key(KeyCode::Enter), now);
-    assert_eq!(
-        sent(&cmds),
-        [json!({"type": "SEARCH", "query": "deploy", "limit": 50, "ref": "search"})]
-    );
+    assert_eq!(sent(&cmds), [json!({"type": "SEARCH", "query": "deploy", "limit": 50, "ref": "search"})]);
     let old = message("ops", 40, "carol", "deploy done for v1", "2024-03-01T09:00:00.000Z");
-    let hits = vec![SearchHit {
-        message: old.clone(),
-        snippet: "[deploy] done for v1".into(),
-    }];
+    let hits = vec![SearchHit { message: old.clone(), snippet: "[deploy] done for v1".into() }];
     app.update(reply(ServerFrame::SearchResults { messages: hits }, "search"), now);
     app.update(
-        frame(ServerFrame::Room {
-            room_id: "ops".into(),
-            topic: String::new(),
-            private: false,
-            kind: RoomKind::Room,
-        }),
+        frame(ServerFrame::Room { room_id: "ops".into(), topic: String::new(), private: false, kind: RoomKind::Room }),
         now,
     );
     insta::assert_snapshot!("search_results", render(&mut app, 80, 16).backend());
@@ -360,14 +260,7 @@ fn search_opens_a_result_in_its_room_with_context() {
         })
         .collect();
     app.update(
-        reply(
-            ServerFrame::History {
-                room_id: "ops".into(),
-                messages: context,
-                has_more: true,
-            },
-            "context:ops:1040",
-        ),
+        reply(ServerFrame::History { room_id: "ops".into(), messages: context, has_more: true }, "context:ops:1040"),
         now,
     );
     assert_eq!(app.selected().map(|m| m.content.as_str()), Some("deploy done for v1"));
@@ -383,14 +276,7 @@ fn uploads_show_progress_then_share_the_file() {
         panic!("no upload");
     };
     assert_eq!((room.as_str(), caption.as_deref()), ("general", Some("the report")));
-    app.update(
-        Msg::Transfer(TransferEvent::Progress {
-            id,
-            done: 1_200_000,
-            total: 2_900_000,
-        }),
-        now,
-    );
+    app.update(Msg::Transfer(TransferEvent::Progress { id, done: 1_200_000, total: 2_900_000 }), now);
     insta::assert_snapshot!("upload_progress", render(&mut app, 80, 16).backend());
     let attachment = Attachment {
         file_id: "b".repeat(64),
@@ -398,32 +284,15 @@ fn uploads_show_progress_then_share_the_file() {
         size: 2_900_000,
         mime: "application/pdf".into(),
     };
-    let cmds = app.update(
-        Msg::Transfer(TransferEvent::Uploaded {
-            id,
-            attachment,
-            room,
-            caption,
-        }),
-        now,
-    );
-    let chat = sent(&cmds)
-        .into_iter()
-        .find(|f| f["type"] == "CHAT_MESSAGE")
-        .expect("shared");
-    assert_eq!(
-        (&chat["content"], &chat["attachment"]["name"]),
-        (&json!("the report"), &json!("report.pdf"))
-    );
+    let cmds = app.update(Msg::Transfer(TransferEvent::Uploaded { id, attachment, room, caption }), now);
+    let chat = sent(&cmds).into_iter().find(|f| f["type"] == "CHAT_MESSAGE").expect("shared");
+    assert_eq!((&chat["content"], &chat["attachment"]["name"]), (&json!("the report"), &json!("report.pdf")));
     // Saving the attachment of the newest message that has one.
     let cmds = {
         type_text(&mut app, "/download", now);
         app.update(key(KeyCode::Enter), now)
     };
-    assert!(
-        cmds.iter()
-            .any(|c| matches!(c, Cmd::Download { attachment, .. } if attachment.name == "notes.pdf"))
-    );
+    assert!(cmds.iter().any(|c| matches!(c, Cmd::Download { attachment, .. } if attachment.name == "notes.pdf")));
 }
 
 #[test]
@@ -444,11 +313,7 @@ fn idle_means_away_and_a_key_means_back() {
         app.update(key(KeyCode::Enter), t0)
     };
     assert_eq!(sent(&cmds), [json!({"type": "SET_PRESENCE", "status": "away"})]);
-    assert!(
-        sent(&app.update(key(KeyCode::Char('z')), t0))
-            .iter()
-            .all(|f| f["type"] != "SET_PRESENCE")
-    );
+    assert!(sent(&app.update(key(KeyCode::Char('z')), t0)).iter().all(|f| f["type"] != "SET_PRESENCE"));
 }
 
 #[test]

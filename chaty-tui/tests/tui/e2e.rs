@@ -77,12 +77,7 @@ impl Headless {
             .rooms
             .iter()
             .find(|r| r.id == room)
-            .map(|r| {
-                r.messages
-                    .iter()
-                    .map(|m| (m.seq, m.user_id.clone(), m.content.clone()))
-                    .collect()
-            })
+            .map(|r| r.messages.iter().map(|m| (m.seq, m.user_id.clone(), m.content.clone())).collect())
             .unwrap_or_default()
     }
 }
@@ -95,21 +90,12 @@ async fn start_server(
     let url = format!("ws://{}/ws", listener.local_addr()?);
     let store = chaty_server::Store::open(db)?;
     let stop = CancellationToken::new();
-    let task = tokio::spawn(chaty_server::run(
-        listener,
-        store,
-        chaty_server::Config::default(),
-        stop.clone(),
-    ));
+    let task = tokio::spawn(chaty_server::run(listener, store, chaty_server::Config::default(), stop.clone()));
     Ok((url, stop, task))
 }
 
 fn in_room(room: &'static str, n: usize) -> impl Fn(&App) -> bool {
-    move |app| {
-        app.rooms
-            .iter()
-            .any(|r| r.id == room && r.messages.len() >= n && r.pending.is_empty())
-    }
+    move |app| app.rooms.iter().any(|r| r.id == room && r.messages.len() >= n && r.pending.is_empty())
 }
 
 #[tokio::test]
@@ -122,38 +108,25 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     let mut alice = Headless::start(&url, "alice", "a");
     let mut bob = Headless::start(&url, "bob", "b");
     for (client, pw) in [(&mut alice, "alice-password"), (&mut bob, "bob-password")] {
-        client
-            .until("connected", |a| a.conn == chaty_tui::app::Conn::Connected)
-            .await?;
+        client.until("connected", |a| a.conn == chaty_tui::app::Conn::Connected).await?;
         for c in pw.chars() {
             client.input(key(KeyCode::Char(c)));
         }
         client.input(ctrl('r'));
-        client
-            .until("signed in", |a| a.screen == chaty_tui::app::Screen::Chat)
-            .await?;
+        client.until("signed in", |a| a.screen == chaty_tui::app::Screen::Chat).await?;
     }
     alice.type_line("/create lobby where we meet");
-    alice
-        .until("in the lobby", |a| a.current_room().is_some_and(|r| r.id == "lobby"))
-        .await?;
+    alice.until("in the lobby", |a| a.current_room().is_some_and(|r| r.id == "lobby")).await?;
     bob.type_line("/join lobby");
-    bob.until("in the lobby", |a| {
-        a.current_room()
-            .is_some_and(|r| r.id == "lobby" && r.topic == "where we meet")
-    })
-    .await?;
+    bob.until("in the lobby", |a| a.current_room().is_some_and(|r| r.id == "lobby" && r.topic == "where we meet"))
+        .await?;
 
     alice.type_line("hello bob");
     bob.until("alice's message", in_room("lobby", 1)).await?;
     for c in "typing…".chars() {
         bob.input(key(KeyCode::Char(c)));
     }
-    alice
-        .until("bob is typing", |a| {
-            a.typing_text().as_deref() == Some("bob is typing…")
-        })
-        .await?;
+    alice.until("bob is typing", |a| a.typing_text().as_deref() == Some("bob is typing…")).await?;
     bob.input(ctrl('u'));
     bob.type_line("hi alice");
     alice.until("bob's message", in_room("lobby", 2)).await?;
@@ -166,9 +139,7 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     alice.type_line("sent while the server was down");
     let (_, stop, task) = start_server(&addr, &db).await?;
     let started = Instant::now();
-    alice
-        .until("alice is back and her message went out", in_room("lobby", 3))
-        .await?;
+    alice.until("alice is back and her message went out", in_room("lobby", 3)).await?;
     bob.until("bob is back with everything", in_room("lobby", 3)).await?;
     let reconnect = started.elapsed();
     if reconnect > Duration::from_secs(5) {
@@ -181,19 +152,8 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     let seen_by_alice = alice.contents("lobby");
     assert_eq!(seen_by_alice, bob.contents("lobby"));
     let texts: Vec<&str> = seen_by_alice.iter().map(|(_, _, t)| t.as_str()).collect();
-    assert_eq!(
-        texts,
-        [
-            "hello bob",
-            "hi alice",
-            "sent while the server was down",
-            "welcome back"
-        ]
-    );
-    assert_eq!(
-        seen_by_alice.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
-    );
+    assert_eq!(texts, ["hello bob", "hi alice", "sent while the server was down", "welcome back"]);
+    assert_eq!(seen_by_alice.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(), [1, 2, 3, 4]);
     stop.cancel();
     task.await??;
     Ok(())

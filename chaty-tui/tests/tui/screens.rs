@@ -36,28 +36,13 @@ fn busy() -> App {
             "2024-03-27T09:01:00.000Z",
         ),
         (3, "carol", "found them, never mind", "2024-03-27T09:02:00.000Z"),
-        (
-            4,
-            "bob",
-            "today's menu: 寿司 and ラーメン 🍜🍣",
-            "2024-03-28T12:00:00.000Z",
-        ),
+        (4, "bob", "today's menu: 寿司 and ラーメン 🍜🍣", "2024-03-28T12:00:00.000Z"),
         (5, "dave", "/me waves", "2024-03-28T12:01:00.000Z"),
         (6, "carol", "@alice can you review #42?", "2024-03-28T12:02:00.000Z"),
     ];
-    let messages = lines
-        .iter()
-        .map(|(seq, user, text, at)| message("general", *seq, user, text, at))
-        .collect();
+    let messages = lines.iter().map(|(seq, user, text, at)| message("general", *seq, user, text, at)).collect();
     app.update(
-        reply(
-            ServerFrame::History {
-                room_id: "general".into(),
-                messages,
-                has_more: false,
-            },
-            "latest:general",
-        ),
+        reply(ServerFrame::History { room_id: "general".into(), messages, has_more: false }, "latest:general"),
         now,
     );
     app.update(
@@ -72,13 +57,7 @@ fn busy() -> App {
         now,
     );
     app.update(
-        frame(ServerFrame::ChatMessage(message(
-            "dm:alice:bob",
-            1,
-            "bob",
-            "lunch?",
-            "2024-03-28T12:03:00.000Z",
-        ))),
+        frame(ServerFrame::ChatMessage(message("dm:alice:bob", 1, "bob", "lunch?", "2024-03-28T12:03:00.000Z"))),
         now,
     );
     type_text(&mut app, "on it", now);
@@ -175,34 +154,16 @@ fn hostile_text_is_rendered_inert() {
     let messages = hostile
         .iter()
         .enumerate()
-        .map(|(i, text)| {
-            message(
-                "general",
-                i as u64 + 1,
-                "m\u{1b}[31mallory",
-                text,
-                "2024-03-28T12:00:00.000Z",
-            )
-        })
+        .map(|(i, text)| message("general", i as u64 + 1, "m\u{1b}[31mallory", text, "2024-03-28T12:00:00.000Z"))
         .collect();
     app.update(
-        reply(
-            ServerFrame::History {
-                room_id: "general".into(),
-                messages,
-                has_more: false,
-            },
-            "latest:general",
-        ),
+        reply(ServerFrame::History { room_id: "general".into(), messages, has_more: false }, "latest:general"),
         now,
     );
     let terminal = render(&mut app, 80, 24, now);
     for cell in terminal.backend().buffer().content() {
         assert!(
-            !cell
-                .symbol()
-                .chars()
-                .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+            !cell.symbol().chars().any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
             "{:?}",
             cell.symbol()
         );

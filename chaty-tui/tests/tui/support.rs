@@ -22,17 +22,12 @@ pub fn frame(frame: ServerFrame) -> Msg {
 }
 
 pub fn reply(frame: ServerFrame, reference: &str) -> Msg {
-    Msg::Net(NetEvent::Frame(Box::new(Reply {
-        frame,
-        reference: Some(reference.into()),
-    })))
+    Msg::Net(NetEvent::Frame(Box::new(Reply { frame, reference: Some(reference.into()) })))
 }
 
 /// Types `text` key by key; returns every command that produced.
 pub fn type_text(app: &mut App, text: &str, now: Instant) -> Vec<Cmd> {
-    text.chars()
-        .flat_map(|c| app.update(key(KeyCode::Char(c)), now))
-        .collect()
+    text.chars().flat_map(|c| app.update(key(KeyCode::Char(c)), now)).collect()
 }
 
 pub fn message(room: &str, seq: u64, user: &str, content: &str, timestamp: &str) -> Message {
@@ -83,10 +78,7 @@ pub fn signed_in(rooms: &[(&str, RoomKind, &str)]) -> App {
         ),
         now,
     );
-    let rooms = rooms
-        .iter()
-        .map(|(id, kind, topic)| summary(id, *kind, topic))
-        .collect();
+    let rooms = rooms.iter().map(|(id, kind, topic)| summary(id, *kind, topic)).collect();
     app.update(frame(ServerFrame::Rooms { rooms }), now);
     app
 }
