@@ -14,6 +14,8 @@ pub struct Config {
     pub user: Option<String>,
     /// Ring the terminal bell on a mention or a DM in another room.
     pub bell: Option<bool>,
+    /// Show yourself away after this many minutes without a key (0: never). Default 10.
+    pub away_after_minutes: Option<u64>,
 }
 
 /// A signed-in session: enough to sign in again without a password.
@@ -134,7 +136,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
         assert_eq!(load_config(&path).expect("missing"), Config::default());
-        let c = Config { server: Some("ws://h/ws".into()), user: Some("al".into()), bell: Some(false) };
+        let c = Config {
+            server: Some("ws://h/ws".into()),
+            user: Some("al".into()),
+            bell: Some(false),
+            away_after_minutes: Some(0),
+        };
         save_config(&path, &c).expect("save");
         assert_eq!(load_config(&path).expect("load"), c);
         std::fs::write(&path, "server = [").expect("write");

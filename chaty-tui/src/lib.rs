@@ -76,6 +76,10 @@ pub fn run(cli: Cli) -> Result<()> {
         let mut app = App::new(&server, &user, session, &client_prefix());
         app.local_server = local.map(|addr| format!("ws://{addr}/ws"));
         app.bell = config.bell.unwrap_or(true);
+        app.idle_away = match config.away_after_minutes.unwrap_or(10) {
+            0 => None,
+            minutes => Some(Duration::from_secs(minutes * 60)),
+        };
         app.utc_offset = *chrono::Local::now().offset();
         let result = ui(app, tls, &paths).await;
         shutdown.cancel();
