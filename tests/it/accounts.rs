@@ -145,7 +145,8 @@ async fn a_refresh_token_offered_on_another_users_connection_is_not_used_up() ->
 async fn logging_out_ends_every_connection_of_that_sign_in() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     let (mut first, ok) = Client::register(&server.url(), "alice").await?;
-    let mut second = Client::connect(&format!("{}?token={}", server.url(), ok["token"].as_str().unwrap_or_default())).await?;
+    let mut second =
+        Client::connect(&format!("{}?token={}", server.url(), ok["token"].as_str().unwrap_or_default())).await?;
     second.recv_type("ROOMS").await?;
     let (mut other_device, _) = (Client::login(&server.url(), "alice").await?, ());
     first.send(json!({"type": "LOGOUT"})).await?;

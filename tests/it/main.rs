@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod chat;
 mod conversation;
+mod fuzz_corpus;
 mod limits;
 mod seed;
 mod typing;
