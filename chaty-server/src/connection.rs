@@ -146,10 +146,7 @@ where
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
-                    Some(Ok(Message::Binary(_))) => conn.send(&ServerFrame::error(
-                        ErrorCode::BadFrame,
-                        "binary frames are not supported; send JSON as a text frame",
-                    )),
+                    Some(Ok(Message::Binary(_))) => conn.on_binary(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break (close::NORMAL, ""),
                     Some(Err(e)) => break read_error_close(e),
@@ -209,11 +206,25 @@ impl Connection {
         self.outbox.send(frame.to_json(reference).into());
     }
 
+    /// Charges a frame, of any kind or shape, to the connection's frame budget.
+    fn charge(&mut self) -> Handled {
+        self.frames.take(Instant::now()).map_err(|wait| Refusal::rate_limited("too many frames; slow down", wait))
+    }
+
+    fn on_binary(&mut self) {
+        let refusal = self.charge().err().unwrap_or_else(|| {
+            refuse(ErrorCode::BadFrame, "binary frames are not supported; send JSON as a text frame")
+        });
+        self.send(&refusal.frame());
+    }
+
     async fn on_text(&mut self, text: &str) {
         // Every frame counts against the limit, well-formed or not.
-        if let Err(wait) = self.frames.take(Instant::now()) {
-            let refusal = Refusal::rate_limited("too many frames; slow down", wait);
-            let reference = proto::parse_client(text).ok().and_then(|r| r.reference);
+        if let Err(refusal) = self.charge() {
+            let reference = match proto::parse_client(text) {
+                Ok(request) => request.reference,
+                Err(e) => e.reference,
+            };
             return self.send_ref(&refusal.frame(), reference.as_deref());
         }
         let result = match proto::parse_client(text) {
@@ -292,7 +303,10 @@ impl Connection {
             ClientFrame::EditMessage(f) => self.edit(f).await?,
             ClientFrame::DeleteMessage(f) => self.delete(f).await?,
             ClientFrame::React(f) => self.react(f).await?,
-            ClientFrame::SetPresence(f) => self.set_presence(f.status)?,
+            ClientFrame::SetPresence(f) => {
+                self.member()?;
+                self.set_presence(f.status)?;
+            }
             ClientFrame::Search(f) => self.search(f, r).await?,
         }
         Ok(())
@@ -376,7 +390,9 @@ impl Connection {
         };
         match &mut self.me {
             Some(me) => {
+                // The connection now belongs to the refreshed sign-in, for LOGOUT and revocation too.
                 me.family = Some(tokens.family.clone());
+                self.shared.hub.set_family(self.id, &tokens.family);
                 self.send_ref(&auth_ok(&user, &SignIn::Issued(tokens)), r);
             }
             None => self.sign_in(user, None, SignIn::Issued(tokens), r).await,

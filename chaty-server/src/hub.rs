@@ -180,6 +180,13 @@ impl Hub {
         }
     }
 
+    /// Moves a connection to another sign-in (after `REFRESH`).
+    pub fn set_family(&self, conn: u64, family: &str) {
+        if let Some(c) = self.lock().conns.get_mut(&conn) {
+            c.family = Some(family.to_string());
+        }
+    }
+
     /// How many connections `user_id` has open.
     pub fn connections_of(&self, user_id: i64) -> usize {
         self.lock().users.get(&user_id).map_or(0, Vec::len)

@@ -27,14 +27,17 @@ struct Cli {
     #[arg(long, env = "CHATY_REGISTRATION", value_enum, default_value = "open")]
     registration: Registration,
     /// Frames one connection may send per second (bursts of four times that).
-    #[arg(long, env = "CHATY_RATE_LIMIT", default_value_t = 100, value_name = "FRAMES")]
+    #[arg(long, env = "CHATY_RATE_LIMIT", default_value_t = 100, value_name = "FRAMES",
+          value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: u32,
     /// Largest file upload, in MiB.
-    #[arg(long, env = "CHATY_MAX_UPLOAD_MIB", default_value_t = 25, value_name = "MIB")]
+    #[arg(long, env = "CHATY_MAX_UPLOAD_MIB", default_value_t = 25, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..))]
     max_upload_mib: u64,
     /// Open connections allowed from one address (more get HTTP 429).
-    #[arg(long, env = "CHATY_MAX_CONNECTIONS_PER_IP", default_value_t = 1000, value_name = "N")]
-    max_connections_per_ip: usize,
+    #[arg(long, env = "CHATY_MAX_CONNECTIONS_PER_IP", default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_ip: u64,
     /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
     #[arg(long, env = "CHATY_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -81,7 +84,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         allow_guests: cli.allow_guests,
         registration: cli.registration,
         max_upload_bytes: cli.max_upload_mib.saturating_mul(1024 * 1024),
-        max_connections_per_ip: cli.max_connections_per_ip,
+        max_connections_per_ip: usize::try_from(cli.max_connections_per_ip).unwrap_or(usize::MAX),
         frames_per_sec: cli.rate_limit,
         frame_burst: cli.rate_limit.saturating_mul(4),
         tls,

@@ -49,6 +49,26 @@ async fn frames_over_the_rate_are_refused_with_retry_after() -> Result<()> {
 }
 
 #[tokio::test]
+async fn binary_and_malformed_frames_count_against_the_rate_too() -> Result<()> {
+    let (server, _dir) = server(Config { frame_burst: 5, frames_per_sec: 1, ..Config::default() }).await?;
+    let mut c = Client::connect(&server.url()).await?;
+    for _ in 0..4 {
+        c.send_message(Message::Binary(vec![0u8; 8].into())).await?;
+    }
+    c.send_text(r#"{"type":"NOPE","ref":"x1"}"#).await?;
+    c.send_text(r#"{"type":"NOPE","ref":"x2"}"#).await?;
+    let codes: Vec<String> = {
+        let mut codes = Vec::new();
+        for _ in 0..6 {
+            codes.push(c.recv().await?["code"].as_str().unwrap_or_default().to_string());
+        }
+        codes
+    };
+    assert_eq!(codes, ["bad_frame", "bad_frame", "bad_frame", "bad_frame", "unknown_type", "rate_limited"]);
+    server.stop().await
+}
+
+#[tokio::test]
 async fn repeated_failed_logins_are_throttled() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     Client::register(&server.url(), "alice").await?;

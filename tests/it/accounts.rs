@@ -155,3 +155,19 @@ async fn logging_out_ends_every_connection_of_that_sign_in() -> Result<()> {
     other_device.assert_nothing_pending().await?;
     server.stop().await
 }
+
+#[tokio::test]
+async fn a_connection_follows_the_sign_in_it_refreshed_into() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let (mut first, _) = Client::register(&server.url(), "alice").await?;
+    let mut second = Client::connect(&server.url()).await?;
+    second.send(json!({"type": "LOGIN", "userName": "alice", "password": "alice-password"})).await?;
+    let second_ok = second.recv_type("AUTH_OK").await?;
+    // The first socket trades the second sign-in's refresh token: it now belongs to that sign-in.
+    first.send(json!({"type": "REFRESH", "refreshToken": second_ok["refreshToken"]})).await?;
+    first.recv_type("AUTH_OK").await?;
+    second.send(json!({"type": "LOGOUT"})).await?;
+    assert_eq!(second.closed().await?, Some(1000));
+    assert_eq!(first.closed().await?, Some(1008));
+    server.stop().await
+}

@@ -34,18 +34,8 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let task = Some(tokio::spawn(chaty_server::run(
-            listener,
-            store,
-            config,
-            shutdown.clone(),
-        )));
-        Ok(Self {
-            addr,
-            db: db.to_path_buf(),
-            shutdown,
-            task,
-        })
+        let task = Some(tokio::spawn(chaty_server::run(listener, store, config, shutdown.clone())));
+        Ok(Self { addr, db: db.to_path_buf(), shutdown, task })
     }
 
     pub fn url(&self) -> String {
@@ -62,10 +52,8 @@ impl TestServer {
     ) -> Result<(u16, Vec<u8>)> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut tcp = TcpStream::connect(self.addr).await?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -75,20 +63,9 @@ impl TestServer {
         let _ = tcp.write_all(body).await;
         let mut response = Vec::new();
         let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut response)).await?;
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("no HTTP head")?;
-        let status_line = String::from_utf8_lossy(&response[..split])
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let status = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("no status")?;
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("no HTTP head")?;
+        let status_line = String::from_utf8_lossy(&response[..split]).lines().next().unwrap_or_default().to_string();
+        let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no status")?;
         Ok((status, response[split + 4..].to_vec()))
     }
 
@@ -96,8 +73,7 @@ impl TestServer {
     pub async fn health(&self) -> Result<Value> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut tcp = TcpStream::connect(self.addr).await?;
-        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await?;
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
         let mut response = String::new();
         tokio::time::timeout(WAIT, tcp.read_to_string(&mut response)).await??;
         if !response.starts_with("HTTP/1.1 200") {
@@ -110,9 +86,7 @@ impl TestServer {
     pub async fn stop(mut self) -> Result<()> {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .context("server did not stop in time")???;
+            tokio::time::timeout(WAIT, task).await.context("server did not stop in time")???;
         }
         Ok(())
     }
@@ -128,10 +102,7 @@ impl Drop for TestServer {
 
 /// Guest mode on, everything else default.
 pub fn guests() -> Config {
-    Config {
-        allow_guests: true,
-        ..Config::default()
-    }
+    Config { allow_guests: true, ..Config::default() }
 }
 
 /// A WebSocket client that speaks JSON frames.
@@ -144,13 +115,9 @@ pub struct Client {
 impl Client {
     /// Connects and reads `WELCOME`.
     pub async fn connect(url: &str) -> Result<Self> {
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .context("connect timed out")??;
-        let mut client = Self {
-            ws,
-            welcome: Value::Null,
-        };
+        let (ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.context("connect timed out")??;
+        let mut client = Self { ws, welcome: Value::Null };
         client.welcome = client.recv().await?;
         if client.welcome["type"] != "WELCOME" {
             bail!("first frame was not WELCOME: {}", client.welcome);
@@ -161,8 +128,7 @@ impl Client {
     /// Registers `name` (password `name-password`) on a new connection; returns the client and its `AUTH_OK`.
     pub async fn register(url: &str, name: &str) -> Result<(Self, Value)> {
         let mut c = Self::connect(url).await?;
-        c.send(json!({"type": "REGISTER", "userName": name, "password": format!("{name}-password")}))
-            .await?;
+        c.send(json!({"type": "REGISTER", "userName": name, "password": format!("{name}-password")})).await?;
         let ok = c.recv_type("AUTH_OK").await?;
         c.recv_type("ROOMS").await?;
         Ok((c, ok))
@@ -171,8 +137,7 @@ impl Client {
     /// Logs `name` in on a new connection (password as in [`Client::register`]).
     pub async fn login(url: &str, name: &str) -> Result<Self> {
         let mut c = Self::connect(url).await?;
-        c.send(json!({"type": "LOGIN", "userName": name, "password": format!("{name}-password")}))
-            .await?;
+        c.send(json!({"type": "LOGIN", "userName": name, "password": format!("{name}-password")})).await?;
         c.recv_type("AUTH_OK").await?;
         c.recv_type("ROOMS").await?;
         Ok(c)
@@ -193,18 +158,14 @@ impl Client {
     }
 
     pub async fn send_message(&mut self, message: Message) -> Result<()> {
-        tokio::time::timeout(WAIT, self.ws.send(message))
-            .await
-            .context("send timed out")??;
+        tokio::time::timeout(WAIT, self.ws.send(message)).await.context("send timed out")??;
         Ok(())
     }
 
     /// The next WebSocket message of any kind (pings skipped).
     pub async fn next_message(&mut self) -> Result<Option<Message>> {
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .context("timed out waiting for a frame")?;
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.context("timed out waiting for a frame")?;
             match next {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(msg) => return Ok(Some(msg?)),
