@@ -560,6 +560,10 @@ impl App {
             room.read_seq = summary.read_seq;
             room.unread = usize::try_from(summary.unread).unwrap_or(usize::MAX);
             room.mentions = usize::try_from(summary.mentions).unwrap_or(usize::MAX);
+            if room.unread > 0 {
+                // The room you land on shows where you left off, too.
+                room.marker = Some(room.read_seq);
+            }
             let since = room.last_seq();
             let id = summary.room_id;
             cmds.push(Cmd::Send(

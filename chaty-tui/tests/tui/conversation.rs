@@ -334,3 +334,19 @@ fn members_show_away_and_last_seen() {
     );
     insta::assert_snapshot!(render(&mut app, 100, 12).backend());
 }
+
+#[test]
+fn badges_and_the_new_line() {
+    let now = Instant::now();
+    let mut app = signed_in(&[]);
+    let rooms = vec![
+        summary_with("general", RoomKind::Room, 6, 3, 0),
+        summary_with("ops", RoomKind::Room, 9, 4, 2),
+        summary_with("dm:alice:bob", RoomKind::Dm, 1, 0, 0),
+    ];
+    app.update(frame(ServerFrame::Rooms { rooms }), now);
+    let messages = (1..=6).map(|seq| message("general", seq, if seq % 2 == 0 { "bob" } else { "carol" }, &format!("message {seq}"), T)).collect();
+    history(&mut app, "general", messages);
+    // general, where the client lands, was read up to 3: the new line goes above 4.
+    insta::assert_snapshot!(render(&mut app, 80, 14).backend());
+}
