@@ -105,12 +105,22 @@ where
         epoch: shared.store.epoch().to_string(),
     });
     if let Some(PreAuth { access, token }) = pre_auth {
-        conn.sign_in(access.user, Some(access.family), SignIn::Token(token, access.expires_at), None).await;
+        Box::pin(conn.sign_in(access.user, Some(access.family), SignIn::Token(token, access.expires_at), None)).await;
     }
 
     let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     let mut last_heard = Instant::now();
     let mut batch = Vec::with_capacity(WRITE_BATCH);
+    // What ends the connection from outside, watched from one long-lived
+    // future (not re-registered with three tokens on every wakeup).
+    let ended = async {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => (close::GOING_AWAY, "server shutting down"),
+            () = kicked.cancelled() => (close::POLICY, SLOW_CONSUMER),
+            () = signed_out.cancelled() => (close::POLICY, "signed out: this sign-in was revoked"),
+        }
+    };
+    tokio::pin!(ended);
     let (code, reason): (u16, &str) = loop {
         if let Some(reason) = conn.closing {
             // Flush what is queued (e.g. the reply to LOGOUT) before closing.
@@ -122,9 +132,7 @@ where
         let typing_deadline = conn.typing.values().min().copied();
         tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => break (close::GOING_AWAY, "server shutting down"),
-            () = kicked.cancelled() => break (close::POLICY, SLOW_CONSUMER),
-            () = signed_out.cancelled() => break (close::POLICY, "signed out: this sign-in was revoked"),
+            end = &mut ended => break end,
             _ = rx.recv_many(&mut batch, WRITE_BATCH) => {
                 let write = async {
                     for frame in batch.drain(..) {
@@ -138,14 +146,14 @@ where
                     written = write => if written.is_err() {
                         break (close::GOING_AWAY, "");
                     },
-                    () = kicked.cancelled() => break (close::POLICY, SLOW_CONSUMER),
-                    () = shared.shutdown.cancelled() => break (close::GOING_AWAY, "server shutting down"),
+                    end = &mut ended => break end,
                 }
             }
             msg = socket.next() => {
                 last_heard = Instant::now();
                 match msg {
-                    Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
+                    // Boxed: handling a frame needs a large state machine that an idle connection should not carry.
+                    Some(Ok(Message::Text(text))) => Box::pin(conn.on_text(&text)).await,
                     Some(Ok(Message::Binary(_))) => conn.on_binary(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break (close::NORMAL, ""),
@@ -168,7 +176,7 @@ where
         // Best effort: a client that does not read may never take it.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
-    conn.leave_everything().await;
+    Box::pin(conn.leave_everything()).await;
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -958,6 +966,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_a_small_task() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("chaty.db")).expect("store");
+        let shared = Shared::new(store, Config::default(), Default::default());
+        let (_to_server, incoming) = mpsc::unbounded_channel();
+        let (outgoing, _from_server) = mpsc::unbounded_channel();
+        let task = serve(FakeSocket { incoming, outgoing }, shared, None, ([127, 0, 0, 1], 9).into());
+        // Every connection's task holds this much while it waits for a frame.
+        let size = std::mem::size_of_val(&task);
+        assert!(size < 2048, "the connection future is {size} bytes");
     }
 
     #[tokio::test(flavor = "current_thread")]

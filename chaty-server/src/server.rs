@@ -29,6 +29,11 @@ use crate::hub::Hub;
 use crate::limits::{IpCaps, LoginThrottle};
 use crate::store::{Store, users};
 
+/// Per-connection WebSocket buffers: small, because most connections are
+/// idle most of the time; frames are small and writes are batched anyway.
+const READ_BUFFER: usize = 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+
 /// Largest HTTP request head accepted (the upgrade request), bytes.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
@@ -228,8 +233,8 @@ async fn upgrade(
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         // Small buffers: frames are small, and idle connections should cost little.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 shared.open.fetch_add(1, Ordering::Relaxed);
