@@ -38,6 +38,39 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Busy and total clock ticks of each CPU (`cpu0`, `cpu1`, …) from /proc/stat.
+pub fn cpu_ticks_per_core() -> Vec<(u64, u64)> {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Vec::new();
+    };
+    parse_cores(&stat)
+}
+
+fn parse_cores(stat: &str) -> Vec<(u64, u64)> {
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| {
+            let v: Vec<u64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal (guest time is inside user).
+            let total: u64 = v.iter().take(8).sum();
+            let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// Per-core busy percentage between two readings.
+pub fn busy_pct(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(&(b0, t0), &(b1, t1))| {
+            let total = t1.saturating_sub(t0);
+            if total == 0 { 0.0 } else { (1000.0 * b1.saturating_sub(b0) as f64 / total as f64).round() / 10.0 }
+        })
+        .collect()
+}
+
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
@@ -58,5 +91,9 @@ mod tests {
         assert_eq!(status_kib(status, "VmRSS:"), Some(1024));
         assert_eq!(status_kib(status, "VmHWM:"), Some(2048));
         assert!(sample(None).is_some_and(|s| s.rss_kib > 0));
+        let cores =
+            parse_cores("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 0 10 70 10 0 0 0 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\nintr 5\n");
+        assert_eq!(cores, vec![(20, 100), (6, 8)]);
+        assert_eq!(busy_pct(&[(20, 100)], &[(70, 200)]), vec![50.0]);
     }
 }

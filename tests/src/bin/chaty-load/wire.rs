@@ -23,36 +23,24 @@ pub struct Target {
 impl Target {
     /// Parses `ws://HOST:PORT/PATH`; refuses anything that is not loopback.
     pub fn parse(url: &str) -> Result<Self> {
-        let rest = url
-            .strip_prefix("ws://")
-            .with_context(|| format!("{url:?}: only ws:// URLs are supported"))?;
+        let rest = url.strip_prefix("ws://").with_context(|| format!("{url:?}: only ws:// URLs are supported"))?;
         let authority = rest.split('/').next().unwrap_or_default();
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, port) = v6
-                .split_once("]:")
-                .with_context(|| format!("{url:?}: expected [HOST]:PORT"))?;
+            let (host, port) = v6.split_once("]:").with_context(|| format!("{url:?}: expected [HOST]:PORT"))?;
             (host, port)
         } else {
-            authority
-                .rsplit_once(':')
-                .with_context(|| format!("{url:?}: the URL needs an explicit port"))?
+            authority.rsplit_once(':').with_context(|| format!("{url:?}: the URL needs an explicit port"))?
         };
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("{url:?}: bad port {port:?}"))?;
+        let port: u16 = port.parse().with_context(|| format!("{url:?}: bad port {port:?}"))?;
         let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         } else {
-            host.parse()
-                .with_context(|| format!("{url:?}: host must be an IP address or localhost"))?
+            host.parse().with_context(|| format!("{url:?}: host must be an IP address or localhost"))?
         };
         if !ip.is_loopback() {
             bail!("{url:?}: chaty-load only targets loopback addresses (127.0.0.0/8, ::1)");
         }
-        Ok(Self {
-            url: url.to_string(),
-            addr: SocketAddr::new(ip, port),
-        })
+        Ok(Self { url: url.to_string(), addr: SocketAddr::new(ip, port) })
     }
 }
 
@@ -89,13 +77,7 @@ impl Payload {
     }
 
     pub fn parse(content: &str) -> Option<Self> {
-        let mut p = Self {
-            sender: u32::MAX,
-            seq: u64::MAX,
-            step: u32::MAX,
-            window: false,
-            t_us: 0,
-        };
+        let mut p = Self { sender: u32::MAX, seq: u64::MAX, step: u32::MAX, window: false, t_us: 0 };
         let mut fields = 0;
         for part in content.split(';').take(5) {
             let (key, value) = part.split_once('=')?;
@@ -122,26 +104,27 @@ pub fn frame_type(text: &str) -> Option<Cow<'_, str>> {
         }
     }
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value
-        .get("type")
-        .and_then(|t| t.as_str())
-        .map(|t| Cow::Owned(t.to_string()))
+    value.get("type").and_then(|t| t.as_str()).map(|t| Cow::Owned(t.to_string()))
 }
 
 /// The value of a string field whose contents need no unescaping (ours
-/// never do); `None` when absent or escaped.
-pub fn string_field<'a>(text: &'a str, field: &str) -> Option<&'a str> {
-    let key = format!("\"{field}\":\"");
-    let start = text.find(&key)? + key.len();
+/// never do); `None` when absent or escaped. `key` is the field name with its
+/// quotes, colon and opening quote, e.g. `"content":"` (so no allocation).
+pub fn string_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let start = text.find(key)? + key.len();
     let rest = &text[start..];
     let end = rest.find('"')?;
     let value = &rest[..end];
     (!value.contains('\\')).then_some(value)
 }
 
+pub const CONTENT: &str = "\"content\":\"";
+pub const ROOM_ID: &str = "\"roomId\":\"";
+pub const CODE: &str = "\"code\":\"";
+
 /// The chat payload of a `CHAT_MESSAGE` frame, if it carries one of ours.
 pub fn chat_payload(text: &str) -> Option<Payload> {
-    let content = string_field(text, "content")?;
+    let content = string_field(text, CONTENT)?;
     Payload::parse(content)
 }
 
@@ -177,13 +160,7 @@ mod tests {
 
     #[test]
     fn payload_round_trips_inside_a_frame() {
-        let p = Payload {
-            sender: 12,
-            seq: 345,
-            step: 2,
-            window: true,
-            t_us: 1_700_000_000_123_456,
-        };
+        let p = Payload { sender: 12, seq: 345, step: 2, window: true, t_us: 1_700_000_000_123_456 };
         let mut content = String::new();
         p.write(&mut content, 80);
         assert_eq!(content.len(), 80);
@@ -197,10 +174,7 @@ mod tests {
 
     #[test]
     fn types_refs_and_urls() {
-        assert_eq!(
-            frame_type(r#"{"roomId":"r0","type":"USER_JOINED"}"#).as_deref(),
-            Some("USER_JOINED")
-        );
+        assert_eq!(frame_type(r#"{"roomId":"r0","type":"USER_JOINED"}"#).as_deref(), Some("USER_JOINED"));
         let h = history_ref(1, true, 99);
         let frame = format!(r#"{{"type":"HISTORY","messages":[],"hasMore":true,"ref":"{h}"}}"#);
         assert_eq!(reference(&frame).and_then(parse_history_ref), Some((1, true, 99)));
