@@ -6,12 +6,20 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 
 use crate::error::StoreError;
 
+/// Hashes running at once. Each argon2 hash takes ~19 MiB and tens of ms of
+/// CPU; a flood of sign-ins waits here instead of exhausting memory.
+fn hashing() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
 /// A hash of a throwaway password, verified against when the user does not
 /// exist so that "no such user" costs the same time as "wrong password".
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0m7PbHUoHHAZ6E6U3ZNLPR6cd3wfKHs3FIKnVbwAbAE";
 
 pub async fn hash_password(password: String) -> Result<String, StoreError> {
+    let _permit = hashing().acquire().await.map_err(|_| StoreError::Closed)?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -27,6 +35,7 @@ pub async fn hash_password(password: String) -> Result<String, StoreError> {
 
 /// Checks `password` against `hash` (or against a dummy when the user is unknown).
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    let Ok(_permit) = hashing().acquire().await else { return false };
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());

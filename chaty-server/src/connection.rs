@@ -429,7 +429,7 @@ impl Connection {
         });
         self.send_ref(&auth_ok(&user, &how), r);
         let first = self.attach(user, family);
-        if let Err(e) = self.enter_stored_rooms().await {
+        if let Err(e) = self.enter_stored_rooms(None).await {
             return self.send(&e.frame());
         }
         if first {
@@ -442,10 +442,10 @@ impl Connection {
 
     /// Subscribes this connection to every room its user belongs to,
     /// announcing the user where they were not present yet.
-    async fn enter_stored_rooms(&mut self) -> Handled {
+    async fn enter_stored_rooms(&mut self, except: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
         let rooms = self.shared.store.read(move |db| rooms::rooms_of(db, user_id)).await?;
-        for room in rooms {
+        for room in rooms.into_iter().filter(|r| Some(r.as_str()) != except) {
             if self.shared.hub.enter_conn(&room, self.id) {
                 self.announce(&room, true).await;
             }
@@ -462,7 +462,9 @@ impl Connection {
 
     /// The identity for a `JOIN_ROOM`: the signed-in user, or in guest mode a
     /// guest named by `userId` (made up when absent).
-    async fn join_identity(&mut self, user_id: Option<String>) -> Result<User, Refusal> {
+    /// The signed-in user a `JOIN_ROOM` acts for, or `None` for a connection
+    /// that will become a guest with this join.
+    fn join_identity(&self, user_id: Option<&String>) -> Result<Option<User>, Refusal> {
         if let Some(me) = &self.me {
             if user_id.as_ref().is_some_and(|u| !u.eq_ignore_ascii_case(&me.user.name)) {
                 let (code, what) = if me.user.guest {
@@ -472,27 +474,44 @@ impl Connection {
                 };
                 return Err(refuse(code, format!("this connection is already {what} \"{}\"", me.user.name)));
             }
-            return Ok(me.user.clone());
+            return Ok(Some(me.user.clone()));
         }
         if !self.shared.config.allow_guests {
             return Err(self.me().err().unwrap_or_else(|| refuse(ErrorCode::Unauthorized, "sign in first")));
         }
-        let name = user_id.unwrap_or_else(|| format!("guest-{}", self.id));
-        let user = self.shared.store.write(move |db| users::guest(db, &name, now_millis())).await?;
-        self.attach(user.clone(), None);
-        // The same guest may be connected twice: this connection joins its rooms too.
-        self.enter_stored_rooms().await?;
-        Ok(user)
+        Ok(None)
     }
 
     // ----- rooms ----------------------------------------------------------
 
     async fn join(&mut self, f: proto::JoinRoom, r: Option<&str>) -> Handled {
-        let user = self.join_identity(f.user_id).await?;
         let room_id = f.room_id.clone();
-        let joined = {
-            let user = user.clone();
-            self.shared.store.write(move |db| rooms::join(db, &room_id, &user, now_millis())).await?
+        let (user, joined) = match self.join_identity(f.user_id.as_ref())? {
+            Some(user) => {
+                let member = user.clone();
+                let joined =
+                    self.shared.store.write(move |db| rooms::join(db, &room_id, &member, now_millis())).await?;
+                (user, joined)
+            }
+            None => {
+                // A guest is made and joins in one transaction (one commit, not two).
+                let name = f.user_id.clone().unwrap_or_else(|| format!("guest-{}", self.id));
+                let (user, joined) = self
+                    .shared
+                    .store
+                    .write(move |db| {
+                        let now = now_millis();
+                        let user = users::guest(db, &name, now)?;
+                        let joined = rooms::join(db, &room_id, &user, now)?;
+                        Ok((user, joined))
+                    })
+                    .await?;
+                if !self.attach(user.clone(), None) {
+                    // The same guest is connected elsewhere: this connection joins its rooms too.
+                    self.enter_stored_rooms(Some(&f.room_id)).await?;
+                }
+                (user, joined)
+            }
         };
         let newly_present = self.shared.hub.enter_user(&f.room_id, user.id);
         if !user.guest {

@@ -27,7 +27,7 @@ use crate::error::StoreError;
 const BATCH: usize = 512;
 /// Jobs waiting for the writer before senders wait too (backpressure).
 const QUEUE: usize = 8192;
-/// Reader connections kept open.
+/// Reader threads, each with its own connection.
 const READERS: usize = 4;
 
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
@@ -49,9 +49,13 @@ pub struct Store {
     epoch: Arc<str>,
 }
 
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// A fixed pool of reader threads: reads never wait for the writer, and a
+/// burst of them queues here instead of spawning threads.
 struct Readers {
+    jobs: std::sync::mpsc::Sender<ReadJob>,
     path: std::path::PathBuf,
-    idle: Mutex<Vec<Connection>>,
 }
 
 impl Store {
@@ -72,12 +76,7 @@ impl Store {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let writer =
             std::thread::Builder::new().name("chaty-store-writer".into()).spawn(move || write_loop(conn, rx))?;
-        Ok(Self {
-            jobs,
-            readers: Arc::new(Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }),
-            writer: Arc::new(Mutex::new(Some(writer))),
-            epoch,
-        })
+        Ok(Self { jobs, readers: Arc::new(Readers::start(path)?), writer: Arc::new(Mutex::new(Some(writer))), epoch })
     }
 
     /// Where the database file is.
@@ -130,15 +129,12 @@ impl Store {
         T: Send + 'static,
         R: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.take()?;
-            let result = work(&conn);
-            readers.put(conn);
-            result
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(work(conn));
+        });
+        self.readers.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stops taking jobs, commits what is queued and waits for the writer to finish.
@@ -153,23 +149,31 @@ impl Store {
 }
 
 impl Readers {
-    fn take(&self) -> Result<Connection, StoreError> {
-        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-            return Ok(conn);
+    /// Opens `READERS` read-only connections, each owned by its own thread.
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let (jobs, rx) = std::sync::mpsc::channel::<ReadJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..READERS {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.set_prepared_statement_cache_capacity(64);
+            let rx = rx.clone();
+            std::thread::Builder::new().name(format!("chaty-store-reader-{i}")).spawn(move || {
+                // Ends when every `Store` (and so every sender) is gone.
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&conn),
+                        Err(_) => return,
+                    }
+                }
+            })?;
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
-    }
-
-    fn put(&self, conn: Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < READERS {
-                idle.push(conn);
-            }
-        }
+        Ok(Self { jobs, path: path.to_path_buf() })
     }
 }
 
