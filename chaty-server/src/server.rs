@@ -32,7 +32,7 @@ use crate::store::{Store, users};
 /// Per-connection WebSocket buffers: small, because most connections are
 /// idle most of the time; frames are small and writes are batched anyway.
 const READ_BUFFER: usize = 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 2 * 1024;
 
 /// Largest HTTP request head accepted (the upgrade request), bytes.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
