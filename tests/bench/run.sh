@@ -381,6 +381,11 @@ TABLES=$("$LOAD" report --dir "$RESULTS" --servers "chaty,chaty-empty,chaty-acco
     cat "$RESULTS/notes.md"
     echo
   fi
+  # The issue's targets and where chaty stands, kept by hand next to this script.
+  if [[ -s "$ROOT/tests/bench/targets.md" ]]; then
+    cat "$ROOT/tests/bench/targets.md"
+    echo
+  fi
   echo "Raw results (one JSON per run) were in \`${RESULTS#"$ROOT"/}/\` on the machine that ran this."
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
