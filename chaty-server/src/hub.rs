@@ -269,11 +269,6 @@ impl Hub {
             outbox.send(frame.clone());
         }
     }
-
-    /// Open connections.
-    pub fn connections(&self) -> usize {
-        self.lock().conns.len()
-    }
 }
 
 fn present(st: &State, room: &str, user_id: i64) -> bool {
