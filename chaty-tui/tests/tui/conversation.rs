@@ -345,7 +345,9 @@ fn badges_and_the_new_line() {
         summary_with("dm:alice:bob", RoomKind::Dm, 1, 0, 0),
     ];
     app.update(frame(ServerFrame::Rooms { rooms }), now);
-    let messages = (1..=6).map(|seq| message("general", seq, if seq % 2 == 0 { "bob" } else { "carol" }, &format!("message {seq}"), T)).collect();
+    let messages = (1..=6)
+        .map(|seq| message("general", seq, if seq % 2 == 0 { "bob" } else { "carol" }, &format!("message {seq}"), T))
+        .collect();
     history(&mut app, "general", messages);
     // general, where the client lands, was read up to 3: the new line goes above 4.
     insta::assert_snapshot!(render(&mut app, 80, 14).backend());
