@@ -125,14 +125,16 @@ LOAD="$TARGET_DIR/release/chaty-load"
 if [[ -n "$REPORT_ONLY" ]]; then
   log "report only, from $RESULTS"
 fi
+# drop_server NAME: leave NAME out of this run (the caller says why).
+drop_server() { SERVERS=$(echo ",$SERVERS," | sed "s/,$1,/,/; s/^,//; s/,$//"); }
 if has node-ws "$SERVERS"; then
   NODE_DIR="$BENCH_DIR/peers/node-ws"
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     warn "node/npm not found: node-ws skipped"
-    SERVERS=$(echo ",$SERVERS," | sed 's/,node-ws,/,/; s/^,//; s/,$//')
+    drop_server node-ws
   elif [[ ! -f "$PEERS_DIR/node-ws/server.js" ]]; then
     warn "$PEERS_DIR/node-ws not found: node-ws skipped"
-    SERVERS=$(echo ",$SERVERS," | sed 's/,node-ws,/,/; s/^,//; s/,$//')
+    drop_server node-ws
   else
     log "preparing node-ws in $NODE_DIR"
     mkdir -p "$NODE_DIR"
@@ -146,7 +148,7 @@ if has bare-rust "$SERVERS"; then
   BARE_DIR="$BENCH_DIR/peers/bare-rust"
   if [[ ! -f "$PEERS_DIR/bare-rust/Cargo.toml" ]]; then
     warn "$PEERS_DIR/bare-rust not found: bare-rust skipped"
-    SERVERS=$(echo ",$SERVERS," | sed 's/,bare-rust,/,/; s/^,//; s/,$//')
+    drop_server bare-rust
   else
     log "building bare-rust in $BARE_DIR"
     mkdir -p "$BARE_DIR"
