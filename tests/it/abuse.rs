@@ -69,6 +69,31 @@ async fn binary_and_malformed_frames_count_against_the_rate_too() -> Result<()> 
 }
 
 #[tokio::test]
+async fn ten_thousand_frames_in_one_burst_are_each_answered_and_the_server_stays_up() -> Result<()> {
+    let (server, _dir) = server(Config::default()).await?;
+    let mut c = Client::connect(&server.url()).await?;
+    let burst = 10_000;
+    for i in 0..burst {
+        c.send(json!({"type": "PING", "ref": format!("p{i}")})).await?;
+    }
+    // Every frame gets exactly one answer: a PONG, or an explicit refusal.
+    let (mut pongs, mut limited) = (0, 0);
+    for _ in 0..burst {
+        match c.recv().await? {
+            f if f["type"] == "PONG" => pongs += 1,
+            f if f["code"] == "rate_limited" => limited += 1,
+            other => anyhow::bail!("unexpected {other}"),
+        }
+    }
+    assert_eq!(pongs + limited, burst);
+    assert!(pongs >= 400 && limited > 0, "{pongs} answered, {limited} refused");
+    let mut other = Client::connect(&server.url()).await?;
+    other.send(json!({"type": "PING"})).await?;
+    assert_eq!(other.recv().await?["type"], "PONG");
+    server.stop().await
+}
+
+#[tokio::test]
 async fn repeated_failed_logins_are_throttled() -> Result<()> {
     let (server, _dir) = server(Config::default()).await?;
     Client::register(&server.url(), "alice").await?;
