@@ -585,7 +585,7 @@ impl App {
     fn chat_message(&mut self, message: proto::Message) -> Vec<Cmd> {
         let me = self.me.to_lowercase();
         let current = self.current_room().map(|r| r.id.clone());
-        let (height, width) = self.message_area();
+        let (_, width) = self.message_area();
         let offset = self.utc_offset;
         let me_name = self.me.clone();
         let room = self.room_mut(&message.room_id);
@@ -607,7 +607,6 @@ impl App {
             room.scroll += transcript::build(room, &me_name, width, offset, None).lines.len().saturating_sub(before);
             room.new_below = true;
         }
-        let _ = height;
         let mut cmds = Vec::new();
         if !looking && !mine {
             room.unread += 1;
@@ -994,9 +993,8 @@ impl App {
         }
         let candidates: Vec<String> = if start == 0 && word.starts_with('/') {
             COMMANDS.iter().map(|(c, _)| format!("{c} ")).collect()
-        } else if let Some(prefix) = word.strip_prefix('@') {
+        } else if word.starts_with('@') {
             let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
-            let _ = prefix;
             members.into_iter().map(|m| format!("@{m} ")).collect()
         } else if word.starts_with('#') {
             self.rooms.iter().filter(|r| r.kind == RoomKind::Room).map(|r| format!("#{} ", r.id)).collect()
