@@ -75,7 +75,7 @@ frames! {
         #[serde(default, skip_serializing_if = "Option::is_none")] since: Option<u64>,
     } |f| {
         validate::room_id("roomId", &f.room_id)?;
-        opt(&f.user_id, |u| validate::user_name("userId", u))
+        opt(&f.user_id, |u| validate::guest_id("userId", u))
     };
     "LEAVE_ROOM" => LeaveRoom { room_id: String } |f| validate::room_id("roomId", &f.room_id);
     /// Send a message. `clientId` makes retries harmless and marks the echo.
@@ -90,14 +90,20 @@ frames! {
     } |f| {
         validate::room_id("roomId", &f.room_id)?;
         validate::content("content", &f.content)?;
-        opt(&f.user_id, |u| validate::user_name("userId", u))?;
-        opt(&f.user_name, |u| validate::user_name("userName", u))?;
+        opt(&f.user_id, |u| validate::guest_id("userId", u))?;
+        opt(&f.user_name, |u| validate::display_name("userName", u))?;
         opt(&f.client_id, |c| validate::bounded("clientId", c, MAX_CLIENT_ID_CHARS))?;
         opt(&f.attachment, validate::attachment)
     };
-    "REGISTER" => Register { user_name: String, password: String } |f| {
+    /// Create an account; `displayName` defaults to the user name.
+    "REGISTER" => Register {
+        user_name: String,
+        password: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] display_name: Option<String>,
+    } |f| {
         validate::user_name("userName", &f.user_name)?;
-        validate::new_password("password", &f.password)
+        validate::new_password("password", &f.password)?;
+        opt(&f.display_name, |d| validate::display_name("displayName", d))
     };
     "LOGIN" => Login { user_name: String, password: String } |f| {
         validate::user_name("userName", &f.user_name)?;
@@ -154,8 +160,36 @@ frames! {
         validate::bounded("query", &f.query, MAX_OPAQUE_CHARS)?;
         opt(&f.room_id, |r| validate::room_id("roomId", r))
     };
+    /// Change how you are shown: either field, or both.
+    "SET_PROFILE" => SetProfile {
+        #[serde(default, skip_serializing_if = "Option::is_none")] display_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] status_text: Option<String>,
+    } |f| {
+        if f.display_name.is_none() && f.status_text.is_none() {
+            return Err("give `displayName`, `statusText` or both".into());
+        }
+        opt(&f.display_name, |d| validate::display_name("displayName", d))?;
+        opt(&f.status_text, |t| validate::status_text("statusText", t))
+    };
+    /// The user directory: find people by name, or look up given users.
+    "USERS" => Users {
+        #[serde(default, skip_serializing_if = "Option::is_none")] query: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] user_ids: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] limit: Option<u64>,
+    } |f| {
+        opt(&f.query, |q| validate::bounded("query", q, validate::MAX_DISPLAY_NAME_CHARS))?;
+        opt(&f.user_ids, |ids| {
+            if ids.len() > MAX_USER_LOOKUP {
+                return Err(format!("`userIds` has {} entries; the limit is {MAX_USER_LOOKUP}", ids.len()));
+            }
+            ids.iter().try_for_each(|id| validate::guest_id("userIds", id))
+        })
+    };
     "PING" => Ping {} |_f| Ok(());
 }
+
+/// Most users one `USERS` lookup may name (the most a reply lists).
+pub const MAX_USER_LOOKUP: usize = 50;
 
 /// A user's presence as they set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +331,12 @@ mod tests {
         .expect("chat");
         let ClientFrame::ChatMessage(m) = chat.frame else { panic!("not a chat message") };
         assert_eq!((m.content.as_str(), m.user_name.as_deref()), ("Hello, world!", Some("Alice")));
+        // The seed README's own example values: a display name with a space.
+        let named =
+            parse_client(r#"{"type":"CHAT_MESSAGE","roomId":"r","userId":"u1","userName":"User Name","content":"hi"}"#)
+                .expect("seed example");
+        let ClientFrame::ChatMessage(m) = named.frame else { panic!("not a chat message") };
+        assert_eq!(m.user_name.as_deref(), Some("User Name"));
         let leave = parse_client(r#"{"type":"LEAVE_ROOM","roomId":"general"}"#).expect("leave");
         assert_eq!(leave.frame.type_name(), "LEAVE_ROOM");
     }
@@ -379,7 +419,11 @@ mod tests {
                     mime: "application/pdf".into(),
                 }),
             }),
-            ClientFrame::Register(Register { user_name: "al".into(), password: "correct horse".into() }),
+            ClientFrame::Register(Register {
+                user_name: "al".into(),
+                password: "correct horse".into(),
+                display_name: Some("Al 🎸".into()),
+            }),
             ClientFrame::Login(Login { user_name: "al".into(), password: "pw".into() }),
             ClientFrame::Auth(Auth { token: "t".into() }),
             ClientFrame::Refresh(Refresh { refresh_token: "r".into() }),
@@ -396,6 +440,11 @@ mod tests {
             ClientFrame::React(React { message_id: 1, emoji: "👍".into(), remove: false }),
             ClientFrame::SetPresence(SetPresence { status: PresenceStatus::Away }),
             ClientFrame::Search(Search { query: "deploy".into(), room_id: None, limit: Some(5) }),
+            ClientFrame::SetProfile(SetProfile {
+                display_name: Some("Zoë 山田".into()),
+                status_text: Some("in a meeting".into()),
+            }),
+            ClientFrame::Users(Users { query: Some("zo".into()), user_ids: Some(vec!["al".into()]), limit: Some(5) }),
             ClientFrame::Ping(Ping {}),
         ];
         assert_eq!(samples.len(), CLIENT_TYPES.len(), "a sample for every type");

@@ -7,6 +7,7 @@
 
 mod client;
 mod error;
+pub mod printable;
 mod server;
 pub mod time;
 pub mod validate;

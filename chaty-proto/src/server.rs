@@ -90,6 +90,25 @@ pub struct RoomSummary {
     pub mentions: u64,
 }
 
+/// A registered user as the directory (`USERS`) shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfile {
+    /// The login name: the identity for mentions, DMs and `userId` fields.
+    pub user_id: String,
+    /// How they want to be shown (their user name when they set none).
+    pub display_name: String,
+    #[serde(default)]
+    pub status_text: String,
+    /// Online status, as `PRESENCE` reports it; only for people you share a
+    /// room with (and yourself), absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PresenceStatus>,
+    /// When they were last connected, if offline and you share a room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomKind {
@@ -142,10 +161,21 @@ pub enum ServerFrame {
         /// Members' read cursors (members who read nothing are left out).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         read: BTreeMap<String, u64>,
+        /// Display names of members who set one other than their user name.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        display_names: BTreeMap<String, String>,
+        /// Members' status texts (empty ones are left out).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        status_texts: BTreeMap<String, String>,
     },
     AuthOk {
         user_id: String,
         user_name: String,
+        /// How you are shown; your user name when you set none.
+        #[serde(default)]
+        display_name: String,
+        #[serde(default)]
+        status_text: String,
         token: String,
         /// Absent when signing in with `AUTH`: the client keeps the refresh token it has.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +233,16 @@ pub enum ServerFrame {
     SearchResults {
         /// Newest first.
         messages: Vec<SearchHit>,
+    },
+    /// A user changed their display name or status text.
+    Profile {
+        user_id: String,
+        display_name: String,
+        status_text: String,
+    },
+    /// The answer to `USERS`, in user-name order.
+    Users {
+        users: Vec<UserProfile>,
     },
     Pong {},
     Error {
@@ -301,10 +341,14 @@ mod tests {
                 away: vec![s("bob")],
                 last_seen: [(s("carol"), s("2024-03-28T11:00:00.000Z"))].into(),
                 read: [(s("alice"), 3)].into(),
+                display_names: [(s("bob"), s("Bob 🎸"))].into(),
+                status_texts: [(s("bob"), s("in a meeting"))].into(),
             },
             ServerFrame::AuthOk {
                 user_id: s("alice"),
                 user_name: s("alice"),
+                display_name: s("Alice Liddell"),
+                status_text: s(""),
                 token: s("t"),
                 refresh_token: Some(s("r")),
                 expires_at: s("2024-03-28T12:15:00.000Z"),
@@ -341,6 +385,16 @@ mod tests {
                 messages: vec![SearchHit { message: message(), snippet: "[Hello], world!".into() }],
             },
             ServerFrame::ChatMessage(Message { deleted: true, content: String::new(), ..message() }),
+            ServerFrame::Profile { user_id: s("bob"), display_name: s("Bob 🎸"), status_text: s("lunch") },
+            ServerFrame::Users {
+                users: vec![UserProfile {
+                    user_id: s("bob"),
+                    display_name: s("Bob 🎸"),
+                    status_text: s("lunch"),
+                    status: Some(PresenceStatus::Online),
+                    last_seen: None,
+                }],
+            },
             ServerFrame::Pong {},
             ServerFrame::Error { code: ErrorCode::RateLimited, message: s("slow down"), retry_after_ms: Some(250) },
         ]
@@ -380,6 +434,8 @@ mod tests {
             away: vec![],
             last_seen: BTreeMap::new(),
             read: BTreeMap::new(),
+            display_names: BTreeMap::new(),
+            status_texts: BTreeMap::new(),
         }
         .to_json(None);
         assert_eq!(members, r#"{"type":"ROOM_MEMBERS_UPDATE","roomId":"g","members":[],"online":[]}"#);

@@ -5,8 +5,14 @@
 pub const MAX_CONTENT_CHARS: usize = 4000;
 /// Longest `clientId`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
-/// Longest user name, in characters.
+/// Longest user name (a registered account's login), in characters.
 pub const MAX_USER_NAME_CHARS: usize = 32;
+/// Longest guest `userId`, in characters.
+pub const MAX_GUEST_ID_CHARS: usize = 64;
+/// Longest display name (and guest `userName`), in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Longest status text, in characters.
+pub const MAX_STATUS_TEXT_CHARS: usize = 100;
 /// Longest room id (not counting the `dm:a:b` form), in characters.
 pub const MAX_ROOM_ID_CHARS: usize = 64;
 /// Longest room topic, in characters.
@@ -61,6 +67,26 @@ pub fn user_name(field: &str, name: &str) -> Check {
     } else {
         Err(format!("`{field}` {} must be 1-32 of A-Z, a-z, 0-9, _ and -", quote(name)))
     }
+}
+
+/// A guest's `userId` as web apps make them (UUIDs, cuids, nanoids, Mongo
+/// ObjectIds, e-mail-like ids): `[A-Za-z0-9_.@+-]{1,64}`. Every registered
+/// user name is also a valid guest id.
+pub fn guest_id(field: &str, id: &str) -> Check {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_GUEST_ID_CHARS
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '+'));
+    if ok { Ok(()) } else { Err(format!("`{field}` {} must be 1-64 of A-Z, a-z, 0-9, _, -, ., @ and +", quote(id))) }
+}
+
+/// What a person is shown as: 1..=64 characters of printable text (see [`crate::printable`]).
+pub fn display_name(field: &str, text: &str) -> Check {
+    crate::printable::check(field, text, 1, MAX_DISPLAY_NAME_CHARS)
+}
+
+/// A short status ("in a meeting"): 0..=100 characters of printable text.
+pub fn status_text(field: &str, text: &str) -> Check {
+    crate::printable::check(field, text, 0, MAX_STATUS_TEXT_CHARS)
 }
 
 /// 1..=4000 characters, no NUL, not only whitespace.
@@ -162,6 +188,25 @@ mod tests {
         assert!(user_name("userName", "Alice_2-x").is_ok());
         for bad in ["", "a b", "ålice", &"a".repeat(33), "a:b"] {
             assert!(user_name("userName", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn guest_ids_take_what_web_apps_use() {
+        for ok in [
+            "u1",
+            "3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b",
+            "507f1f77bcf86cd799439011",
+            "cjld2cjxh0000qzrmn831i7rn",
+            "V1StGXR8_Z5jdHi6B-myT",
+            "a.b@c.d",
+            "first.last+tag@example.com",
+            &"x".repeat(64),
+        ] {
+            assert!(guest_id("userId", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a:b", "a/b", "ålice", &"x".repeat(65), "<script>"] {
+            assert!(guest_id("userId", bad).is_err(), "{bad}");
         }
     }
 

@@ -201,6 +201,11 @@ impl Hub {
         if away { st.away.insert(user_id) } else { st.away.remove(&user_id) }
     }
 
+    /// Whether an online user set themselves away.
+    pub fn is_away(&self, user_id: i64) -> bool {
+        self.lock().away.contains(&user_id)
+    }
+
     /// Names of the online users in `room` who are away, sorted.
     pub fn away(&self, room: &str) -> Vec<String> {
         let st = self.lock();
@@ -220,6 +225,12 @@ impl Hub {
     /// Sends a frame once to every connection that shares a room with
     /// `user_id` (the user's own connections included).
     pub fn send_peers(&self, user_id: i64, frame: &Utf8Bytes) {
+        // Connection ids start at 1: 0 skips nobody.
+        self.send_peers_except_conn(user_id, 0, frame);
+    }
+
+    /// Like [`Hub::send_peers`], skipping connection `skip` (one that was answered directly).
+    pub fn send_peers_except_conn(&self, user_id: i64, skip: u64, frame: &Utf8Bytes) {
         let outboxes: Vec<Outbox> = {
             let st = self.lock();
             let mut seen = HashSet::new();
@@ -229,7 +240,7 @@ impl Hub {
             let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
             let room_subs = rooms.into_iter().filter_map(|r| st.rooms.get(r)).flat_map(|subs| subs.iter());
             for sub in own_subs.chain(room_subs) {
-                if seen.insert(sub.conn) {
+                if sub.conn != skip && seen.insert(sub.conn) {
                     outboxes.push(sub.outbox.clone());
                 }
             }

@@ -17,10 +17,12 @@ use crate::hub::Outbox;
 use crate::limits::TokenBucket;
 use crate::server::Shared;
 use crate::store::messages::{self, Page, Post};
+use crate::store::profiles::{self, Profile};
 use crate::store::rooms::{self, Room};
 use crate::store::users::{self, Rotation, Tokens, User};
 
 mod conversation;
+mod people;
 
 /// Frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -52,6 +54,8 @@ impl From<StoreError> for Refusal {
 /// Who this connection speaks for once signed in.
 struct Me {
     user: User,
+    /// How this user is shown (kept current by `SET_PROFILE` on this connection).
+    profile: Profile,
     /// Token family of this sign-in (none for guests); `LOGOUT` revokes it.
     family: Option<String>,
 }
@@ -256,7 +260,7 @@ impl Connection {
     fn admit(&mut self, frame: &ClientFrame) -> Handled {
         let now = Instant::now();
         let reads_history = match frame {
-            ClientFrame::History(_) => true,
+            ClientFrame::History(_) | ClientFrame::Users(_) => true,
             ClientFrame::JoinRoom(f) => f.since.is_some(),
             _ => false,
         };
@@ -318,6 +322,8 @@ impl Connection {
                 self.set_presence(f.status)?;
             }
             ClientFrame::Search(f) => self.search(f, r).await?,
+            ClientFrame::SetProfile(f) => self.set_profile(f, r).await?,
+            ClientFrame::Users(f) => self.users(f, r).await?,
         }
         Ok(())
     }
@@ -345,6 +351,9 @@ impl Connection {
                 let now = now_millis();
                 let guest_is_gone = |id| shared.hub.connections_of(id) == 0;
                 let user = users::register(db, &f.user_name, &hash, now, guest_is_gone)?;
+                if let Some(shown) = &f.display_name {
+                    profiles::set(db, user.id, Some(shown), None)?;
+                }
                 let tokens = users::issue_tokens(db, user.id, None, now)?;
                 Ok((user, tokens))
             })
@@ -403,7 +412,8 @@ impl Connection {
                 // The connection now belongs to the refreshed sign-in, for LOGOUT and revocation too.
                 me.family = Some(tokens.family.clone());
                 self.shared.hub.set_family(self.id, &tokens.family);
-                self.send_ref(&auth_ok(&user, &SignIn::Issued(tokens)), r);
+                let reply = auth_ok(&user, &me.profile, &SignIn::Issued(tokens));
+                self.send_ref(&reply, r);
             }
             None => self.sign_in(user, None, SignIn::Issued(tokens), r).await,
         }
@@ -429,8 +439,13 @@ impl Connection {
             SignIn::Issued(t) => Some(t.family.clone()),
             SignIn::Token(..) => None,
         });
-        self.send_ref(&auth_ok(&user, &how), r);
-        let first = self.attach(user, family);
+        let user_id = user.id;
+        let profile = match self.shared.store.read(move |db| profiles::get(db, user_id)).await {
+            Ok(profile) => profile,
+            Err(e) => return self.send_ref(&Refusal::from(e).frame(), r),
+        };
+        self.send_ref(&auth_ok(&user, &profile, &how), r);
+        let first = self.attach(user, profile, family);
         if let Err(e) = self.enter_stored_rooms(None).await {
             return self.send(&e.frame());
         }
@@ -456,9 +471,9 @@ impl Connection {
     }
 
     /// Binds this connection to `user` in the hub. True if it is the user's first.
-    fn attach(&mut self, user: User, family: Option<String>) -> bool {
+    fn attach(&mut self, user: User, profile: Profile, family: Option<String>) -> bool {
         let first = self.shared.hub.attach(self.id, user.id, &user.name, self.outbox.clone(), family.clone());
-        self.me = Some(Me { user, family });
+        self.me = Some(Me { user, profile, family });
         first
     }
 
@@ -508,7 +523,8 @@ impl Connection {
                         Ok((user, joined))
                     })
                     .await?;
-                if !self.attach(user.clone(), None) {
+                let shown = Profile { display_name: user.name.clone(), status_text: String::new() };
+                if !self.attach(user.clone(), shown, None) {
                     // The same guest is connected elsewhere: this connection joins its rooms too.
                     self.enter_stored_rooms(Some(&f.room_id)).await?;
                 }
@@ -635,6 +651,15 @@ impl Connection {
             .filter_map(|m| m.last_seen.map(|t| (m.name.clone(), format_millis(t))))
             .collect();
         let read = stored.iter().filter(|m| m.read_seq > 0).map(|m| (m.name.clone(), m.read_seq)).collect();
+        let display_names = stored
+            .iter()
+            .filter_map(|m| m.display_name.as_ref().filter(|d| **d != m.name).map(|d| (m.name.clone(), d.clone())))
+            .collect();
+        let status_texts = stored
+            .iter()
+            .filter(|m| !m.status_text.is_empty())
+            .map(|m| (m.name.clone(), m.status_text.clone()))
+            .collect();
         Ok(ServerFrame::RoomMembersUpdate {
             room_id: room_id.to_string(),
             members: stored.into_iter().map(|m| m.name).collect(),
@@ -642,6 +667,8 @@ impl Connection {
             online,
             last_seen,
             read,
+            display_names,
+            status_texts,
         })
     }
 
@@ -716,7 +743,7 @@ impl Connection {
         if !self.shared.hub.is_in(room_id, self.id) {
             return Err(rooms::not_visible(room_id).to_refusal());
         }
-        let frame = typing_frame(room_id, &me, typing);
+        let frame = typing_frame(room_id, &me, self.shown_name(), typing);
         if typing {
             self.typing.insert(room_id.to_string(), Instant::now() + self.shared.config.typing_ttl);
         } else if self.typing.remove(room_id).is_none() {
@@ -729,7 +756,8 @@ impl Connection {
     fn stop_typing(&mut self, room_id: &str) {
         if self.typing.remove(room_id).is_some() {
             if let Some(me) = &self.me {
-                self.shared.hub.broadcast_except(room_id, me.user.id, &typing_frame(room_id, &me.user, false));
+                let frame = typing_frame(room_id, &me.user, &me.profile.display_name, false);
+                self.shared.hub.broadcast_except(room_id, me.user.id, &frame);
             }
         }
     }
@@ -787,7 +815,7 @@ impl Connection {
     }
 }
 
-fn auth_ok(user: &User, how: &SignIn) -> ServerFrame {
+fn auth_ok(user: &User, profile: &Profile, how: &SignIn) -> ServerFrame {
     let (token, refresh_token, expires_at) = match how {
         SignIn::Issued(t) => (t.access.clone(), Some(t.refresh.clone()), t.access_expires_at),
         SignIn::Token(token, expires) => (token.clone(), None, *expires),
@@ -795,6 +823,8 @@ fn auth_ok(user: &User, how: &SignIn) -> ServerFrame {
     ServerFrame::AuthOk {
         user_id: user.name.clone(),
         user_name: user.name.clone(),
+        display_name: profile.display_name.clone(),
+        status_text: profile.status_text.clone(),
         token,
         refresh_token,
         expires_at: format_millis(expires_at),
@@ -805,11 +835,11 @@ fn room_frame(room: &Room) -> ServerFrame {
     ServerFrame::Room { room_id: room.id.clone(), topic: room.topic.clone(), private: room.private, kind: room.kind }
 }
 
-fn typing_frame(room_id: &str, user: &User, typing: bool) -> Utf8Bytes {
+fn typing_frame(room_id: &str, user: &User, shown: &str, typing: bool) -> Utf8Bytes {
     ServerFrame::Typing {
         room_id: room_id.to_string(),
         user_id: user.name.clone(),
-        user_name: user.name.clone(),
+        user_name: shown.to_string(),
         typing,
     }
     .to_json(None)

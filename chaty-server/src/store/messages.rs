@@ -6,7 +6,7 @@ use chaty_proto::{Attachment, ErrorCode, Message, Reactions, SearchHit};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::users::{self, User};
-use super::{files, rooms};
+use super::{files, profiles, rooms};
 use crate::error::StoreError;
 
 /// Largest `HISTORY` page; larger requests are clamped.
@@ -19,7 +19,9 @@ pub const DEFAULT_PAGE: usize = 50;
 pub struct Post {
     pub room_id: String,
     pub sender: User,
-    /// What to show as the sender's name (a guest's chosen `userName`).
+    /// A guest's chosen `userName` (their id when they chose none). A
+    /// registered sender is shown by their profile's display name as it is
+    /// when the message commits, whatever this says.
     pub display_name: String,
     pub content: String,
     pub client_id: Option<String>,
@@ -112,6 +114,7 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         Some(a) => Some(files::shareable(conn, &a.file_id, p.sender.id)?),
         None => None,
     };
+    let shown = if p.sender.guest { p.display_name.clone() } else { profiles::get(conn, p.sender.id)?.display_name };
     let seq: i64 = conn
         .prepare_cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
         .query_row([&p.room_id], |r| r.get(0))?;
@@ -125,7 +128,7 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         p.room_id,
         seq,
         p.sender.id,
-        p.display_name,
+        shown,
         p.content,
         p.reply_to.map(to_sql),
         now,
@@ -144,7 +147,7 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         seq: seq as u64,
         room_id: p.room_id.clone(),
         user_id: p.sender.name.clone(),
-        user_name: p.display_name.clone(),
+        user_name: shown,
         content: p.content.clone(),
         timestamp: format_millis(now),
         client_id: p.client_id.clone(),

@@ -11,6 +11,7 @@
 
 pub mod files;
 pub mod messages;
+pub mod profiles;
 pub mod rooms;
 mod schema;
 pub mod users;

@@ -181,17 +181,27 @@ pub struct Member {
     pub read_seq: u64,
     /// When their last connection closed (ms), if ever.
     pub last_seen: Option<i64>,
+    /// Their display name, when they chose one.
+    pub display_name: Option<String>,
+    pub status_text: String,
 }
 
 /// Members of a room, sorted by name.
 pub fn members(conn: &Connection, room_id: &str) -> Result<Vec<Member>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.name, m.read_seq, u.last_seen FROM members m JOIN users u ON u.id = m.user_id
+        "SELECT u.name, m.read_seq, u.last_seen, u.display_name, u.status_text
+         FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.room_id = ?1 ORDER BY u.name",
     )?;
     let members = stmt
         .query_map([room_id], |r| {
-            Ok(Member { name: r.get(0)?, read_seq: r.get::<_, i64>(1)?.max(0) as u64, last_seen: r.get(2)? })
+            Ok(Member {
+                name: r.get(0)?,
+                read_seq: r.get::<_, i64>(1)?.max(0) as u64,
+                last_seen: r.get(2)?,
+                display_name: r.get(3)?,
+                status_text: r.get(4)?,
+            })
         })?
         .collect::<Result<_, _>>()?;
     Ok(members)

@@ -92,6 +92,13 @@ const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     ",
+    // 3: profiles. `display_name` NULL means "shown as the user name";
+    // `search_key` holds the display name's lowercased words, each after a space.
+    r"
+    ALTER TABLE users ADD COLUMN display_name TEXT;
+    ALTER TABLE users ADD COLUMN status_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN search_key TEXT NOT NULL DEFAULT '';
+    ",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {

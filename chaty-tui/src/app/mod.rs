@@ -480,7 +480,7 @@ impl App {
             ServerFrame::History { room_id, messages, has_more } => {
                 self.history(&room_id, messages, has_more, &reference)
             }
-            ServerFrame::RoomMembersUpdate { room_id, members, online, away, last_seen, read } => {
+            ServerFrame::RoomMembersUpdate { room_id, members, online, away, last_seen, read, .. } => {
                 self.members_update(MembersUpdate { room_id, members, online, away, last_seen, read });
                 Vec::new()
             }
@@ -491,7 +491,11 @@ impl App {
                 }
                 Vec::new()
             }
-            ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),
+            ServerFrame::UserJoined { .. }
+            | ServerFrame::UserLeft { .. }
+            | ServerFrame::Pong {}
+            | ServerFrame::Profile { .. }
+            | ServerFrame::Users { .. } => Vec::new(),
             ServerFrame::Typing { room_id, user_id, typing, .. } => {
                 if user_id.eq_ignore_ascii_case(&self.me) {
                     return Vec::new();
@@ -1185,7 +1189,7 @@ impl App {
 fn password_frame(register: bool, user: &str, password: &str) -> Cmd {
     let (user_name, password) = (user.to_string(), password.to_string());
     let frame = if register {
-        ClientFrame::Register(proto::Register { user_name, password })
+        ClientFrame::Register(proto::Register { user_name, password, display_name: None })
     } else {
         ClientFrame::Login(proto::Login { user_name, password })
     };

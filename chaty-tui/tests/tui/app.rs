@@ -41,6 +41,8 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
             ServerFrame::AuthOk {
                 user_id: "alice".into(),
                 user_name: "alice".into(),
+                display_name: "alice".into(),
+                status_text: String::new(),
                 token: "ca_1".into(),
                 refresh_token: Some("cr_1".into()),
                 expires_at: T.into(),
@@ -154,6 +156,8 @@ fn a_message_is_pending_until_its_echo_and_offline_ones_wait_for_the_connection(
             ServerFrame::AuthOk {
                 user_id: "alice".into(),
                 user_name: "alice".into(),
+                display_name: "alice".into(),
+                status_text: String::new(),
                 token: "t".into(),
                 refresh_token: None,
                 expires_at: T.into(),
@@ -240,6 +244,8 @@ fn tab_completes_commands_names_and_rooms() {
             away: vec![],
             last_seen: Default::default(),
             read: Default::default(),
+            display_names: Default::default(),
+            status_texts: Default::default(),
         }),
         now,
     );

@@ -329,6 +329,8 @@ fn members_show_away_and_last_seen() {
             away: vec!["bob".into()],
             last_seen: [("carol".to_string(), "2024-03-28T12:00:00.000Z".to_string())].into(),
             read: Default::default(),
+            display_names: Default::default(),
+            status_texts: Default::default(),
         }),
         now,
     );

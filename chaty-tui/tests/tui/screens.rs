@@ -53,6 +53,8 @@ fn busy() -> App {
             away: vec![],
             last_seen: Default::default(),
             read: Default::default(),
+            display_names: Default::default(),
+            status_texts: Default::default(),
         }),
         now,
     );

@@ -70,6 +70,8 @@ pub fn signed_in(rooms: &[(&str, RoomKind, &str)]) -> App {
             ServerFrame::AuthOk {
                 user_id: "alice".into(),
                 user_name: "alice".into(),
+                display_name: "alice".into(),
+                status_text: String::new(),
                 token: "ca_x".into(),
                 refresh_token: Some("cr_x".into()),
                 expires_at: "2030-01-01T00:00:00.000Z".into(),

@@ -1,0 +1,69 @@
+//! Frames about people: `SET_PROFILE` and the `USERS` directory.
+
+use chaty_proto::time::format_millis;
+use chaty_proto::{self as proto, PresenceStatus, ServerFrame, UserProfile};
+
+use super::{Connection, Handled};
+use crate::store::profiles::{self, Lookup};
+
+impl Connection {
+    /// How this connection's user is shown right now (empty before sign-in).
+    pub(super) fn shown_name(&self) -> &str {
+        self.me.as_ref().map_or("", |m| m.profile.display_name.as_str())
+    }
+
+    /// `SET_PROFILE`: stores the change, answers with `PROFILE`, and tells
+    /// everyone who shares a room with the user (their other devices too).
+    pub(super) async fn set_profile(&mut self, f: proto::SetProfile, r: Option<&str>) -> Handled {
+        let user = self.member()?.clone();
+        let profile = self
+            .shared
+            .store
+            .write(move |db| profiles::set(db, user.id, f.display_name.as_deref(), f.status_text.as_deref()))
+            .await?;
+        let frame = ServerFrame::Profile {
+            user_id: user.name.clone(),
+            display_name: profile.display_name.clone(),
+            status_text: profile.status_text.clone(),
+        };
+        if let Some(me) = self.me.as_mut() {
+            me.profile = profile;
+        }
+        self.send_ref(&frame, r);
+        let shared = frame.to_json(None).into();
+        self.shared.hub.send_peers_except_conn(user.id, self.id, &shared);
+        Ok(())
+    }
+
+    /// `USERS`: the directory. Presence only for people the asker shares a
+    /// room with, exactly what `PRESENCE` would have told them.
+    pub(super) async fn users(&self, f: proto::Users, r: Option<&str>) -> Handled {
+        let asker = self.member()?.id;
+        let lookup = Lookup { query: f.query, user_ids: f.user_ids, limit: f.limit };
+        let entries = self.shared.store.read(move |db| profiles::directory(db, asker, &lookup)).await?;
+        let hub = &self.shared.hub;
+        let users = entries
+            .into_iter()
+            .map(|e| {
+                let (status, last_seen) = if !e.visible_presence {
+                    (None, None)
+                } else if hub.connections_of(e.id) == 0 {
+                    (Some(PresenceStatus::Offline), e.last_seen.map(format_millis))
+                } else if hub.is_away(e.id) {
+                    (Some(PresenceStatus::Away), None)
+                } else {
+                    (Some(PresenceStatus::Online), None)
+                };
+                UserProfile {
+                    user_id: e.name,
+                    display_name: e.profile.display_name,
+                    status_text: e.profile.status_text,
+                    status,
+                    last_seen,
+                }
+            })
+            .collect();
+        self.send_ref(&ServerFrame::Users { users }, r);
+        Ok(())
+    }
+}
