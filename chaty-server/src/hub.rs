@@ -231,24 +231,28 @@ impl Hub {
 
     /// Like [`Hub::send_peers`], skipping connection `skip` (one that was answered directly).
     pub fn send_peers_except_conn(&self, user_id: i64, skip: u64, frame: &Utf8Bytes) {
-        let outboxes: Vec<Outbox> = {
-            let st = self.lock();
-            let mut seen = HashSet::new();
-            let mut outboxes = Vec::new();
-            let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
-            let rooms: HashSet<&Arc<str>> = own.iter().filter_map(|c| st.conns.get(c)).flat_map(|c| &c.rooms).collect();
-            let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
-            let room_subs = rooms.into_iter().filter_map(|r| st.rooms.get(r)).flat_map(|subs| subs.iter());
-            for sub in own_subs.chain(room_subs) {
-                if sub.conn != skip && seen.insert(sub.conn) {
-                    outboxes.push(sub.outbox.clone());
-                }
-            }
-            outboxes
-        };
-        for outbox in outboxes {
+        for outbox in self.peers(user_id, skip) {
             outbox.send(frame.clone());
         }
+    }
+
+    /// The outboxes of every connection that shares a room with `user_id`
+    /// (the user's own included, `skip` left out), each once. Taken before a
+    /// change that would hide them (the user's last connection going away).
+    pub fn peers(&self, user_id: i64, skip: u64) -> Vec<Outbox> {
+        let st = self.lock();
+        let mut seen = HashSet::new();
+        let mut outboxes = Vec::new();
+        let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
+        let rooms: HashSet<&Arc<str>> = own.iter().filter_map(|c| st.conns.get(c)).flat_map(|c| &c.rooms).collect();
+        let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
+        let room_subs = rooms.into_iter().filter_map(|r| st.rooms.get(r)).flat_map(|subs| subs.iter());
+        for sub in own_subs.chain(room_subs) {
+            if sub.conn != skip && seen.insert(sub.conn) {
+                outboxes.push(sub.outbox.clone());
+            }
+        }
+        outboxes
     }
 
     fn snapshot(&self, room: &str) -> Arc<[Sub]> {

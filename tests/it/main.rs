@@ -7,5 +7,6 @@ mod chat;
 mod conversation;
 mod fuzz_corpus;
 mod limits;
+mod people;
 mod seed;
 mod typing;

@@ -779,21 +779,31 @@ impl Connection {
         }
         let Some(me) = &self.me else { return };
         let user = me.user.clone();
-        if !user.guest && self.shared.hub.connections_of(user.id) == 1 && !self.shared.shutdown.is_cancelled() {
-            // The user's last connection: tell the people they share rooms with.
+        let last_connection = self.shared.hub.connections_of(user.id) == 1;
+        let mut offline_notice = None;
+        if !user.guest && last_connection && !self.shared.shutdown.is_cancelled() {
+            // The user's last connection: record when, then tell the people
+            // they share rooms with. Peers are taken before this connection
+            // leaves the hub (which hides its rooms) and told after, so a
+            // `USERS` asked on hearing it already sees them offline.
             let now = now_millis();
+            let user_id = user.id;
+            if let Err(e) = self.shared.store.write(move |db| users::set_last_seen(db, user_id, now)).await {
+                tracing::warn!("recording last seen of {}: {e}", user.name);
+            }
             let offline = ServerFrame::Presence {
                 user_id: user.name.clone(),
                 status: proto::PresenceStatus::Offline,
                 last_seen: Some(format_millis(now)),
             };
-            self.shared.hub.send_peers(user.id, &offline.to_json(None).into());
-            let user_id = user.id;
-            if let Err(e) = self.shared.store.write(move |db| users::set_last_seen(db, user_id, now)).await {
-                tracing::warn!("recording last seen of {}: {e}", user.name);
-            }
+            offline_notice = Some((self.shared.hub.peers(user.id, self.id), Utf8Bytes::from(offline.to_json(None))));
         }
         let (gone, offline) = self.shared.hub.detach(self.id);
+        if let Some((peers, frame)) = offline_notice {
+            for outbox in peers {
+                outbox.send(frame.clone());
+            }
+        }
         let gone: Vec<String> = if user.guest && offline {
             let user_id = user.id;
             match self.shared.store.write(move |db| rooms::leave_all(db, user_id)).await {
