@@ -45,6 +45,28 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Why, in a few words, for a one-line operator message that names the
+    /// database path itself (SQLite's own texts repeat the path and a code).
+    pub fn reason(&self) -> String {
+        use rusqlite::ErrorCode as C;
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, msg)) => match e.code {
+                C::CannotOpen => {
+                    "cannot open the file (does its directory exist, and may this user write there?)".into()
+                }
+                C::NotADatabase => "the file is not a chaty (SQLite) database".into(),
+                C::DatabaseBusy | C::DatabaseLocked => "the database is locked by another process".into(),
+                C::ReadOnly => "the file is read-only for this user".into(),
+                C::PermissionDenied => "permission denied".into(),
+                C::DatabaseCorrupt => "the database file is damaged (restore a backup)".into(),
+                C::DiskFull => "the disk is full".into(),
+                _ => msg.clone().unwrap_or_else(|| e.to_string()),
+            },
+            Self::Io(e) => crate::cli::io_reason(e),
+            other => other.to_string(),
+        }
+    }
+
     pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Refused(Refusal::new(code, message))
     }

@@ -66,7 +66,9 @@ pub async fn upload(
         return too_large(limit);
     }
     let dir = dir(&shared);
-    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+    let made = dir.clone();
+    let created = tokio::task::spawn_blocking(move || crate::private::create_dir_all(&made)).await;
+    if let Err(e) = created.map_err(std::io::Error::other).and_then(|r| r) {
         tracing::error!("cannot create {}: {e}", dir.display());
         return refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files");
     }
@@ -104,7 +106,9 @@ async fn receive(body: Body, path: &std::path::Path, limit: u64) -> Result<(Stri
         tracing::error!("writing upload: {e}");
         refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files")
     };
-    let mut file = tokio::fs::File::create(path).await.map_err(internal)?;
+    let created = path.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || crate::private::create_file(&created)).await;
+    let mut file = tokio::fs::File::from_std(file.map_err(std::io::Error::other).and_then(|r| r).map_err(internal)?);
     let mut hash = Sha256::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();

@@ -3,12 +3,14 @@
 //! they bound themselves.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 mod connection;
 pub mod error;
 mod files;
 pub mod hub;
 pub mod limits;
+pub mod private;
 mod server;
 pub mod store;
 pub mod tls;

@@ -1,12 +1,12 @@
 //! `chaty-server`: parses flags and runs the library until SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chaty_server::cli::{self, Listen};
 use chaty_server::{Config, Registration, Store};
-use clap::Parser;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -14,14 +14,16 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "chaty-server", version, about)]
 struct Cli {
-    /// Address to listen on (HTTP and WebSocket share it).
-    #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181")]
-    listen: SocketAddr,
+    /// Address to listen on, HOST:PORT or :PORT for every interface (HTTP and WebSocket share it).
+    #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181", value_name = "HOST:PORT")]
+    listen: Listen,
     /// SQLite database file [default: <data dir>/chaty/chaty.db].
     #[arg(long, env = "CHATY_DB")]
     db: Option<PathBuf>,
     /// Let seed-protocol clients chat without an account (JOIN_ROOM with a userId).
-    #[arg(long, env = "CHATY_ALLOW_GUESTS")]
+    /// (The variable takes 1/0, true/false, yes/no, on/off.)
+    #[arg(long, env = "CHATY_ALLOW_GUESTS", action = ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     allow_guests: bool,
     /// Whether anyone may REGISTER an account.
     #[arg(long, env = "CHATY_REGISTRATION", value_enum, default_value = "open")]
@@ -50,7 +52,19 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    let mut command = Cli::command();
+    let cli = match command.try_get_matches_from_mut(&args).and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", cli::one_line(&e, &command, &args));
+            return ExitCode::from(2);
+        }
+    };
     match start(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -69,17 +83,14 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    // Everything that can fail without touching the disk comes first: a
+    // start that fails creates no database.
     let db = match cli.db {
         Some(path) => path,
         None => {
             chaty_server::config::default_db_path().context("no home directory to keep the database in; pass --db")?
         }
     };
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
-    }
-    let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
     let tls = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some(chaty_server::tls::server_config(cert, key)?),
         _ => None,
@@ -98,10 +109,9 @@ fn start(cli: Cli) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cli.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", cli.listen))?;
+        let listener = cli.listen.bind().await.map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
+        let store = open_store(&db)?;
         let shutdown = CancellationToken::new();
         watch_signals(shutdown.clone())?;
         println!("chaty-server listening on {scheme}://{addr}/ws (database: {})", db.display());
@@ -112,6 +122,17 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         tracing::info!("stopped cleanly");
         Ok(())
     })
+}
+
+/// Creates the database's directory (private) and opens the database, with
+/// one-line errors that name the path once.
+fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        chaty_server::private::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the database directory {}: {}", dir.display(), cli::io_reason(&e))
+        })?;
+    }
+    Store::open(db).map_err(|e| anyhow::anyhow!("cannot open the database {}: {}", db.display(), e.reason()))
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM. The handlers are in place when

@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod chat;
 mod conversation;
+mod data_safety;
 mod fuzz_corpus;
 mod limits;
 mod people;

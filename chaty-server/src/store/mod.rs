@@ -3,6 +3,12 @@
 //! result; SQL lives in the submodules (`users`, `rooms`, `messages`), never in
 //! the connection or hub code.
 //!
+//! The database file is created private (0600; SQLite gives its `-wal` and
+//! `-shm` the same mode). [`Store::close`] leaves one self-contained file: it
+//! stops the readers, lets the writer commit what it holds, checkpoints the
+//! WAL into the database (`wal_checkpoint(TRUNCATE)`) and closes, so a copy of
+//! the database file of a stopped server is the whole database.
+//!
 //! Group commit: the writer takes every job queued (up to [`BATCH`]), runs each
 //! inside its own SAVEPOINT within one transaction, commits once (one fsync
 //! with `synchronous=FULL`), and only then runs the jobs' completions, in
@@ -53,15 +59,17 @@ pub struct Store {
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 /// A fixed pool of reader threads: reads never wait for the writer, and a
-/// burst of them queues here instead of spawning threads.
+/// burst of them queues here instead of spawning threads. `None` stops one thread.
 struct Readers {
-    jobs: std::sync::mpsc::Sender<ReadJob>,
+    jobs: std::sync::mpsc::Sender<Option<ReadJob>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     path: std::path::PathBuf,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        crate::private::touch_new(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -134,13 +142,16 @@ impl Store {
         let job: ReadJob = Box::new(move |conn| {
             let _ = tx.send(work(conn));
         });
-        self.readers.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.readers.jobs.send(Some(job)).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stops taking jobs, commits what is queued and waits for the writer to finish.
+    /// Stops the readers, commits what is queued, checkpoints the WAL into
+    /// the database file and closes it. Other clones of the `Store` then get
+    /// `Closed`.
     pub async fn close(self) {
-        let Self { jobs, writer, .. } = self;
+        let Self { jobs, writer, readers, .. } = self;
+        let _ = tokio::task::spawn_blocking(move || readers.stop()).await;
         let _ = jobs.send(Cmd::Stop).await;
         let handle = writer.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle {
@@ -152,29 +163,41 @@ impl Store {
 impl Readers {
     /// Opens `READERS` read-only connections, each owned by its own thread.
     fn start(path: &Path) -> Result<Self, StoreError> {
-        let (jobs, rx) = std::sync::mpsc::channel::<ReadJob>();
+        let (jobs, rx) = std::sync::mpsc::channel::<Option<ReadJob>>();
         let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(READERS);
         for i in 0..READERS {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
             let conn = Connection::open_with_flags(path, flags)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.set_prepared_statement_cache_capacity(64);
             let rx = rx.clone();
-            std::thread::Builder::new().name(format!("chaty-store-reader-{i}")).spawn(move || {
-                // Ends when every `Store` (and so every sender) is gone.
+            threads.push(std::thread::Builder::new().name(format!("chaty-store-reader-{i}")).spawn(move || {
+                // Ends on `None` (close), or when every `Store` (and so every sender) is gone.
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(&conn),
-                        Err(_) => return,
+                        Ok(Some(job)) => job(&conn),
+                        Ok(None) | Err(_) => return,
                     }
                 }
-            })?;
+            })?);
         }
-        Ok(Self { jobs, path: path.to_path_buf() })
+        Ok(Self { jobs, threads: Mutex::new(threads), path: path.to_path_buf() })
+    }
+
+    /// Stops every reader thread (each closes its connection) and waits for them.
+    fn stop(&self) {
+        let threads = self.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        for _ in &threads {
+            let _ = self.jobs.send(None);
+        }
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -214,7 +237,16 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Cmd>) {
             done(outcome.as_ref().err());
         }
     }
-    tracing::debug!("store writer stopped");
+    // Fold the WAL into the database file so that file alone is the whole
+    // database; closing the last connection then removes the WAL.
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
+        Ok(0) => tracing::debug!("store writer stopped; WAL checkpointed"),
+        Ok(_) => tracing::warn!("store stopped, but a reader kept the WAL from being checkpointed fully"),
+        Err(e) => tracing::warn!("checkpointing the WAL at stop: {e}"),
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!("closing the database: {e}");
+    }
 }
 
 /// A fresh random token as lowercase hex (`bytes` of entropy).
