@@ -6,6 +6,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::error::io_reason;
+
 /// Where to listen: `HOST:PORT` (a name, an IPv4 address or a bracketed IPv6
 /// address) or `:PORT` for every interface, as Go servers and Caddy take it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,15 +74,6 @@ impl Listen {
             ""
         };
         Err(format!("cannot listen on {self}: {why}{hint}"))
-    }
-}
-
-/// An I/O error's reason without Rust's `(os error N)` suffix.
-pub fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
     }
 }
 

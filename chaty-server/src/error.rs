@@ -62,7 +62,7 @@ impl StoreError {
                 C::DiskFull => "the disk is full".into(),
                 _ => msg.clone().unwrap_or_else(|| e.to_string()),
             },
-            Self::Io(e) => crate::cli::io_reason(e),
+            Self::Io(e) => io_reason(e),
             other => other.to_string(),
         }
     }
@@ -82,5 +82,14 @@ impl StoreError {
             }
             Self::Closed => Refusal::new(ErrorCode::Internal, "the server is shutting down"),
         }
+    }
+}
+
+/// An I/O error's reason without Rust's `(os error N)` suffix, for one-line messages.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }

@@ -23,10 +23,11 @@ use crate::store::{files, random_hex};
 /// Where uploads live: `files/` next to the database.
 pub fn dir(shared: &Shared) -> PathBuf {
     shared
+        .ctx
         .config
         .files_dir
         .clone()
-        .unwrap_or_else(|| shared.store.path().parent().map_or_else(|| PathBuf::from("files"), |p| p.join("files")))
+        .unwrap_or_else(|| shared.ctx.store.path().parent().map_or_else(|| PathBuf::from("files"), |p| p.join("files")))
 }
 
 #[derive(serde::Deserialize)]
@@ -60,7 +61,7 @@ pub async fn upload(
         .filter(|m| validate::bounded("mime", m, 127).is_ok())
         .unwrap_or("application/octet-stream")
         .to_string();
-    let limit = shared.config.max_upload_bytes;
+    let limit = shared.ctx.config.max_upload_bytes;
     if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > limit)
     {
         return too_large(limit);
@@ -88,7 +89,7 @@ pub async fn upload(
     }
     let attachment = Attachment { file_id: id, name, size, mime };
     let record = attachment.clone();
-    if let Err(e) = shared.store.write(move |db| files::record(db, &record, user.id, now_millis())).await {
+    if let Err(e) = shared.ctx.store.write(move |db| files::record(db, &record, user.id, now_millis())).await {
         let refusal = e.to_refusal();
         return refused(StatusCode::INTERNAL_SERVER_ERROR, refusal.code, refusal.message);
     }
@@ -142,7 +143,7 @@ pub async fn download(
         return not_found();
     }
     let lookup = id.clone();
-    let found = match shared.store.read(move |db| files::readable(db, &lookup, user.id)).await {
+    let found = match shared.ctx.store.read(move |db| files::readable(db, &lookup, user.id)).await {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
         Err(e) => {

@@ -129,7 +129,11 @@ fn start(cli: Cli) -> anyhow::Result<()> {
 fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         chaty_server::private::create_dir_all(dir).map_err(|e| {
-            anyhow::anyhow!("cannot create the database directory {}: {}", dir.display(), cli::io_reason(&e))
+            anyhow::anyhow!(
+                "cannot create the database directory {}: {}",
+                dir.display(),
+                chaty_server::error::io_reason(&e)
+            )
         })?;
     }
     Store::open(db).map_err(|e| anyhow::anyhow!("cannot open the database {}: {}", db.display(), e.reason()))

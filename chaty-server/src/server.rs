@@ -24,9 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::connection::{self, PreAuth};
-use crate::hub::Hub;
-use crate::limits::{IpCaps, LoginThrottle};
+use crate::connection::{self, Context, PreAuth};
+use crate::limits::IpCaps;
 use crate::store::{Store, users};
 
 /// Per-connection WebSocket buffers: small, because most connections are
@@ -37,13 +36,10 @@ const WRITE_BUFFER: usize = 2 * 1024;
 /// Largest HTTP request head accepted (the upgrade request), bytes.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// State every connection shares.
+/// What the listener keeps: the connections' shared [`Context`], and the
+/// listener's own counters and limits.
 pub struct Shared {
-    pub hub: Hub,
-    pub store: Store,
-    pub config: Config,
-    pub shutdown: CancellationToken,
-    pub logins: LoginThrottle,
+    pub ctx: Arc<Context>,
     ip_caps: Arc<IpCaps>,
     started: Instant,
     open: AtomicUsize,
@@ -53,12 +49,8 @@ pub struct Shared {
 impl Shared {
     pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
-            logins: LoginThrottle::default(),
             ip_caps: IpCaps::new(config.max_connections_per_ip),
-            hub: Hub::new(),
-            store,
-            config,
-            shutdown,
+            ctx: Context::new(store, config, shutdown),
             started: Instant::now(),
             open: AtomicUsize::new(0),
             tracker: TaskTracker::new(),
@@ -100,12 +92,12 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(peer))));
         let shared = shared.clone();
-        match shared.config.tls.clone() {
+        match shared.ctx.config.tls.clone() {
             None => shared.tracker.clone().spawn(serve_http(stream, peer, service, shared)),
             Some(tls) => shared.tracker.clone().spawn(async move {
                 // The TLS handshake counts against the handshake timeout too.
                 let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
-                match tokio::time::timeout(shared.config.handshake_timeout, accept).await {
+                match tokio::time::timeout(shared.ctx.config.handshake_timeout, accept).await {
                     Ok(Ok(tls_stream)) => serve_http(tls_stream, peer, service, shared).await,
                     Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
                     Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
@@ -117,7 +109,7 @@ pub async fn run(
     drop(listener);
     shared.tracker.close();
     shared.tracker.wait().await;
-    let store = shared.store.clone();
+    let store = shared.ctx.store.clone();
     drop(shared);
     store.close().await;
     Ok(())
@@ -130,7 +122,7 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.handshake_timeout)
+        .header_read_timeout(shared.ctx.config.handshake_timeout)
         .max_buf_size(MAX_REQUEST_HEAD);
     let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(conn);
@@ -140,7 +132,7 @@ where
                 tracing::debug!("http connection from {peer}: {e}");
             }
         }
-        () = shared.shutdown.cancelled() => {
+        () = shared.ctx.shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
@@ -171,7 +163,7 @@ pub async fn signed_in(shared: &Shared, headers: &HeaderMap, query: Option<Strin
     let Some(token) = request_token(headers, query) else {
         return Err(json_error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "send a bearer token"));
     };
-    match shared.store.read(move |db| users::check_access(db, &token, now_millis())).await {
+    match shared.ctx.store.read(move |db| users::check_access(db, &token, now_millis())).await {
         Ok(access) => Ok(access.user),
         Err(e) => {
             let refusal = e.to_refusal();
@@ -199,10 +191,10 @@ async fn upgrade(
         )
             .into_response();
     };
-    if shared.shutdown.is_cancelled() {
+    if shared.ctx.shutdown.is_cancelled() {
         return json_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unsupported, "server is shutting down");
     }
-    if shared.open.load(Ordering::Relaxed) >= shared.config.max_connections {
+    if shared.open.load(Ordering::Relaxed) >= shared.ctx.config.max_connections {
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RateLimited,
@@ -220,7 +212,7 @@ async fn upgrade(
         None => None,
         Some(token) => {
             let checked = token.clone();
-            match shared.store.read(move |db| users::check_access(db, &checked, now_millis())).await {
+            match shared.ctx.store.read(move |db| users::check_access(db, &checked, now_millis())).await {
                 Ok(access) => Some(PreAuth { access, token }),
                 Err(e) => {
                     let refusal = e.to_refusal();
@@ -238,7 +230,7 @@ async fn upgrade(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 shared.open.fetch_add(1, Ordering::Relaxed);
-                connection::serve(socket, shared.clone(), pre_auth, peer).await;
+                connection::serve(socket, shared.ctx.clone(), pre_auth, peer).await;
                 drop(slot);
                 shared.open.fetch_sub(1, Ordering::Relaxed);
             })
@@ -251,7 +243,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": shared.started.elapsed().as_secs(),
         "connections": shared.open.load(Ordering::Relaxed),
-        "epoch": shared.store.epoch(),
+        "epoch": shared.ctx.store.epoch(),
     });
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

@@ -217,10 +217,15 @@ async fn acknowledged_messages_survive_sigkill() {
         .iter()
         .map(|m| (m["seq"].as_u64().unwrap_or(0), m["clientId"].as_str().unwrap_or("").to_string()))
         .collect();
+    let stored_ids: HashMap<String, u64> = history
+        .iter()
+        .map(|m| (m["clientId"].as_str().unwrap_or("").to_string(), m["id"].as_u64().unwrap_or(0)))
+        .collect();
     for (me, s) in seen.iter().enumerate() {
         assert_eq!(s.acked.len(), PER_CLIENT, "client {me} got every ack");
-        for (cid, (_, seq)) in &s.acked {
+        for (cid, (id, seq)) in &s.acked {
             assert_eq!(truth.get(seq), Some(cid), "client {me}: ack for {cid} names seq {seq}");
+            assert_eq!(stored_ids.get(cid), Some(id), "client {me}: ack for {cid} names id {id}");
         }
         for (seq, cid) in &s.by_seq {
             assert_eq!(truth.get(seq), Some(cid), "client {me} saw seq {seq} as {cid}");

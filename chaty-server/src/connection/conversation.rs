@@ -11,38 +11,34 @@ impl Connection {
     pub(super) async fn mark_read(&mut self, f: proto::MarkRead) -> Handled {
         let user = self.me()?.clone();
         let room = f.room_id.clone();
-        let moved = self.shared.store.write(move |db| rooms::mark_read(db, &room, user.id, f.seq)).await?;
+        let moved = self.ctx.store.write(move |db| rooms::mark_read(db, &room, user.id, f.seq)).await?;
         if let Some(seq) = moved {
             let read = ServerFrame::Read { room_id: f.room_id.clone(), user_id: user.name, seq };
-            self.shared.hub.broadcast(&f.room_id, &read.to_json(None).into());
+            self.ctx.hub.broadcast(&f.room_id, &read.to_json(None).into());
         }
         Ok(())
     }
 
     pub(super) async fn edit(&mut self, f: proto::EditMessage) -> Handled {
         let user = self.me()?.clone();
-        let edited = self
-            .shared
-            .store
-            .write(move |db| messages::edit(db, f.message_id, &user, &f.content, now_millis()))
-            .await?;
+        let edited =
+            self.ctx.store.write(move |db| messages::edit(db, f.message_id, &user, &f.content, now_millis())).await?;
         let frame = ServerFrame::MessageEdited {
             room_id: edited.room_id.clone(),
             message_id: edited.id,
             content: edited.content,
             edited_at: edited.edited_at.unwrap_or_default(),
         };
-        self.shared.hub.broadcast(&edited.room_id, &frame.to_json(None).into());
+        self.ctx.hub.broadcast(&edited.room_id, &frame.to_json(None).into());
         Ok(())
     }
 
     pub(super) async fn delete(&mut self, f: proto::DeleteMessage) -> Handled {
         let user = self.me()?.clone();
-        let deleted =
-            self.shared.store.write(move |db| messages::delete(db, f.message_id, &user, now_millis())).await?;
+        let deleted = self.ctx.store.write(move |db| messages::delete(db, f.message_id, &user, now_millis())).await?;
         if let Some(deleted) = deleted {
             let frame = ServerFrame::MessageDeleted { room_id: deleted.room_id.clone(), message_id: deleted.id };
-            self.shared.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
+            self.ctx.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
         }
         Ok(())
     }
@@ -51,7 +47,7 @@ impl Connection {
         let user = self.me()?.clone();
         let (id, emoji, remove, name) = (f.message_id, f.emoji.clone(), f.remove, user.name.clone());
         let (room_id, changed) =
-            self.shared.store.write(move |db| messages::react(db, id, &user, &emoji, remove, now_millis())).await?;
+            self.ctx.store.write(move |db| messages::react(db, id, &user, &emoji, remove, now_millis())).await?;
         if changed {
             let frame = ServerFrame::Reaction {
                 room_id: room_id.clone(),
@@ -60,7 +56,7 @@ impl Connection {
                 emoji: f.emoji,
                 added: !remove,
             };
-            self.shared.hub.broadcast(&room_id, &frame.to_json(None).into());
+            self.ctx.hub.broadcast(&room_id, &frame.to_json(None).into());
         }
         Ok(())
     }
@@ -68,7 +64,7 @@ impl Connection {
     pub(super) async fn search(&self, f: proto::Search, r: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
         let hits = self
-            .shared
+            .ctx
             .store
             .read(move |db| messages::search(db, user_id, &f.query, f.room_id.as_deref(), f.limit))
             .await?;
@@ -88,7 +84,7 @@ impl Connection {
                 ));
             }
         };
-        if self.shared.hub.set_away(user_id, away) {
+        if self.ctx.hub.set_away(user_id, away) {
             self.announce_presence(status);
         }
         Ok(())
@@ -98,7 +94,7 @@ impl Connection {
     pub(super) fn announce_presence(&self, status: proto::PresenceStatus) {
         if let Some(me) = self.me.as_ref().filter(|m| !m.user.guest) {
             let frame = ServerFrame::Presence { user_id: me.user.name.clone(), status, last_seen: None };
-            self.shared.hub.send_peers(me.user.id, &frame.to_json(None).into());
+            self.ctx.hub.send_peers(me.user.id, &frame.to_json(None).into());
         }
     }
 }

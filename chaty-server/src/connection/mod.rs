@@ -15,14 +15,16 @@ use tokio::time::Instant;
 use crate::error::{Refusal, StoreError};
 use crate::hub::Outbox;
 use crate::limits::TokenBucket;
-use crate::server::Shared;
 use crate::store::messages::{self, Page, Post};
 use crate::store::profiles::{self, Profile};
 use crate::store::rooms::{self, Room};
 use crate::store::users::{self, Rotation, Tokens, User};
 
+mod context;
 mod conversation;
 mod people;
+
+pub use context::Context;
 
 /// Frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -37,6 +39,9 @@ mod close {
     pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// Never sent (the peer is gone): what the log says when a client
+    /// vanished without a close frame or its socket failed.
+    pub const LOST: u16 = 1006;
 }
 
 type Handled = Result<(), Refusal>;
@@ -62,7 +67,7 @@ struct Me {
 
 struct Connection {
     id: u64,
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
     outbox: Outbox,
     me: Option<Me>,
     /// Rooms this connection said it is typing in, with when that expires.
@@ -82,18 +87,30 @@ pub struct PreAuth {
 }
 
 /// Runs one connection until the client leaves, the server shuts down, or the
-/// client is closed for a limit.
-pub async fn serve<S>(mut socket: S, shared: Arc<Shared>, pre_auth: Option<PreAuth>, peer: SocketAddr)
+/// client is closed for a limit. Everything it logs (at debug level: open,
+/// sign-in, joins and leaves, every refusal, close) is in a `conn` span with
+/// the connection id, the peer and, once known, the user.
+pub async fn serve<S>(socket: S, shared: Arc<Context>, pre_auth: Option<PreAuth>, peer: SocketAddr)
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
+    use tracing::Instrument;
     let id = shared.hub.next_connection_id();
+    let span = tracing::debug_span!("conn", id, %peer, user = tracing::field::Empty);
+    run(id, socket, shared, pre_auth, peer).instrument(span).await;
+}
+
+async fn run<S>(id: u64, mut socket: S, shared: Arc<Context>, pre_auth: Option<PreAuth>, peer: SocketAddr)
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+{
+    tracing::debug!("open");
     let (outbox, mut rx, kicked, signed_out) = Outbox::new();
     let config = &shared.config;
     let now = Instant::now();
     let mut conn = Connection {
         id,
-        shared: shared.clone(),
+        ctx: shared.clone(),
         outbox,
         me: None,
         typing: HashMap::new(),
@@ -150,7 +167,7 @@ where
                 // then fills and the hub kicks it, which must win here.
                 tokio::select! {
                     written = write => if written.is_err() {
-                        break (close::GOING_AWAY, "");
+                        break (close::LOST, "connection lost");
                     },
                     end = &mut ended => break end,
                 }
@@ -171,13 +188,14 @@ where
                     break (close::GOING_AWAY, "idle timeout");
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break (close::GOING_AWAY, "");
+                    break (close::LOST, "connection lost");
                 }
             }
             () = sleep_until_opt(typing_deadline) => conn.expire_typing(),
         }
     };
-    if !reason.is_empty() || code != close::NORMAL {
+    tracing::debug!(code, reason, "close");
+    if code != close::LOST && (!reason.is_empty() || code != close::NORMAL) {
         let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
         // Best effort: a client that does not read may never take it.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
@@ -195,11 +213,13 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 /// The close code for a socket-level read error (size limit, bad UTF-8, …).
 fn read_error_close(e: axum::Error) -> (u16, &'static str) {
     use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     match e.into_inner().downcast::<WsError>().map(|b| *b) {
         Ok(WsError::Capacity(_)) => (close::TOO_BIG, "frame larger than 64 KiB"),
         Ok(WsError::Utf8(_)) => (close::INVALID_DATA, "text frame is not valid UTF-8"),
+        Ok(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => (close::LOST, "connection lost"),
         Ok(WsError::Protocol(_)) => (close::POLICY, "WebSocket protocol violation"),
-        _ => (close::GOING_AWAY, ""),
+        _ => (close::LOST, "connection lost"),
     }
 }
 
@@ -229,29 +249,33 @@ impl Connection {
         let refusal = self.charge().err().unwrap_or_else(|| {
             refuse(ErrorCode::BadFrame, "binary frames are not supported; send JSON as a text frame")
         });
+        tracing::debug!(frame = "binary", code = %refusal.code, why = %refusal.message, "refused");
         self.send(&refusal.frame());
     }
 
     async fn on_text(&mut self, text: &str) {
         // Every frame counts against the limit, well-formed or not.
         if let Err(refusal) = self.charge() {
-            let reference = match proto::parse_client(text) {
-                Ok(request) => request.reference,
-                Err(e) => e.reference,
+            let (kind, reference) = match proto::parse_client(text) {
+                Ok(request) => (request.frame.type_name(), request.reference),
+                Err(e) => ("unparsed", e.reference),
             };
+            tracing::debug!(frame = kind, code = %refusal.code, "refused");
             return self.send_ref(&refusal.frame(), reference.as_deref());
         }
-        let result = match proto::parse_client(text) {
+        let (kind, result) = match proto::parse_client(text) {
             Ok(request) => {
-                let reference = request.reference.clone();
-                match self.admit(&request.frame) {
+                let (kind, reference) = (request.frame.type_name(), request.reference.clone());
+                let result = match self.admit(&request.frame) {
                     Ok(()) => self.handle(request).await.map_err(|r| (r, reference)),
                     Err(r) => Err((r, reference)),
-                }
+                };
+                (kind, result)
             }
-            Err(e) => Err((Refusal::new(e.code, e.message), e.reference)),
+            Err(e) => ("unparsed", Err((Refusal::new(e.code, e.message), e.reference))),
         };
         if let Err((refusal, reference)) = result {
+            tracing::debug!(frame = kind, code = %refusal.code, why = %refusal.message, "refused");
             self.send_ref(&refusal.frame(), reference.as_deref());
         }
     }
@@ -274,7 +298,7 @@ impl Connection {
 
     fn me(&self) -> Result<&User, Refusal> {
         self.me.as_ref().map(|m| &m.user).ok_or_else(|| {
-            let hint = if self.shared.config.allow_guests {
+            let hint = if self.ctx.config.allow_guests {
                 "sign in first (REGISTER, LOGIN or AUTH), or JOIN_ROOM with a userId as a guest"
             } else {
                 "sign in first: REGISTER, LOGIN or AUTH"
@@ -339,13 +363,13 @@ impl Connection {
 
     async fn register(&mut self, f: proto::Register, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
-        if self.shared.config.registration == crate::config::Registration::Closed {
+        if self.ctx.config.registration == crate::config::Registration::Closed {
             return Err(refuse(ErrorCode::Forbidden, "registration is closed on this server"));
         }
         let hash = crate::auth::hash_password(f.password).await?;
-        let shared = self.shared.clone();
+        let shared = self.ctx.clone();
         let (user, tokens) = self
-            .shared
+            .ctx
             .store
             .write(move |db| {
                 let now = now_millis();
@@ -366,21 +390,21 @@ impl Connection {
         self.not_signed_in()?;
         let user_key = format!("user:{}", f.user_name.to_lowercase());
         let keys = [user_key.clone(), format!("ip:{}", self.peer.ip())];
-        self.shared
+        self.ctx
             .logins
             .check(&keys, Instant::now())
             .map_err(|wait| Refusal::rate_limited("too many failed logins; wait before trying again", wait))?;
         let name = f.user_name.clone();
-        let found = self.shared.store.read(move |db| users::credentials(db, &name)).await?;
+        let found = self.ctx.store.read(move |db| users::credentials(db, &name)).await?;
         let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
         let verified = crate::auth::verify_password(f.password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
-            self.shared.logins.failed(&keys, Instant::now());
+            self.ctx.logins.failed(&keys, Instant::now());
             return Err(refuse(ErrorCode::Unauthorized, "wrong user name or password"));
         };
-        self.shared.logins.succeeded(&user_key);
+        self.ctx.logins.succeeded(&user_key);
         let user_id = user.id;
-        let tokens = self.shared.store.write(move |db| users::issue_tokens(db, user_id, None, now_millis())).await?;
+        let tokens = self.ctx.store.write(move |db| users::issue_tokens(db, user_id, None, now_millis())).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
         Ok(())
     }
@@ -388,19 +412,18 @@ impl Connection {
     async fn auth(&mut self, f: proto::Auth, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
         let token = f.token.clone();
-        let access = self.shared.store.read(move |db| users::check_access(db, &token, now_millis())).await?;
+        let access = self.ctx.store.read(move |db| users::check_access(db, &token, now_millis())).await?;
         self.sign_in(access.user, Some(access.family), SignIn::Token(f.token, access.expires_at), r).await;
         Ok(())
     }
 
     async fn refresh(&mut self, f: proto::Refresh, r: Option<&str>) -> Handled {
         let owner = self.me.as_ref().map(|m| m.user.id);
-        let rotation =
-            self.shared.store.write(move |db| users::rotate(db, &f.refresh_token, owner, now_millis())).await?;
+        let rotation = self.ctx.store.write(move |db| users::rotate(db, &f.refresh_token, owner, now_millis())).await?;
         let (user, tokens) = match rotation {
             Rotation::Rotated(user, tokens) => (user, tokens),
             Rotation::ReuseDetected(family) => {
-                self.shared.hub.sign_out_family(&family);
+                self.ctx.hub.sign_out_family(&family);
                 return Err(refuse(
                     ErrorCode::Unauthorized,
                     "that refresh token was already used; every session of that sign-in is revoked, LOGIN again",
@@ -411,7 +434,7 @@ impl Connection {
             Some(me) => {
                 // The connection now belongs to the refreshed sign-in, for LOGOUT and revocation too.
                 me.family = Some(tokens.family.clone());
-                self.shared.hub.set_family(self.id, &tokens.family);
+                self.ctx.hub.set_family(self.id, &tokens.family);
                 let reply = auth_ok(&user, &me.profile, &SignIn::Issued(tokens));
                 self.send_ref(&reply, r);
             }
@@ -424,9 +447,9 @@ impl Connection {
         let me = self.me.as_ref().ok_or_else(|| refuse(ErrorCode::Unauthorized, "not signed in"))?;
         if let Some(family) = me.family.clone() {
             let revoked = family.clone();
-            self.shared.store.write(move |db| users::revoke_family(db, &revoked)).await?;
+            self.ctx.store.write(move |db| users::revoke_family(db, &revoked)).await?;
             // Any other connection on this sign-in ends too.
-            self.shared.hub.sign_out_family(&family);
+            self.ctx.hub.sign_out_family(&family);
         }
         self.closing = Some((close::NORMAL, "logged out"));
         Ok(())
@@ -440,7 +463,7 @@ impl Connection {
             SignIn::Token(..) => None,
         });
         let user_id = user.id;
-        let profile = match self.shared.store.read(move |db| profiles::get(db, user_id)).await {
+        let profile = match self.ctx.store.read(move |db| profiles::get(db, user_id)).await {
             Ok(profile) => profile,
             Err(e) => return self.send_ref(&Refusal::from(e).frame(), r),
         };
@@ -461,9 +484,9 @@ impl Connection {
     /// announcing the user where they were not present yet.
     async fn enter_stored_rooms(&mut self, except: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
-        let rooms = self.shared.store.read(move |db| rooms::rooms_of(db, user_id)).await?;
+        let rooms = self.ctx.store.read(move |db| rooms::rooms_of(db, user_id)).await?;
         for room in rooms.into_iter().filter(|r| Some(r.as_str()) != except) {
-            if self.shared.hub.enter_conn(&room, self.id) {
+            if self.ctx.hub.enter_conn(&room, self.id) {
                 self.announce(&room, true).await;
             }
         }
@@ -472,7 +495,9 @@ impl Connection {
 
     /// Binds this connection to `user` in the hub. True if it is the user's first.
     fn attach(&mut self, user: User, profile: Profile, family: Option<String>) -> bool {
-        let first = self.shared.hub.attach(self.id, user.id, &user.name, self.outbox.clone(), family.clone());
+        tracing::Span::current().record("user", user.name.as_str());
+        tracing::debug!(guest = user.guest, "signed in");
+        let first = self.ctx.hub.attach(self.id, user.id, &user.name, self.outbox.clone(), family.clone());
         self.me = Some(Me { user, profile, family });
         first
     }
@@ -493,7 +518,7 @@ impl Connection {
             }
             return Ok(Some(me.user.clone()));
         }
-        if !self.shared.config.allow_guests {
+        if !self.ctx.config.allow_guests {
             return Err(self.me().err().unwrap_or_else(|| refuse(ErrorCode::Unauthorized, "sign in first")));
         }
         Ok(None)
@@ -506,15 +531,14 @@ impl Connection {
         let (user, joined) = match self.join_identity(f.user_id.as_ref())? {
             Some(user) => {
                 let member = user.clone();
-                let joined =
-                    self.shared.store.write(move |db| rooms::join(db, &room_id, &member, now_millis())).await?;
+                let joined = self.ctx.store.write(move |db| rooms::join(db, &room_id, &member, now_millis())).await?;
                 (user, joined)
             }
             None => {
                 // A guest is made and joins in one transaction (one commit, not two).
                 let name = f.user_id.clone().unwrap_or_else(|| format!("guest-{}", self.id));
                 let (user, joined) = self
-                    .shared
+                    .ctx
                     .store
                     .write(move |db| {
                         let now = now_millis();
@@ -531,7 +555,8 @@ impl Connection {
                 (user, joined)
             }
         };
-        let newly_present = self.shared.hub.enter_user(&f.room_id, user.id);
+        tracing::debug!(room = %f.room_id, newly = joined.newly, "joined");
+        let newly_present = self.ctx.hub.enter_user(&f.room_id, user.id);
         if !user.guest {
             // Seed-protocol guests get exactly the seed's frames; members learn the topic.
             self.send_ref(&room_frame(&joined.room), r);
@@ -556,11 +581,12 @@ impl Connection {
     async fn leave(&mut self, room_id: &str) -> Handled {
         let user = self.me()?.clone();
         let room = room_id.to_string();
-        self.shared.store.write(move |db| rooms::leave(db, &room, user.id)).await?;
+        self.ctx.store.write(move |db| rooms::leave(db, &room, user.id)).await?;
+        tracing::debug!(room = room_id, "left");
         self.stop_typing(room_id);
-        self.shared.hub.leave_user(room_id, user.id);
+        self.ctx.hub.leave_user(room_id, user.id);
         let left = ServerFrame::UserLeft { room_id: room_id.to_string(), user_id: user.name.clone() };
-        self.shared.hub.send_user(user.id, &left.to_json(None).into());
+        self.ctx.hub.send_user(user.id, &left.to_json(None).into());
         self.announce(room_id, false).await;
         Ok(())
     }
@@ -571,9 +597,9 @@ impl Connection {
             Room { id: f.room_id, kind: proto::RoomKind::Room, topic: f.topic.unwrap_or_default(), private: f.private };
         let room = {
             let user = user.clone();
-            self.shared.store.write(move |db| rooms::create(db, room, &user, now_millis())).await?
+            self.ctx.store.write(move |db| rooms::create(db, room, &user, now_millis())).await?
         };
-        self.shared.hub.enter_user(&room.id, user.id);
+        self.ctx.hub.enter_user(&room.id, user.id);
         self.send_ref(&room_frame(&room), r);
         self.announce(&room.id, true).await;
         Ok(())
@@ -583,11 +609,11 @@ impl Connection {
         let user = self.member()?.clone();
         let room_id = f.room_id.clone();
         let (joined, invitee) =
-            self.shared.store.write(move |db| rooms::invite(db, &room_id, &user, &f.user_id, now_millis())).await?;
+            self.ctx.store.write(move |db| rooms::invite(db, &room_id, &user, &f.user_id, now_millis())).await?;
         self.send_ref(&room_frame(&joined.room), r);
         if joined.newly {
-            self.shared.hub.send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
-            self.shared.hub.enter_user(&joined.room.id, invitee.id);
+            self.ctx.hub.send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
+            self.ctx.hub.enter_user(&joined.room.id, invitee.id);
             self.announce_user(&joined.room.id, &invitee.name, true).await;
         }
         Ok(())
@@ -597,25 +623,25 @@ impl Connection {
         let user = self.member()?.clone();
         let (room, other) = {
             let user = user.clone();
-            self.shared.store.write(move |db| rooms::open_dm(db, &user, &f.user_id, now_millis())).await?
+            self.ctx.store.write(move |db| rooms::open_dm(db, &user, &f.user_id, now_millis())).await?
         };
         let frame = room_frame(&room);
         self.send_ref(&frame, r);
-        let mut newly = self.shared.hub.enter_user(&room.id, user.id);
-        if self.shared.hub.enter_user(&room.id, other.id) {
-            self.shared.hub.send_user(other.id, &frame.to_json(None).into());
+        let mut newly = self.ctx.hub.enter_user(&room.id, user.id);
+        if self.ctx.hub.enter_user(&room.id, other.id) {
+            self.ctx.hub.send_user(other.id, &frame.to_json(None).into());
             newly = true;
         }
         if newly {
             let update = self.members_update(&room.id).await?;
-            self.shared.hub.broadcast(&room.id, &update.to_json(None).into());
+            self.ctx.hub.broadcast(&room.id, &update.to_json(None).into());
         }
         Ok(())
     }
 
     async fn list_rooms(&self, r: Option<&str>) -> Handled {
         let user = self.me()?.clone();
-        let rooms = self.shared.store.read(move |db| rooms::list(db, &user)).await?;
+        let rooms = self.ctx.store.read(move |db| rooms::list(db, &user)).await?;
         self.send_ref(&ServerFrame::Rooms { rooms }, r);
         Ok(())
     }
@@ -633,17 +659,17 @@ impl Connection {
         } else {
             ServerFrame::UserLeft { room_id: room_id.clone(), user_id }
         };
-        self.shared.hub.broadcast(&room_id, &frame.to_json(None).into());
+        self.ctx.hub.broadcast(&room_id, &frame.to_json(None).into());
         match self.members_update(&room_id).await {
-            Ok(update) => self.shared.hub.broadcast(&room_id, &update.to_json(None).into()),
+            Ok(update) => self.ctx.hub.broadcast(&room_id, &update.to_json(None).into()),
             Err(e) => tracing::warn!("member list for {room_id}: {e}"),
         }
     }
 
     async fn members_update(&self, room_id: &str) -> Result<ServerFrame, Refusal> {
         let room = room_id.to_string();
-        let stored = self.shared.store.read(move |db| rooms::members(db, &room)).await?;
-        let online = self.shared.hub.online(room_id);
+        let stored = self.ctx.store.read(move |db| rooms::members(db, &room)).await?;
+        let online = self.ctx.hub.online(room_id);
         let is_online = |name: &str| online.iter().any(|o| o.eq_ignore_ascii_case(name));
         let last_seen = stored
             .iter()
@@ -663,7 +689,7 @@ impl Connection {
         Ok(ServerFrame::RoomMembersUpdate {
             room_id: room_id.to_string(),
             members: stored.into_iter().map(|m| m.name).collect(),
-            away: self.shared.hub.away(room_id),
+            away: self.ctx.hub.away(room_id),
             online,
             last_seen,
             read,
@@ -695,8 +721,8 @@ impl Connection {
             reply_to: f.reply_to,
             attachment: f.attachment,
         };
-        let (shared, outbox) = (self.shared.clone(), self.outbox.clone());
-        self.shared
+        let (shared, outbox) = (self.ctx.clone(), self.outbox.clone());
+        self.ctx
             .store
             .submit(
                 move |db| messages::post(db, &post, now_millis()),
@@ -724,7 +750,7 @@ impl Connection {
         let user_id = self.me()?.id;
         let (messages, has_more) = {
             let room_id = room_id.clone();
-            self.shared
+            self.ctx
                 .store
                 .read(move |db| {
                     rooms::require_member(db, &room_id, user_id)?;
@@ -740,16 +766,16 @@ impl Connection {
 
     fn typing(&mut self, room_id: &str, typing: bool) -> Handled {
         let me = self.me()?.clone();
-        if !self.shared.hub.is_in(room_id, self.id) {
+        if !self.ctx.hub.is_in(room_id, self.id) {
             return Err(rooms::not_visible(room_id).to_refusal());
         }
         let frame = typing_frame(room_id, &me, self.shown_name(), typing);
         if typing {
-            self.typing.insert(room_id.to_string(), Instant::now() + self.shared.config.typing_ttl);
+            self.typing.insert(room_id.to_string(), Instant::now() + self.ctx.config.typing_ttl);
         } else if self.typing.remove(room_id).is_none() {
             return Ok(());
         }
-        self.shared.hub.broadcast_except(room_id, me.id, &frame);
+        self.ctx.hub.broadcast_except(room_id, me.id, &frame);
         Ok(())
     }
 
@@ -757,7 +783,7 @@ impl Connection {
         if self.typing.remove(room_id).is_some() {
             if let Some(me) = &self.me {
                 let frame = typing_frame(room_id, &me.user, &me.profile.display_name, false);
-                self.shared.hub.broadcast_except(room_id, me.user.id, &frame);
+                self.ctx.hub.broadcast_except(room_id, me.user.id, &frame);
             }
         }
     }
@@ -779,16 +805,16 @@ impl Connection {
         }
         let Some(me) = &self.me else { return };
         let user = me.user.clone();
-        let last_connection = self.shared.hub.connections_of(user.id) == 1;
+        let last_connection = self.ctx.hub.connections_of(user.id) == 1;
         let mut offline_notice = None;
-        if !user.guest && last_connection && !self.shared.shutdown.is_cancelled() {
+        if !user.guest && last_connection && !self.ctx.shutdown.is_cancelled() {
             // The user's last connection: record when, then tell the people
             // they share rooms with. Peers are taken before this connection
             // leaves the hub (which hides its rooms) and told after, so a
             // `USERS` asked on hearing it already sees them offline.
             let now = now_millis();
             let user_id = user.id;
-            if let Err(e) = self.shared.store.write(move |db| users::set_last_seen(db, user_id, now)).await {
+            if let Err(e) = self.ctx.store.write(move |db| users::set_last_seen(db, user_id, now)).await {
                 tracing::warn!("recording last seen of {}: {e}", user.name);
             }
             let offline = ServerFrame::Presence {
@@ -796,9 +822,9 @@ impl Connection {
                 status: proto::PresenceStatus::Offline,
                 last_seen: Some(format_millis(now)),
             };
-            offline_notice = Some((self.shared.hub.peers(user.id, self.id), Utf8Bytes::from(offline.to_json(None))));
+            offline_notice = Some((self.ctx.hub.peers(user.id, self.id), Utf8Bytes::from(offline.to_json(None))));
         }
-        let (gone, offline) = self.shared.hub.detach(self.id);
+        let (gone, offline) = self.ctx.hub.detach(self.id);
         if let Some((peers, frame)) = offline_notice {
             for outbox in peers {
                 outbox.send(frame.clone());
@@ -806,7 +832,7 @@ impl Connection {
         }
         let gone: Vec<String> = if user.guest && offline {
             let user_id = user.id;
-            match self.shared.store.write(move |db| rooms::leave_all(db, user_id)).await {
+            match self.ctx.store.write(move |db| rooms::leave_all(db, user_id)).await {
                 Ok(rooms) => rooms,
                 Err(e) => {
                     tracing::warn!("ending guest memberships of {}: {e}", user.name);
@@ -816,7 +842,7 @@ impl Connection {
         } else {
             gone.iter().map(|r| r.to_string()).collect()
         };
-        if self.shared.shutdown.is_cancelled() {
+        if self.ctx.shutdown.is_cancelled() {
             return;
         }
         for room in gone {

@@ -17,7 +17,7 @@ impl Connection {
     pub(super) async fn set_profile(&mut self, f: proto::SetProfile, r: Option<&str>) -> Handled {
         let user = self.member()?.clone();
         let profile = self
-            .shared
+            .ctx
             .store
             .write(move |db| profiles::set(db, user.id, f.display_name.as_deref(), f.status_text.as_deref()))
             .await?;
@@ -31,7 +31,7 @@ impl Connection {
         }
         self.send_ref(&frame, r);
         let shared = frame.to_json(None).into();
-        self.shared.hub.send_peers_except_conn(user.id, self.id, &shared);
+        self.ctx.hub.send_peers_except_conn(user.id, self.id, &shared);
         Ok(())
     }
 
@@ -40,8 +40,8 @@ impl Connection {
     pub(super) async fn users(&self, f: proto::Users, r: Option<&str>) -> Handled {
         let asker = self.member()?.id;
         let lookup = Lookup { query: f.query, user_ids: f.user_ids, limit: f.limit };
-        let entries = self.shared.store.read(move |db| profiles::directory(db, asker, &lookup)).await?;
-        let hub = &self.shared.hub;
+        let entries = self.ctx.store.read(move |db| profiles::directory(db, asker, &lookup)).await?;
+        let hub = &self.ctx.hub;
         let users = entries
             .into_iter()
             .map(|e| {

@@ -46,7 +46,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn connect(shared: &Arc<Shared>) -> Self {
+    fn connect(shared: &Arc<crate::connection::Context>) -> Self {
         let (to_server, incoming) = mpsc::unbounded_channel();
         let (outgoing, from_server) = mpsc::unbounded_channel();
         tokio::spawn(serve(FakeSocket { incoming, outgoing }, shared.clone(), None, ([127, 0, 0, 1], 9).into()));
@@ -77,7 +77,7 @@ impl Peer {
 async fn an_idle_connection_is_a_small_task() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("chaty.db")).expect("store");
-    let shared = Shared::new(store, Config::default(), Default::default());
+    let shared = crate::connection::Context::new(store, Config::default(), Default::default());
     let (_to_server, incoming) = mpsc::unbounded_channel();
     let (outgoing, _from_server) = mpsc::unbounded_channel();
     let task = serve(FakeSocket { incoming, outgoing }, shared, None, ([127, 0, 0, 1], 9).into());
@@ -90,7 +90,8 @@ async fn an_idle_connection_is_a_small_task() {
 async fn typing_expires_six_seconds_after_the_last_refresh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("chaty.db")).expect("store");
-    let shared = Shared::new(store, Config { allow_guests: true, ..Config::default() }, Default::default());
+    let shared =
+        crate::connection::Context::new(store, Config { allow_guests: true, ..Config::default() }, Default::default());
     let (mut alice, mut bob) = (Peer::connect(&shared), Peer::connect(&shared));
     alice.send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "alice"}));
     alice.recv_type("ROOM_MEMBERS_UPDATE").await;

@@ -1,0 +1,61 @@
+//! What `--log chaty_server=debug` tells an operator about one connection.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+#[tokio::test]
+async fn debug_logging_follows_a_connection_in_its_own_span() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr.log");
+    let port = common::free_port();
+    let mut child = Command::new(common::BIN)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "chaty_server=debug", "--db"])
+        .arg(dir.path().join("chaty.db"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn");
+    let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
+    common::send(&mut ws, json!({"type": "REGISTER", "userName": "alice", "password": "correct horse"})).await;
+    common::recv_type(&mut ws, "ROOMS").await;
+    common::send(&mut ws, json!({"type": "JOIN_ROOM", "roomId": "general"})).await;
+    common::recv_type(&mut ws, "ROOM_MEMBERS_UPDATE").await;
+    common::send(&mut ws, json!({"type": "HISTORY", "roomId": "nowhere"})).await;
+    common::recv_type(&mut ws, "ERROR").await;
+    ws.close(None).await.expect("close");
+    // A second client that just vanishes, without a close frame.
+    let mut gone = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
+    common::send(&mut gone, json!({"type": "PING"})).await;
+    common::recv_type(&mut gone, "PONG").await;
+    drop(gone);
+    // The close is the last thing a connection logs.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.matches("close code=").count() >= 2 || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let conn = text.lines().filter(|l| l.contains("conn{id=1 peer=127.0.0.1:")).collect::<Vec<_>>();
+    for wanted in [
+        "open",
+        "user=\"alice\"}: chaty_server::connection: signed in",
+        "joined room=general",
+        "refused frame=\"HISTORY\" code=not_found why=no room \"nowhere\"",
+        "close code=1000",
+    ] {
+        assert!(conn.iter().any(|l| l.contains(wanted)), "no {wanted:?} in:\n{text}");
+    }
+    let lost = "conn{id=2 peer=127.0.0.1:";
+    assert!(
+        text.lines().any(|l| l.contains(lost) && l.contains("close code=1006 reason=\"connection lost\"")),
+        "a vanished client is logged as lost:\n{text}"
+    );
+}
