@@ -14,7 +14,7 @@ use crate::room::Room;
 use crate::sanitize;
 
 /// The sender column is this wide, or as wide as the longest name there
-/// up to a quarter of the pane and [`MAX_NAME_COLS`].
+/// up to a third of the pane and [`MAX_NAME_COLS`].
 const NAME_COLS: usize = 10;
 const MAX_NAME_COLS: usize = 20;
 /// Messages from one sender closer than this share one name.
@@ -208,7 +208,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let senders: Vec<Shown> = room.messages.iter().map(|m| names.show(&m.user_id, &m.user_name)).collect();
     let mine = names.member(room, me);
     let widest = senders.iter().chain([&mine]).map(|s| s.label().width()).max().unwrap_or(0);
-    let name_cols = if compact { 0 } else { widest.clamp(NAME_COLS, (width / 4).clamp(NAME_COLS, MAX_NAME_COLS)) };
+    let name_cols = if compact { 0 } else { widest.clamp(NAME_COLS, (width / 3).clamp(NAME_COLS, MAX_NAME_COLS)) };
     let indent = if compact { 2 } else { 6 + name_cols + 1 };
     let text_w = width.saturating_sub(indent).max(1);
     let dim = Style::default().fg(Color::DarkGray);
