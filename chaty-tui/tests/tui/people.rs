@@ -361,3 +361,15 @@ fn hostile_display_names_and_status_texts_are_inert() {
     let text = format!("{:?}", render(&mut app, 80, 24).backend());
     assert!(text.contains("Bobkcab") && text.contains("clipboard"), "{text}");
 }
+
+#[test]
+fn the_switcher_lists_people_under_rooms() {
+    let now = Instant::now();
+    let mut app = named_room();
+    app.update(ctrl('k'), now);
+    type_text(&mut app, "a", now);
+    app.update(Msg::Tick, now + Duration::from_millis(300));
+    app.update(reply(ServerFrame::Users { users: directory() }, "find:1"), now);
+    app.update(key(KeyCode::Down), now);
+    insta::assert_snapshot!(render(&mut app, 80, 24).backend());
+}
