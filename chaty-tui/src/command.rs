@@ -7,7 +7,11 @@ use chaty_proto::validate;
 pub enum Command {
     Join(String),
     Leave(Option<String>),
-    Create { room: String, private: bool, topic: Option<String> },
+    Create {
+        room: String,
+        private: bool,
+        topic: Option<String>,
+    },
     Invite(String),
     Dm(String),
     Me(String),
@@ -18,10 +22,21 @@ pub enum Command {
     Delete,
     Reply(String),
     Search(String),
-    Upload { path: String, caption: Option<String> },
+    Upload {
+        path: String,
+        caption: Option<String>,
+    },
     Download,
     Away,
     Back,
+    /// Your display name.
+    Nick(String),
+    /// Your status text ("" clears it).
+    Status(String),
+    /// A user's profile: a login name (`@` optional) or a display name.
+    Whois(String),
+    /// Find people in the directory (everyone when `None`).
+    Users(Option<String>),
     Retry,
     Logout,
     Quit,
@@ -46,6 +61,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/download", "/download — save the selected (or last) attachment"),
     ("/retry", "/retry — send failed messages again"),
     ("/away", "/away — show yourself as away (/back to return)"),
+    ("/nick", "/nick NAME — change your display name (spaces, emoji, any script)"),
+    ("/status", "/status [TEXT] — set your status text (none clears it)"),
+    ("/whois", "/whois USER — show someone's profile (login or display name)"),
+    ("/users", "/users [TEXT] — find people by name; Enter opens a DM"),
     ("/who", "/who — who is in this room"),
     ("/logout", "/logout — sign out and forget the saved session"),
     ("/quit", "/quit — leave chaty (also Ctrl-C)"),
@@ -54,10 +73,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
 
 /// Keys, for `/help`.
 pub const KEYS: &[&str] = &[
-    "Enter send · Alt-Enter/Shift-Enter new line · Tab complete /commands, rooms, @names",
+    "Enter send · Alt-Enter/Shift-Enter new line · Tab complete /commands, #rooms, @names",
+    "Tab after @ completes login or display names (@Ali → @alice): mentions are by login",
     "Ctrl-A/E line start/end · Alt-B/F word left/right · Ctrl-W/U/K delete word/to start/to end",
     "Up/Down input history · PageUp/PageDown, Home/End, mouse wheel scroll",
-    "Alt-Up/Down or Ctrl-P/N switch room · Alt-1…9 jump · Ctrl-K (empty input) or Ctrl-G room switcher",
+    "Alt-Up/Down or Ctrl-P/N switch room · Alt-1…9 jump · Ctrl-K (empty input) or Ctrl-G rooms and people",
     "Esc (empty input) select messages: j/k move, r reply, e edit, d delete, 1-6 react, + react…, c copy, s save file",
     "Up (empty input) edit your last message · Alt-U jump to the first unread",
     "Esc close a popup · Ctrl-C quit",
@@ -129,6 +149,23 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/retry" => Command::Retry,
         "/away" => Command::Away,
         "/back" => Command::Back,
+        "/nick" if !rest.is_empty() => {
+            validate::display_name("display name", rest).map_err(|e| e.replace('`', ""))?;
+            Command::Nick(rest.to_string())
+        }
+        "/nick" => return Err(format!("usage: {}", usage("/nick"))),
+        "/status" => {
+            validate::status_text("status", rest).map_err(|e| e.replace('`', ""))?;
+            Command::Status(rest.to_string())
+        }
+        "/whois" | "/profile" if !rest.is_empty() => Command::Whois(rest.trim_start_matches('@').to_string()),
+        "/whois" | "/profile" => return Err(format!("usage: {}", usage("/whois"))),
+        "/users" | "/people" => {
+            if !rest.is_empty() {
+                validate::bounded("search", rest, validate::MAX_DISPLAY_NAME_CHARS).map_err(|e| e.replace('`', ""))?;
+            }
+            Command::Users((!rest.is_empty()).then(|| rest.to_string()))
+        }
         "/who" | "/names" => Command::Who,
         "/logout" => Command::Logout,
         "/quit" | "/exit" => Command::Quit,
@@ -164,5 +201,20 @@ mod tests {
         assert!(parse("/join Bad Room").unwrap_err().contains("\"Bad\""));
         assert!(parse("/dm a:b").is_err());
         assert!(parse("/me").is_err());
+    }
+
+    #[test]
+    fn people_commands_check_their_text_before_sending() {
+        assert_eq!(parse("/nick  Ana María 🌸 "), Ok(Command::Nick("Ana María 🌸".into())));
+        assert_eq!(parse("/status"), Ok(Command::Status(String::new())));
+        assert_eq!(parse("/status in a meeting"), Ok(Command::Status("in a meeting".into())));
+        assert_eq!(parse("/whois @bob"), Ok(Command::Whois("bob".into())));
+        assert_eq!(parse("/users"), Ok(Command::Users(None)));
+        assert_eq!(parse("/users ali"), Ok(Command::Users(Some("ali".into()))));
+        assert!(parse("/nick").unwrap_err().starts_with("usage: /nick"));
+        assert!(parse("/nick a\u{202E}b").unwrap_err().contains("bidirectional"), "no text reversal");
+        assert!(parse(&format!("/nick {}", "x".repeat(65))).unwrap_err().contains("limit is 64"));
+        assert!(parse(&format!("/status {}", "x".repeat(101))).unwrap_err().contains("limit is 100"));
+        assert!(parse("/whois").is_err());
     }
 }

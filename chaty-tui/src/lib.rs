@@ -10,6 +10,7 @@ pub mod config;
 pub mod input;
 pub mod layout;
 pub mod net;
+pub mod people;
 pub mod room;
 pub mod sanitize;
 pub mod tls;

@@ -49,6 +49,10 @@ pub struct Room {
     pub away: Vec<String>,
     /// When offline members were last seen (RFC 3339).
     pub last_seen: BTreeMap<String, String>,
+    /// Members' display names, where they differ from the user name.
+    pub display_names: BTreeMap<String, String>,
+    /// Members' status texts (non-empty ones).
+    pub status_texts: BTreeMap<String, String>,
 }
 
 impl Room {
@@ -74,7 +78,35 @@ impl Room {
             reads: BTreeMap::new(),
             away: Vec::new(),
             last_seen: BTreeMap::new(),
+            display_names: BTreeMap::new(),
+            status_texts: BTreeMap::new(),
         }
+    }
+
+    /// A member's display name (their user name when they chose none).
+    pub fn display_name<'a>(&'a self, user: &'a str) -> &'a str {
+        lookup(&self.display_names, user).unwrap_or(user)
+    }
+
+    /// A member's status text, or "".
+    pub fn status_text(&self, user: &str) -> &str {
+        lookup(&self.status_texts, user).unwrap_or("")
+    }
+
+    /// Keeps a member's profile as a `PROFILE` frame tells it.
+    pub fn set_profile(&mut self, user: &str, display_name: &str, status_text: &str) {
+        self.display_names.retain(|k, _| !k.eq_ignore_ascii_case(user));
+        self.status_texts.retain(|k, _| !k.eq_ignore_ascii_case(user));
+        if display_name != user {
+            self.display_names.insert(user.to_string(), display_name.to_string());
+        }
+        if !status_text.is_empty() {
+            self.status_texts.insert(user.to_string(), status_text.to_string());
+        }
+    }
+
+    pub fn has_member(&self, user: &str) -> bool {
+        self.members.iter().any(|m| m.eq_ignore_ascii_case(user))
     }
 
     /// Inserts by `seq`; false if that `seq` is already here.
@@ -121,6 +153,11 @@ impl Room {
         self.typers.retain(|(_, until)| *until > now);
         before != self.typers.len()
     }
+}
+
+/// A value by user name: exactly, or else in any letter case.
+fn lookup<'a>(map: &'a BTreeMap<String, String>, user: &str) -> Option<&'a str> {
+    map.get(user).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(user)).map(|(_, v)| v)).map(String::as_str)
 }
 
 #[cfg(test)]

@@ -9,11 +9,14 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use chaty_proto::Message;
 
+use crate::people::{Names, Shown};
 use crate::room::Room;
 use crate::sanitize;
 
-/// Sender names are cut to this many columns.
+/// The sender column is this wide, or as wide as the longest name there
+/// up to a third of the pane and [`MAX_NAME_COLS`].
 const NAME_COLS: usize = 10;
+const MAX_NAME_COLS: usize = 20;
 /// Messages from one sender closer than this share one name.
 const GROUP_MS: i64 = 10 * 60 * 1000;
 
@@ -175,12 +178,12 @@ fn reactions(m: &Message, me: &str) -> Vec<Span<'static>> {
 }
 
 /// "↳ alice: the first words of it…"
-fn quote(room: &Room, id: u64, width: usize) -> String {
+fn quote(room: &Room, names: &Names, id: u64, width: usize) -> String {
     match room.messages.iter().find(|m| m.id == id) {
         Some(original) if original.deleted => "↳ a deleted message".to_string(),
         Some(original) => {
             let text = sanitize::line(&original.content);
-            let head = format!("↳ {}: ", sanitize::line(&original.user_name));
+            let head = format!("↳ {}: ", names.show(&original.user_id, &original.user_name).label());
             let room_for_text = width.saturating_sub(head.width() + 1).max(8);
             let mut cut = String::new();
             for c in text.chars() {
@@ -201,7 +204,11 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let width = usize::from(width);
     // "HH:MM " then the name column then a space.
     let compact = width < 40;
-    let name_cols = if compact { 0 } else { NAME_COLS };
+    let names = Names::of_room(room);
+    let senders: Vec<Shown> = room.messages.iter().map(|m| names.show(&m.user_id, &m.user_name)).collect();
+    let mine = names.member(room, me);
+    let widest = senders.iter().chain([&mine]).map(|s| s.label().width()).max().unwrap_or(0);
+    let name_cols = if compact { 0 } else { widest.clamp(NAME_COLS, (width / 3).clamp(NAME_COLS, MAX_NAME_COLS)) };
     let indent = if compact { 2 } else { 6 + name_cols + 1 };
     let text_w = width.saturating_sub(indent).max(1);
     let dim = Style::default().fg(Color::DarkGray);
@@ -211,7 +218,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let mut spans_of = Vec::new();
     let mut marker = None;
     let mut last: Option<(&str, i64, chrono::NaiveDate)> = None;
-    for m in &room.messages {
+    for (m, sender) in room.messages.iter().zip(&senders) {
         let when = local(&m.timestamp, offset);
         let ms = chaty_proto::time::parse_millis(&m.timestamp).unwrap_or(0);
         let day = when.map(|w| w.date_naive());
@@ -236,15 +243,16 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         let grouped =
             last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day) && m.reply_to.is_none();
         if let Some(id) = m.reply_to {
-            extra(&mut out, indent, vec![Span::styled(quote(room, id, text_w), dim.add_modifier(Modifier::ITALIC))]);
+            extra(
+                &mut out,
+                indent,
+                vec![Span::styled(quote(room, &names, id, text_w), dim.add_modifier(Modifier::ITALIC))],
+            );
         }
-        let (action, text) = if m.deleted {
-            (false, "message deleted".to_string())
-        } else {
-            body(&m.content, &sanitize::line(&m.user_name))
-        };
+        let (action, text) =
+            if m.deleted { (false, "message deleted".to_string()) } else { body(&m.content, &sender.label()) };
         let time = when.map_or_else(|| "--:--".to_string(), |w| w.format("%H:%M").to_string());
-        let name = sanitize::line(&m.user_name);
+        let name = if compact { sender.label() } else { sender.fit(name_cols) };
         let name_style = Style::default().fg(user_color(&m.user_id)).add_modifier(Modifier::BOLD);
         let text_style = if m.deleted {
             dim.add_modifier(Modifier::ITALIC)
@@ -304,7 +312,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         last = Some((&m.user_id, ms, day.unwrap_or_default()));
     }
     for p in &room.pending {
-        let (_, text) = body(&p.content, me);
+        let (_, text) = body(&p.content, &mine.label());
         let style = match &p.failed {
             Some(_) => Style::default().fg(Color::Red),
             None => dim,
@@ -314,10 +322,18 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
             None => "sending…".to_string(),
         };
         if let Some(id) = p.reply_to {
-            extra(&mut out, indent, vec![Span::styled(quote(room, id, text_w), dim.add_modifier(Modifier::ITALIC))]);
+            extra(
+                &mut out,
+                indent,
+                vec![Span::styled(quote(room, &names, id, text_w), dim.add_modifier(Modifier::ITALIC))],
+            );
         }
         for (i, chunk) in wrap(&text, text_w).into_iter().enumerate() {
-            let lead = if i == 0 && !compact { format!("      {} ", fit(me, name_cols)) } else { " ".repeat(indent) };
+            let lead = if i == 0 && !compact {
+                format!("      {} ", fit(&mine.fit(name_cols), name_cols))
+            } else {
+                " ".repeat(indent)
+            };
             out.push(Line::from(vec![Span::styled(lead, dim), Span::styled(chunk, style)]));
         }
         if let Some(a) = &p.attachment {

@@ -14,6 +14,8 @@ use crate::layout::{self, MAX_INPUT_LINES};
 use crate::sanitize;
 use crate::transcript;
 
+mod people;
+
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
@@ -159,14 +161,25 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         popup(frame, area, &title, lines);
     }
     if let Some(sw) = &app.switcher {
-        let mut lines = vec![Line::from(vec![Span::styled("› ", DIM), Span::raw(sw.query.clone())]), Line::raw("")];
-        for (n, i) in app.switcher_matches().into_iter().enumerate().take(12) {
-            let label = sanitize::line(&app.rooms[i].label(&app.me));
+        let mut lines =
+            vec![Line::from(vec![Span::styled("› ", DIM), Span::raw(sanitize::line(&sw.query))]), Line::raw("")];
+        let rooms = app.switcher_matches();
+        for (n, i) in rooms.iter().enumerate().take(12) {
+            let label = sanitize::line(&app.rooms[*i].label(&app.me));
             let style =
                 if n == sw.selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
             lines.push(Line::styled(format!(" {label} "), style));
         }
-        popup(frame, area, "Switch room (Enter, Esc)", lines);
+        let room_left = usize::from(area.height.saturating_sub(4)).saturating_sub(lines.len()).min(9);
+        let width = usize::from(area.width.saturating_sub(6)).min(70);
+        lines.extend(people::switcher_people(app, rooms.len(), sw.selected, room_left, width));
+        popup(frame, area, "Rooms and people (Enter, Esc)", lines);
+    }
+    if let Some(picker) = &app.people.picker {
+        people::picker(frame, area, picker);
+    }
+    if let Some(whois) = &app.people.whois {
+        people::whois(frame, area, whois, app.wall_ms);
     }
 }
 
@@ -268,23 +281,14 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     };
     let mut lines = vec![Line::styled(format!(" {} members", room.members.len()), DIM)];
+    let names = crate::people::Names::of_room(room);
     let mut members: Vec<&String> = room.members.iter().collect();
-    members.sort_by_key(|m| (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), m.to_lowercase()));
+    // Online first, then by the name shown.
+    members.sort_by_key(|m| {
+        (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), sanitize::line(room.display_name(m)).to_lowercase())
+    });
     for m in members {
-        let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
-        let away = room.away.iter().any(|o| o.eq_ignore_ascii_case(m));
-        let dot = match (on, away) {
-            (true, false) => Span::styled(" ● ", Style::default().fg(Color::Green)),
-            (true, true) => Span::styled(" ◐ ", Style::default().fg(Color::Yellow)),
-            _ => Span::styled(" ○ ", DIM),
-        };
-        let name =
-            Span::styled(sanitize::line(m), if on { Style::default().fg(transcript::user_color(m)) } else { DIM });
-        let mut line = vec![dot, name];
-        if let Some(ago) = room.last_seen.get(m).filter(|_| !on).and_then(|t| ago(t, app.wall_ms)) {
-            line.push(Span::styled(format!(" {ago}"), DIM));
-        }
-        lines.push(Line::from(line));
+        lines.extend(people::member(room, &names, m, usize::from(inner.width), app.wall_ms));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -373,18 +377,28 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
     frame.render_widget(Paragraph::new(shown).scroll((0, scroll_x as u16)), inner);
     let x = inner.x + (col + 2 - scroll_x) as u16;
     let y = inner.y + (row - first) as u16;
-    if app.overlay.is_none() && app.switcher.is_none() && x < inner.right() && y < inner.bottom() {
+    let popup_open =
+        app.overlay.is_some() || app.switcher.is_some() || app.people.picker.is_some() || app.people.whois.is_some();
+    if !popup_open && x < inner.right() && y < inner.bottom() {
         frame.set_cursor_position((x, y));
+    }
+}
+
+/// `alice@host`, or `Alice Liddell · alice@host` once a display name is set.
+fn who_am_i(app: &App) -> String {
+    let login = format!("{}@{}", sanitize::line(&app.me), host(&app.server));
+    let shown = sanitize::line(app.my_name());
+    if shown.eq_ignore_ascii_case(&app.me) {
+        login
+    } else {
+        format!("{} · {login}", crate::people::truncate(&shown, 24))
     }
 }
 
 fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let (state, color) = conn_text(app, now);
     let base = Style::default().bg(Color::DarkGray).fg(Color::White);
-    let mut spans = vec![
-        Span::styled(format!(" {}@{} ", sanitize::line(&app.me), host(&app.server)), base),
-        Span::styled(" ", base),
-    ];
+    let mut spans = vec![Span::styled(format!(" {} ", who_am_i(app)), base), Span::styled(" ", base)];
     spans.push(Span::styled(format!("{state} "), base.fg(color)));
     if let Some(local) = &app.local_server {
         spans.push(Span::styled(format!("│ local server {local} "), base));

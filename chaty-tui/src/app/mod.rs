@@ -4,6 +4,7 @@
 //! as [`Cmd`]s for the runner, so all of this is unit-tested directly.
 
 mod conversation;
+mod people;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::input::Input;
 use crate::layout;
 use conversation::MembersUpdate;
 pub use conversation::{QUICK_REACTIONS, human_size};
+pub use people::{People, Picker, Whois};
 
 use crate::room::{Pending, Room};
 use crate::sanitize;
@@ -245,6 +247,8 @@ pub struct App {
     last_activity: Instant,
     /// Wall-clock time (ms since the epoch) for "last seen 2 h ago"; the runner keeps it current.
     pub wall_ms: i64,
+    /// Your profile, `/whois`, `/users` and the directory.
+    pub people: People,
     pub quit: bool,
 }
 
@@ -289,6 +293,7 @@ impl App {
             idle_away: Some(Duration::from_secs(10 * 60)),
             last_activity: Instant::now(),
             wall_ms: 0,
+            people: People::default(),
             quit: false,
         }
     }
@@ -365,7 +370,9 @@ impl App {
                 for room in &mut self.rooms {
                     room.expire_typers(now);
                 }
-                self.check_idle()
+                let mut cmds = self.check_idle();
+                cmds.extend(self.people_tick(now));
+                cmds
             }
             Msg::Net(event) => self.net(event),
             Msg::Transfer(event) => self.transfer(event),
@@ -437,7 +444,8 @@ impl App {
                 self.epoch = Some(epoch);
                 Vec::new()
             }
-            ServerFrame::AuthOk { user_name, token, refresh_token, .. } => {
+            ServerFrame::AuthOk { user_name, token, refresh_token, display_name, status_text, .. } => {
+                self.signed_in_profile(display_name, status_text);
                 self.signed_in_as(user_name, token, refresh_token)
             }
             ServerFrame::Rooms { rooms } if reference == "rooms" => {
@@ -480,7 +488,17 @@ impl App {
             ServerFrame::History { room_id, messages, has_more } => {
                 self.history(&room_id, messages, has_more, &reference)
             }
-            ServerFrame::RoomMembersUpdate { room_id, members, online, away, last_seen, read, .. } => {
+            ServerFrame::RoomMembersUpdate {
+                room_id,
+                members,
+                online,
+                away,
+                last_seen,
+                read,
+                display_names,
+                status_texts,
+            } => {
+                self.member_profiles(&room_id, display_names, status_texts);
                 self.members_update(MembersUpdate { room_id, members, online, away, last_seen, read });
                 Vec::new()
             }
@@ -491,11 +509,15 @@ impl App {
                 }
                 Vec::new()
             }
-            ServerFrame::UserJoined { .. }
-            | ServerFrame::UserLeft { .. }
-            | ServerFrame::Pong {}
-            | ServerFrame::Profile { .. }
-            | ServerFrame::Users { .. } => Vec::new(),
+            ServerFrame::Profile { user_id, display_name, status_text } => {
+                self.profile(&user_id, display_name, status_text, &reference);
+                Vec::new()
+            }
+            ServerFrame::Users { users } => {
+                self.users(users, &reference);
+                Vec::new()
+            }
+            ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),
             ServerFrame::Typing { room_id, user_id, typing, .. } => {
                 if user_id.eq_ignore_ascii_case(&self.me) {
                     return Vec::new();
@@ -676,6 +698,9 @@ impl App {
                 Vec::new()
             }
             _ => {
+                if self.people_error(reference, &message) {
+                    return Vec::new();
+                }
                 if let Some(room) = self.rooms.iter_mut().find(|r| r.pending.iter().any(|p| p.client_id == reference)) {
                     if let Some(p) = room.pending.iter_mut().find(|p| p.client_id == reference) {
                         p.failed = Some(message);
@@ -782,6 +807,9 @@ impl App {
             }
             return Vec::new();
         }
+        if let Some(cmds) = self.people_key(key) {
+            return cmds;
+        }
         if self.switcher.is_some() {
             return self.switcher_key(key);
         }
@@ -849,13 +877,15 @@ impl App {
 
     fn switcher_key(&mut self, key: KeyEvent) -> Vec<Cmd> {
         let matches = self.switcher_matches();
+        let people = self.switcher_people();
         let Some(sw) = self.switcher.as_mut() else {
             return Vec::new();
         };
+        let typed = matches!(key.code, KeyCode::Backspace | KeyCode::Char(_));
         match key.code {
             KeyCode::Esc => self.switcher = None,
             KeyCode::Up => sw.selected = sw.selected.saturating_sub(1),
-            KeyCode::Down => sw.selected = (sw.selected + 1).min(matches.len().saturating_sub(1)),
+            KeyCode::Down => sw.selected = (sw.selected + 1).min((matches.len() + people.len()).saturating_sub(1)),
             KeyCode::Backspace => {
                 sw.query.pop();
                 sw.selected = 0;
@@ -866,12 +896,19 @@ impl App {
             }
             KeyCode::Enter => {
                 let pick = matches.get(sw.selected).map(|i| self.rooms[*i].id.clone());
+                let person = sw.selected.checked_sub(matches.len()).and_then(|i| people.get(i));
                 self.switcher = None;
                 if let Some(id) = pick {
                     return self.switch_to(&id);
                 }
+                if let Some(p) = person {
+                    return self.open_dm(&p.user_id);
+                }
             }
             _ => {}
+        }
+        if typed && self.switcher.is_some() {
+            self.switcher_typed();
         }
         Vec::new()
     }
@@ -997,14 +1034,10 @@ impl App {
         }
         let candidates: Vec<String> = if start == 0 && word.starts_with('/') {
             COMMANDS.iter().map(|(c, _)| format!("{c} ")).collect()
-        } else if word.starts_with('@') {
-            let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
-            members.into_iter().map(|m| format!("@{m} ")).collect()
         } else if word.starts_with('#') {
             self.rooms.iter().filter(|r| r.kind == RoomKind::Room).map(|r| format!("#{} ", r.id)).collect()
         } else {
-            let members = self.current_room().map(|r| r.members.clone()).unwrap_or_default();
-            members.into_iter().map(|m| if start == 0 { format!("{m}: ") } else { format!("{m} ") }).collect()
+            return self.complete_person(start, &word);
         };
         let lower = word.to_lowercase();
         let matches: Vec<&String> = candidates.iter().filter(|c| c.to_lowercase().starts_with(&lower)).collect();
@@ -1132,14 +1165,7 @@ impl App {
             Command::Rooms => vec![Cmd::Send(ClientFrame::ListRooms(proto::ListRooms {}), Some("rooms".into()))],
             Command::Who => {
                 if let Some(room) = self.current_room() {
-                    let lines = room
-                        .members
-                        .iter()
-                        .map(|m| {
-                            let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
-                            format!("{} {}", if on { "●" } else { "○" }, sanitize::line(m))
-                        })
-                        .collect();
+                    let lines = self.who_lines();
                     self.overlay = Some(Overlay { title: format!("Who is in {}", room.label(&self.me)), lines });
                 }
                 Vec::new()
@@ -1148,6 +1174,7 @@ impl App {
                 self.session = None;
                 self.signed_in = false;
                 self.rooms.clear();
+                self.people = People::default();
                 self.screen = Screen::SignIn;
                 self.signin.focus = Some(Field::Password);
                 vec![self.send(ClientFrame::Logout(proto::Logout {})), Cmd::ClearSession]
@@ -1161,6 +1188,9 @@ impl App {
             Command::Upload { path, caption } => self.cmd_upload(path, caption),
             Command::Download => self.cmd_download(),
             Command::Retry => self.cmd_retry(),
+            cmd @ (Command::Nick(_) | Command::Status(_) | Command::Whois(_) | Command::Users(_)) => {
+                self.people_command(cmd)
+            }
             Command::Away => self.cmd_presence(true),
             Command::Back => self.cmd_presence(false),
             Command::Help => {
@@ -1176,7 +1206,7 @@ impl App {
     /// The typing line for the current room.
     pub fn typing_text(&self) -> Option<String> {
         let room = self.current_room()?;
-        let names: Vec<String> = room.typers.iter().map(|(u, _)| sanitize::line(u)).collect();
+        let names: Vec<String> = room.typers.iter().map(|(u, _)| self.typer_name(u)).collect();
         match names.as_slice() {
             [] => None,
             [one] => Some(format!("{one} is typing…")),

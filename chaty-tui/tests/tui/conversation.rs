@@ -5,24 +5,13 @@ use std::time::Duration;
 
 use chaty_proto::{Attachment, Message, Reactions, RoomKind, RoomSummary, SearchHit, ServerFrame};
 use chaty_tui::app::{App, Cmd, Compose, Mode, Msg, TransferEvent};
-use chaty_tui::view;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::*;
 
 const T: &str = "2024-03-28T12:00:00.000Z";
-
-fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let now = Instant::now();
-    app.update(Msg::Resize(width, height), now);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-    terminal.draw(|f| view::draw(f, app, now)).expect("draw");
-    terminal
-}
 
 fn history(app: &mut App, room: &str, messages: Vec<Message>) {
     app.update(

@@ -37,6 +37,18 @@ impl Headless {
         Self { app, net, events, rx }
     }
 
+    /// A new account `user` (password `user-password`), signed in.
+    async fn register(url: &str, user: &str, prefix: &str) -> Result<Self> {
+        let mut client = Self::start(url, user, prefix);
+        client.until("connected", |a| a.conn == chaty_tui::app::Conn::Connected).await?;
+        for c in format!("{user}-password").chars() {
+            client.input(key(KeyCode::Char(c)));
+        }
+        client.input(ctrl('r'));
+        client.until("signed in", |a| a.screen == chaty_tui::app::Screen::Chat).await?;
+        Ok(client)
+    }
+
     fn apply(&mut self, cmds: Vec<Cmd>) {
         for cmd in cmds {
             match cmd {
@@ -105,16 +117,8 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     let (url, stop, task) = start_server("127.0.0.1:0", &db).await?;
     let addr = url.trim_start_matches("ws://").trim_end_matches("/ws").to_string();
 
-    let mut alice = Headless::start(&url, "alice", "a");
-    let mut bob = Headless::start(&url, "bob", "b");
-    for (client, pw) in [(&mut alice, "alice-password"), (&mut bob, "bob-password")] {
-        client.until("connected", |a| a.conn == chaty_tui::app::Conn::Connected).await?;
-        for c in pw.chars() {
-            client.input(key(KeyCode::Char(c)));
-        }
-        client.input(ctrl('r'));
-        client.until("signed in", |a| a.screen == chaty_tui::app::Screen::Chat).await?;
-    }
+    let mut alice = Headless::register(&url, "alice", "a").await?;
+    let mut bob = Headless::register(&url, "bob", "b").await?;
     alice.type_line("/create lobby where we meet");
     alice.until("in the lobby", |a| a.current_room().is_some_and(|r| r.id == "lobby")).await?;
     bob.type_line("/join lobby");
@@ -154,6 +158,45 @@ async fn two_clients_chat_through_a_server_restart() -> Result<()> {
     let texts: Vec<&str> = seen_by_alice.iter().map(|(_, _, t)| t.as_str()).collect();
     assert_eq!(texts, ["hello bob", "hi alice", "sent while the server was down", "welcome back"]);
     assert_eq!(seen_by_alice.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    stop.cancel();
+    task.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_people_find_each_other_by_name_and_talk_in_private() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (url, stop, task) = start_server("127.0.0.1:0", &dir.path().join("chaty.db")).await?;
+    let mut alice = Headless::register(&url, "alice", "a").await?;
+    let mut bob = Headless::register(&url, "bob", "b").await?;
+
+    alice.type_line("/nick Alice Liddell");
+    alice.until("alice is renamed", |a| a.my_name() == "Alice Liddell").await?;
+    alice.type_line("/status down the rabbit hole");
+    alice.until("alice's status", |a| a.people.status_text == "down the rabbit hole").await?;
+    bob.type_line("/nick Bob 🎸");
+    bob.until("bob is renamed", |a| a.my_name() == "Bob 🎸").await?;
+
+    // Bob finds her by a word of her display name, and opens a DM from the list.
+    bob.type_line("/users lidd");
+    let found = |a: &App| a.people.picker.as_ref().is_some_and(|p| p.shown().iter().any(|u| u.user_id == "alice"));
+    bob.until("alice in the list", found).await?;
+    let listed = bob.app.people.picker.as_ref().map(|p| p.shown()[0].clone()).context("picker")?;
+    assert_eq!((listed.display_name.as_str(), listed.status_text.as_str()), ("Alice Liddell", "down the rabbit hole"));
+    bob.input(key(KeyCode::Enter));
+    bob.until("in the DM", |a| a.current_room().is_some_and(|r| r.id == "dm:alice:bob")).await?;
+    bob.type_line("hi Alice");
+    alice.until("bob's DM", in_room("dm:alice:bob", 1)).await?;
+    let dm = alice.app.rooms.iter().find(|r| r.id == "dm:alice:bob").context("dm")?;
+    assert_eq!(dm.messages[0].user_name, "Bob 🎸", "the name he goes by");
+
+    // Alice looks him up; he renames, and her member list follows.
+    alice.type_line("/whois bob");
+    alice.until("the card", |a| a.people.whois.as_ref().is_some_and(|w| w.person.display_name == "Bob 🎸")).await?;
+    bob.type_line("/nick Robert");
+    alice
+        .until("the new name", |a| a.rooms.iter().any(|r| r.id == "dm:alice:bob" && r.display_name("bob") == "Robert"))
+        .await?;
     stop.cancel();
     task.await??;
     Ok(())

@@ -4,5 +4,6 @@
 mod app;
 mod conversation;
 mod e2e;
+mod people;
 mod screens;
 mod support;

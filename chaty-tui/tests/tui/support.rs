@@ -2,7 +2,10 @@
 
 use chaty_proto::{Message, Reply, RoomKind, RoomSummary, ServerFrame};
 use chaty_tui::app::{App, Cmd, Msg, NetEvent};
+use chaty_tui::view;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 
 pub fn key(code: KeyCode) -> Msg {
@@ -93,4 +96,13 @@ pub fn sent(cmds: &[Cmd]) -> Vec<serde_json::Value> {
             _ => None,
         })
         .collect()
+}
+
+/// The app drawn on a `width`×`height` test terminal, as of now.
+pub fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let now = Instant::now();
+    app.update(Msg::Resize(width, height), now);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| view::draw(f, app, now)).expect("draw");
+    terminal
 }
