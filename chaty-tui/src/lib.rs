@@ -16,6 +16,7 @@ pub mod tls;
 pub mod transcript;
 pub mod transfer;
 pub mod view;
+pub mod words;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@ use crate::app::{App, Compose, Conn, Field, Mode, Screen, Transfer, TransferStat
 use crate::layout::{self, MAX_INPUT_LINES};
 use crate::sanitize;
 use crate::transcript;
+use crate::words;
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
@@ -267,7 +268,7 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(room) = app.current_room() else {
         return;
     };
-    let mut lines = vec![Line::styled(format!(" {} members", room.members.len()), DIM)];
+    let mut lines = vec![Line::styled(format!(" {}", words::count(room.members.len() as u64, "member")), DIM)];
     let mut members: Vec<&String> = room.members.iter().collect();
     members.sort_by_key(|m| (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), m.to_lowercase()));
     for m in members {

@@ -446,7 +446,13 @@ impl App {
                     .filter(|r| r.kind == RoomKind::Room)
                     .map(|r| {
                         let mark = if r.joined { "✓" } else { " " };
-                        format!("{mark} #{:<20} {:>3} members  {}", r.room_id, r.member_count, sanitize::line(&r.topic))
+                        let members = crate::words::noun(r.member_count, "member");
+                        format!(
+                            "{mark} #{:<20} {:>3} {members:<7}  {}",
+                            r.room_id,
+                            r.member_count,
+                            sanitize::line(&r.topic)
+                        )
                     })
                     .collect();
                 self.overlay = Some(Overlay { title: "Rooms (/join ROOM)".into(), lines });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chaty_proto::{RoomKind, ServerFrame};
 use chaty_tui::app::{App, Msg, NetEvent};
-use chaty_tui::view;
+use chaty_tui::{transcript, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::time::Instant;
@@ -45,19 +45,7 @@ fn busy() -> App {
         reply(ServerFrame::History { room_id: "general".into(), messages, has_more: false }, "latest:general"),
         now,
     );
-    app.update(
-        frame(ServerFrame::RoomMembersUpdate {
-            room_id: "general".into(),
-            members: vec!["alice".into(), "bob".into(), "carol".into(), "dave".into()],
-            online: vec!["alice".into(), "carol".into()],
-            away: vec![],
-            last_seen: Default::default(),
-            read: Default::default(),
-            display_names: Default::default(),
-            status_texts: Default::default(),
-        }),
-        now,
-    );
+    app.update(members("general", &["alice", "bob", "carol", "dave"], &["alice", "carol"]), now);
     app.update(
         frame(ServerFrame::ChatMessage(message("dm:alice:bob", 1, "bob", "lunch?", "2024-03-28T12:03:00.000Z"))),
         now,
@@ -180,4 +168,60 @@ fn any_size_draws_without_panicking() {
     for (w, h) in [(1, 1), (2, 1), (1, 5), (10, 3), (59, 10), (60, 4), (250, 80)] {
         render(&mut app, w, h, now);
     }
+}
+
+#[test]
+fn a_selected_message_stays_readable() {
+    let now = Instant::now();
+    let mut app = busy();
+    app.input.take();
+    app.update(key(crossterm::event::KeyCode::Esc), now);
+    let selected = app.selected().map(|m| m.content.clone()).expect("a message is selected");
+    let terminal = render(&mut app, 80, 24, now);
+    let buffer = terminal.backend().buffer();
+    let mut rows = 0;
+    for y in 0..buffer.area.height {
+        let row: Vec<_> = (0..buffer.area.width).map(|x| &buffer[(x, y)]).collect();
+        if !row.iter().any(|c| c.bg == transcript::SELECTED_BG) || y + 1 == buffer.area.height {
+            continue;
+        }
+        rows += 1;
+        let text: String = row.iter().map(|c| c.symbol()).collect();
+        for cell in row.iter().filter(|c| c.bg == transcript::SELECTED_BG && !c.symbol().trim().is_empty()) {
+            assert_ne!(cell.fg, cell.bg, "{:?} cannot be read on the selection in {text:?}", cell.symbol());
+        }
+        if rows == 1 {
+            assert!(text.contains("12:02"), "the selected line shows its time: {text:?}");
+        }
+    }
+    assert!(rows > 0, "the selected message ({selected:?}) is highlighted");
+}
+
+fn screen_text(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            text.push_str(buffer[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn counts_are_singular_for_one() {
+    let now = Instant::now();
+    let mut app = signed_in(&[("solo", RoomKind::Room, "")]);
+    app.update(members("solo", &["alice"], &["alice"]), now);
+    let text = screen_text(&render(&mut app, 80, 24, now));
+    assert!(text.contains(" 1 member ") && !text.contains("1 members"), "{text}");
+
+    let mut one = summary("solo", RoomKind::Room, "just me");
+    one.member_count = 1;
+    let two = summary("pair", RoomKind::Room, "us two");
+    app.update(reply(ServerFrame::Rooms { rooms: vec![one, two] }, "rooms"), now);
+    let text = screen_text(&render(&mut app, 80, 24, now));
+    assert!(text.contains("  1 member   just me"), "{text}");
+    assert!(text.contains("  2 members  us two"), "{text}");
 }
