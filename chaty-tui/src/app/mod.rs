@@ -4,6 +4,7 @@
 //! as [`Cmd`]s for the runner, so all of this is unit-tested directly.
 
 mod conversation;
+mod overlay;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -224,6 +225,8 @@ pub struct App {
     /// A one-line message for the user (error or hint) and whether it is an error.
     pub notice: Option<(String, bool)>,
     pub overlay: Option<Overlay>,
+    /// How far the open overlay is scrolled (it scrolls when taller than the screen).
+    pub overlay_scroll: usize,
     pub switcher: Option<Switcher>,
     pub bell: bool,
     pub size: (u16, u16),
@@ -271,6 +274,7 @@ impl App {
             typing_sent: None,
             notice: None,
             overlay: None,
+            overlay_scroll: 0,
             switcher: None,
             bell: true,
             size: (80, 24),
@@ -353,6 +357,10 @@ impl App {
                     (Screen::SignIn, Some(field)) => self.field(field).insert_str(text.trim()),
                     (Screen::SignIn, None) => {}
                 }
+                Vec::new()
+            }
+            Msg::ScrollUp | Msg::ScrollDown if self.overlay.is_some() => {
+                self.scroll_overlay(if matches!(msg, Msg::ScrollUp) { -3 } else { 3 });
                 Vec::new()
             }
             Msg::ScrollUp => self.scroll_by(3),
@@ -783,10 +791,7 @@ impl App {
             return self.quit();
         }
         if self.overlay.is_some() {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
-                self.overlay = None;
-            }
-            return Vec::new();
+            return self.overlay_key(key);
         }
         if self.switcher.is_some() {
             return self.switcher_key(key);

@@ -209,6 +209,12 @@ fn screen_text(terminal: &Terminal<TestBackend>) -> String {
     text
 }
 
+/// The screen's words in reading order, borders dropped: text wrapped over
+/// lines of a box reads as one.
+fn flowing_text(terminal: &Terminal<TestBackend>) -> String {
+    screen_text(terminal).replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[test]
 fn counts_are_singular_for_one() {
     let now = Instant::now();
@@ -224,4 +230,86 @@ fn counts_are_singular_for_one() {
     let text = screen_text(&render(&mut app, 80, 24, now));
     assert!(text.contains("  1 member   just me"), "{text}");
     assert!(text.contains("  2 members  us two"), "{text}");
+}
+
+#[test]
+fn sign_in_errors_wrap_inside_the_box() {
+    let now = Instant::now();
+    let session = chaty_tui::config::Session {
+        server: "ws://127.0.0.1:8181/ws".into(),
+        user: "alice".into(),
+        token: "ca_old".into(),
+        refresh_token: "cr_old".into(),
+    };
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "alice", Some(session), "t");
+    app.update(Msg::Net(NetEvent::Connected), now);
+    let message = "that token is not valid; LOGIN again with your password, or REFRESH with a refresh token \
+                   that this server issued to you (tokens from another server or an older database do not work)";
+    app.update(reply(ServerFrame::error(chaty_proto::ErrorCode::Unauthorized, message), "auth"), now);
+    let terminal = render(&mut app, 80, 24, now);
+    let text = flowing_text(&terminal);
+    assert!(text.contains("older database do not work)"), "the end of the error shows: {text}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn a_bad_server_url_and_a_network_error_are_shown_whole() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "alice", None, "t");
+    app.update(key(crossterm::event::KeyCode::Up), now);
+    app.update(key(crossterm::event::KeyCode::Up), now);
+    type_text(&mut app, "/bad path with spaces and more words to make it long", now);
+    app.update(key(crossterm::event::KeyCode::Enter), now);
+    let error = app.signin.error.clone().expect("the URL is refused");
+    let reason = error.rsplit(": ").next().expect("a reason").to_string();
+    let text = flowing_text(&render(&mut app, 80, 24, now));
+    assert!(text.contains(&reason), "{reason:?} shows in {text}");
+
+    let mut app = App::new("ws://chat.example:8181/ws", "alice", None, "t");
+    let reason = "failed to lookup address information: Temporary failure in name resolution";
+    app.update(
+        Msg::Net(NetEvent::Disconnected { reason: reason.into(), retry_at: now + Duration::from_secs(3), attempt: 4 }),
+        now,
+    );
+    let text = flowing_text(&render(&mut app, 80, 24, now));
+    assert!(text.contains("Temporary failure in name resolution: reconnecting in 3 s, attempt 4"), "{text}");
+}
+
+fn help(width: u16, height: u16) -> (App, Instant) {
+    let now = Instant::now();
+    let mut app = signed_in(&[("general", RoomKind::Room, "")]);
+    app.update(Msg::Resize(width, height), now);
+    type_text(&mut app, "/help", now);
+    app.update(key(crossterm::event::KeyCode::Enter), now);
+    (app, now)
+}
+
+#[test]
+fn help_fits_80x24_and_scrolls_to_its_end() {
+    let (mut app, now) = help(80, 24);
+    insta::assert_snapshot!("help_80x24_top", render(&mut app, 80, 24, now).backend());
+    app.update(key(crossterm::event::KeyCode::PageDown), now);
+    app.update(key(crossterm::event::KeyCode::PageDown), now);
+    app.update(key(crossterm::event::KeyCode::PageDown), now);
+    let terminal = render(&mut app, 80, 24, now);
+    assert!(screen_text(&terminal).contains("Esc close a popup · Ctrl-C quit"), "the last line is reachable");
+    insta::assert_snapshot!("help_80x24_end", terminal.backend());
+    app.update(key(crossterm::event::KeyCode::Home), now);
+    app.update(Msg::ScrollDown, now);
+    assert_eq!(app.overlay_scroll, 3, "the wheel scrolls the help, not the room");
+    app.update(key(crossterm::event::KeyCode::Esc), now);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.overlay_scroll, 0, "the next popup starts at its top");
+}
+
+#[test]
+fn help_at_100x30_loses_no_line_ends() {
+    let (mut app, now) = help(100, 30);
+    app.update(key(crossterm::event::KeyCode::End), now);
+    let text = screen_text(&render(&mut app, 100, 30, now));
+    for key_line in chaty_tui::command::KEYS {
+        let last = key_line.split_whitespace().last().expect("a word");
+        assert!(text.contains(last), "{key_line:?} ends on screen:\n{text}");
+    }
+    assert!(text.contains("c copy, s save file"), "{text}");
 }
