@@ -57,11 +57,16 @@ pub struct Cli {
     /// A PEM CA certificate to trust for wss:// (besides the platform's roots).
     #[arg(long, env = "CHATY_CA", value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
+    /// Keep this client's session, config and log apart from the default
+    /// ones (under profiles/NAME/), e.g. to sign in as someone else in
+    /// another terminal. NAME is 1 to 32 letters, digits, _ or -.
+    #[arg(long, env = "CHATY_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 /// Runs the client until the user quits.
 pub fn run(cli: Cli) -> Result<()> {
-    let paths = Paths::platform()?;
+    let paths = Paths::platform(cli.profile.as_deref())?;
     init_logging(&paths)?;
     let config = config::load_config(&paths.config_file())?;
     let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());

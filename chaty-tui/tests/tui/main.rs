@@ -2,6 +2,7 @@
 //! snapshots, and two clients against a real server.
 
 mod app;
+mod cli;
 mod conversation;
 mod e2e;
 mod screens;
