@@ -297,13 +297,17 @@ fn carry_out(
             })
         }
         Cmd::Download { id, attachment } => transfer_task(app, events, tls, id, move |endpoint, report| async move {
-            let dir = directories::UserDirs::new()
-                .and_then(|d| {
-                    d.download_dir().map(std::path::Path::to_path_buf).or_else(|| Some(d.home_dir().to_path_buf()))
-                })
-                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let dirs = directories::UserDirs::new();
+            let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+            let (dir, note) = transfer::download_dir(
+                dirs.as_ref().and_then(directories::UserDirs::download_dir),
+                dirs.as_ref().map(directories::UserDirs::home_dir),
+                &cwd,
+            );
             let path = transfer::download(&endpoint, &attachment, &dir, report).await?;
-            Ok(app::TransferEvent::Saved { id, path })
+            // Always the full path: the user has to find the file.
+            let path = std::path::absolute(&path).unwrap_or(path);
+            Ok(app::TransferEvent::Saved { id, path, note })
         }),
         Cmd::Copy(text) => {
             use base64::Engine;

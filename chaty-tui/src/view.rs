@@ -364,6 +364,10 @@ fn transfer_line(t: &Transfer, width: usize) -> Line<'static> {
         TransferState::Failed(reason) => {
             Line::styled(format!(" ✗ {name}: {}", sanitize::line(reason)), Style::default().fg(Color::Red))
         }
+        // A download's "saved to PATH" names the file itself.
+        TransferState::Done(what) if !t.upload => {
+            Line::styled(format!(" {arrow} {}", sanitize::line(what)), Style::default().fg(Color::Green))
+        }
         TransferState::Done(what) => {
             Line::styled(format!(" {arrow} {name}: {}", sanitize::line(what)), Style::default().fg(Color::Green))
         }

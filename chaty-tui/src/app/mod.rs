@@ -49,10 +49,27 @@ pub enum Msg {
 /// Progress and outcome of a file upload or download.
 #[derive(Debug, Clone)]
 pub enum TransferEvent {
-    Progress { id: u64, done: u64, total: u64 },
-    Uploaded { id: u64, attachment: proto::Attachment, room: String, caption: Option<String> },
-    Saved { id: u64, path: PathBuf },
-    Failed { id: u64, reason: String },
+    Progress {
+        id: u64,
+        done: u64,
+        total: u64,
+    },
+    Uploaded {
+        id: u64,
+        attachment: proto::Attachment,
+        room: String,
+        caption: Option<String>,
+    },
+    /// Saved at `path` (absolute); `note` says why it is not in Downloads.
+    Saved {
+        id: u64,
+        path: PathBuf,
+        note: Option<String>,
+    },
+    Failed {
+        id: u64,
+        reason: String,
+    },
 }
 
 impl TransferEvent {
