@@ -244,9 +244,10 @@ where
         let report: Box<dyn Fn(u64, u64) + Send + Sync> = Box::new(move |done, total| {
             let _ = progress.try_send(Msg::Transfer(app::TransferEvent::Progress { id, done, total }));
         });
-        let outcome = work(endpoint, report)
-            .await
-            .unwrap_or_else(|e| app::TransferEvent::Failed { id, reason: format!("{e:#}") });
+        let outcome = work(endpoint, report).await.unwrap_or_else(|e| {
+            let reason = tls::problem(e.as_ref()).unwrap_or_else(|| format!("{e:#}"));
+            app::TransferEvent::Failed { id, reason }
+        });
         let _ = events.send(Msg::Transfer(outcome)).await;
     });
     Ok(())

@@ -60,6 +60,10 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
             };
             (text, Color::Yellow)
         }
+        Conn::Failed { reason } if app.screen == Screen::SignIn => {
+            (format!("{} (Enter tries again)", sanitize::line(reason)), Color::Red)
+        }
+        Conn::Failed { .. } => ("not connected".into(), Color::Red),
     }
 }
 

@@ -135,6 +135,11 @@ pub enum NetEvent {
         retry_at: Instant,
         attempt: u32,
     },
+    /// No connection, and no retry: trying again cannot help (the server's
+    /// certificate is not trusted). `reason` says what to do.
+    Failed {
+        reason: String,
+    },
     Frame(Box<Reply>),
 }
 
@@ -173,7 +178,15 @@ pub enum Cmd {
 pub enum Conn {
     Connecting,
     Connected,
-    Reconnecting { at: Instant, attempt: u32, reason: String },
+    Reconnecting {
+        at: Instant,
+        attempt: u32,
+        reason: String,
+    },
+    /// Given up until the user signs in again (see [`NetEvent::Failed`]).
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,19 +428,41 @@ impl App {
             }
             NetEvent::Disconnected { reason, retry_at, attempt } => {
                 self.conn = Conn::Reconnecting { at: retry_at, attempt, reason };
-                self.signed_in = false;
-                for room in &mut self.rooms {
-                    room.typers.clear();
-                    room.loading_older = false;
-                }
+                self.offline();
                 if self.signin.busy {
                     self.signin.busy = false;
                     self.signin.error = Some("could not reach the server; retrying".into());
                 }
                 Vec::new()
             }
+            NetEvent::Failed { reason } => self.connection_failed(reason),
             NetEvent::Frame(reply) => self.frame(*reply),
         }
+    }
+
+    /// Not signed in, nobody typing, no history on its way.
+    fn offline(&mut self) {
+        self.signed_in = false;
+        for room in &mut self.rooms {
+            room.typers.clear();
+            room.loading_older = false;
+        }
+    }
+
+    /// The network task gave up: say why, where it will be read, and let
+    /// Enter on the sign-in screen try again.
+    fn connection_failed(&mut self, reason: String) -> Vec<Cmd> {
+        self.offline();
+        self.signin.busy = false;
+        // The sign-in box shows the reason in place of an older error.
+        self.signin.error = None;
+        if self.screen == Screen::Chat {
+            let lines = vec![reason.clone(), String::new(), "Esc closes this; /quit, fix it and start again.".into()];
+            self.overlay = Some(Overlay { title: "Not connected".into(), lines });
+            self.overlay_scroll = 0;
+        }
+        self.conn = Conn::Failed { reason };
+        Vec::new()
     }
 
     /// What to send right after connecting: the saved token, or the sign-in
@@ -761,6 +796,11 @@ impl App {
     }
 
     fn submit_signin(&mut self, register: bool) -> Vec<Cmd> {
+        if matches!(self.conn, Conn::Failed { .. }) && self.session.is_some() && self.signin.password.is_empty() {
+            // Given up on, with a saved session: just try again.
+            self.conn = Conn::Connecting;
+            return vec![Cmd::Connect(self.server.clone())];
+        }
         let server = match normalize_url(&self.signin.server.text()) {
             Ok(url) => url,
             Err(e) => {
@@ -789,8 +829,8 @@ impl App {
         self.signin.error = None;
         self.signin.busy = true;
         self.auth = Auth::Password { register, user: user.clone(), password: password.clone() };
-        if server != self.server {
-            // A different server: reconnect, and sign in once connected.
+        if server != self.server || matches!(self.conn, Conn::Failed { .. }) {
+            // A different server, or one given up on: reconnect, and sign in once connected.
             self.server = server.clone();
             self.epoch = None;
             self.rooms.clear();

@@ -7,3 +7,4 @@ mod conversation;
 mod e2e;
 mod screens;
 mod support;
+mod tls;

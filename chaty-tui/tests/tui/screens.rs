@@ -313,3 +313,24 @@ fn help_at_100x30_loses_no_line_ends() {
     }
     assert!(text.contains("c copy, s save file"), "{text}");
 }
+
+#[test]
+fn an_untrusted_certificate_is_shown_whole_and_enter_tries_again() {
+    let now = Instant::now();
+    let reason = "the server's certificate is not trusted: it is a self-signed CA certificate (CA:TRUE) that no \
+                  --ca file holds — pass --ca FILE with the server's certificate";
+    let mut app = App::new("wss://chat.example/ws", "alice", None, "t");
+    app.update(Msg::Net(NetEvent::Failed { reason: reason.into() }), now);
+    let terminal = render(&mut app, 80, 24, now);
+    assert!(flowing_text(&terminal).contains(&format!("{reason} (Enter tries again)")), "{}", flowing_text(&terminal));
+    insta::assert_snapshot!(terminal.backend());
+    type_text(&mut app, "pw", now);
+    let cmds = app.update(key(crossterm::event::KeyCode::Enter), now);
+    assert_eq!(cmds, [chaty_tui::app::Cmd::Connect("wss://chat.example/ws".into())]);
+
+    // Signed in when the server's certificate changes: a popup says why it stopped.
+    let mut app = busy();
+    app.update(Msg::Net(NetEvent::Failed { reason: reason.into() }), now);
+    let text = flowing_text(&render(&mut app, 80, 24, now));
+    assert!(text.contains(reason) && text.contains("not connected"), "{text}");
+}
