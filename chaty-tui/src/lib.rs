@@ -9,6 +9,7 @@ pub mod command;
 pub mod config;
 pub mod input;
 pub mod layout;
+pub mod local;
 pub mod net;
 pub mod room;
 pub mod sanitize;
@@ -19,7 +20,6 @@ pub mod view;
 pub mod words;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,8 +50,10 @@ pub struct Cli {
     /// User name to sign in as. Remembered for next time.
     #[arg(long, env = "CHATY_USER")]
     pub user: Option<String>,
-    /// Start a chaty server inside this client (on 127.0.0.1:8181, or a free
-    /// port when that is taken) and connect to it.
+    /// Use a chaty server on this machine: the one already on 127.0.0.1:8181,
+    /// or else one started inside this client (its database is
+    /// <data dir>/local/chaty.db; on a free port, shown on screen, when
+    /// something else holds 8181).
     #[arg(long, conflicts_with = "server")]
     pub local: bool,
     /// A PEM CA certificate to trust for wss:// (besides the platform's roots).
@@ -75,12 +77,17 @@ pub fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let local = if cli.local { Some(start_local(&paths, shutdown.clone()).await?) } else { None };
-        let server = local.map_or(server, |addr| format!("ws://{addr}/ws"));
+        let local = if cli.local {
+            let addr = local::LOCAL_ADDR.parse().context("the local address")?;
+            Some(local::find_or_start(addr, &paths.local_db(), shutdown.clone()).await?)
+        } else {
+            None
+        };
+        let server = local.as_ref().map_or(server, |l| l.url.clone());
         let user = cli.user.or(config.user.clone()).unwrap_or_default();
         let session = config::load_session(&paths.session_file(), &server);
         let mut app = App::new(&server, &user, session, &client_prefix());
-        app.local_server = local.map(|addr| format!("ws://{addr}/ws"));
+        app.local_server = local.map(|l| l.status);
         app.bell = config.bell.unwrap_or(true);
         app.idle_away = match config.away_after_minutes.unwrap_or(10) {
             0 => None,
@@ -110,24 +117,6 @@ fn init_logging(paths: &Paths) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
     Ok(())
-}
-
-/// `--local`: a chaty-server in this process, its database in the data dir.
-async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<SocketAddr> {
-    let db = paths.local_db();
-    let store = chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:8181").await {
-        Ok(l) => l,
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?,
-    };
-    let addr = listener.local_addr()?;
-    tracing::info!("local server on {addr}, database {}", db.display());
-    tokio::spawn(async move {
-        if let Err(e) = chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await {
-            tracing::error!("local server stopped: {e}");
-        }
-    });
-    Ok(addr)
 }
 
 type Term = Terminal<CrosstermBackend<std::io::Stdout>>;

@@ -64,7 +64,7 @@ impl Endpoint {
     }
 }
 
-async fn exchange<S, B>(stream: S, request: Request<B>) -> Result<Response<Incoming>>
+pub(crate) async fn exchange<S, B>(stream: S, request: Request<B>) -> Result<Response<Incoming>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,

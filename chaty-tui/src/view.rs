@@ -83,8 +83,10 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     };
     // The message wraps inside the box, which grows to hold all of it.
     let width = 56.min(area.width);
-    let message = transcript::wrap(&message, usize::from(width.saturating_sub(4)));
-    let popup = centered(area, width, 12 + message.len() as u16);
+    let text_w = usize::from(width.saturating_sub(4));
+    let local = app.local_server.as_deref().map_or_else(Vec::new, |l| transcript::wrap(l, text_w));
+    let message = transcript::wrap(&message, text_w);
+    let popup = centered(area, width, 12 + (local.len() + message.len()) as u16);
     let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -106,6 +108,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
         Line::styled(" Ctrl-C quit", DIM),
     ];
+    lines.extend(local.into_iter().map(|l| Line::styled(format!(" {l}"), Style::default().fg(Color::Cyan))));
     lines.extend(message.into_iter().map(|l| Line::styled(format!(" {l}"), message_style)));
     frame.render_widget(Paragraph::new(lines), inner);
     if let Some(field) = form.focus {
@@ -421,7 +424,7 @@ fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     ];
     spans.push(Span::styled(format!("{state} "), base.fg(color)));
     if let Some(local) = &app.local_server {
-        spans.push(Span::styled(format!("│ local server {local} "), base));
+        spans.push(Span::styled(format!("│ {} ", sanitize::line(local)), base));
     }
     if let Some(room) = app.current_room() {
         let mut text = format!("│ {}", sanitize::line(&room.label(&app.me)));

@@ -240,7 +240,7 @@ pub struct App {
     pub screen: Screen,
     pub signin: SignInForm,
     pub server: String,
-    /// The embedded server's address with `--local`.
+    /// With `--local`: which server this is and where, always on screen.
     pub local_server: Option<String>,
     pub me: String,
     pub session: Option<Session>,

@@ -5,6 +5,7 @@ mod app;
 mod cli;
 mod conversation;
 mod e2e;
+mod local;
 mod screens;
 mod support;
 mod tls;

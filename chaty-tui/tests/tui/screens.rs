@@ -334,3 +334,17 @@ fn an_untrusted_certificate_is_shown_whole_and_enter_tries_again() {
     let text = flowing_text(&render(&mut app, 80, 24, now));
     assert!(text.contains(reason) && text.contains("not connected"), "{text}");
 }
+
+#[test]
+fn the_local_server_is_always_on_screen() {
+    let now = Instant::now();
+    let status = "local server 127.0.0.1:40123 (8181 is taken, not by chaty)";
+    let mut app = App::new("ws://127.0.0.1:40123/ws", "alice", None, "t");
+    app.local_server = Some(status.into());
+    assert!(flowing_text(&render(&mut app, 80, 24, now)).contains(status), "on the sign-in screen");
+    let mut app = busy();
+    app.local_server = Some(status.into());
+    let terminal = render(&mut app, 120, 30, now);
+    let bottom = screen_text(&terminal).lines().last().map(str::to_string).unwrap_or_default();
+    assert!(bottom.contains(status), "in the status bar: {bottom}");
+}
