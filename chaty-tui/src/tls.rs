@@ -307,7 +307,7 @@ fn explain(error: &CertificateError) -> String {
             if matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)) =>
         {
             format!(
-                "{untrusted}: it is a self-signed CA certificate (CA:TRUE) that no --ca file holds — \
+                "{untrusted}: it is a self-signed CA certificate (CA:TRUE), and not one given with --ca — \
                  pass --ca FILE with the server's certificate"
             )
         }

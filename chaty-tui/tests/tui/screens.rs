@@ -317,8 +317,8 @@ fn help_at_100x30_loses_no_line_ends() {
 #[test]
 fn an_untrusted_certificate_is_shown_whole_and_enter_tries_again() {
     let now = Instant::now();
-    let reason = "the server's certificate is not trusted: it is a self-signed CA certificate (CA:TRUE) that no \
-                  --ca file holds — pass --ca FILE with the server's certificate";
+    let reason = "the server's certificate is not trusted: it is a self-signed CA certificate (CA:TRUE), and not one \
+                  given with --ca — pass --ca FILE with the server's certificate";
     let mut app = App::new("wss://chat.example/ws", "alice", None, "t");
     app.update(Msg::Net(NetEvent::Failed { reason: reason.into() }), now);
     let terminal = render(&mut app, 80, 24, now);
