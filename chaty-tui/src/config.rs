@@ -1,5 +1,7 @@
 //! Where the client keeps things: `config.toml` in the config dir (server and
 //! user name), the session (tokens) in the data dir with mode 0600, and the log.
+//! A profile (`--profile NAME`) has its own of each, under `profiles/NAME/`
+//! in both dirs, so a second client can sign in as someone else.
 
 use std::path::{Path, PathBuf};
 
@@ -27,17 +29,47 @@ pub struct Session {
     pub refresh_token: String,
 }
 
+/// Checks a profile name: 1 to 32 ASCII letters, digits, `_` or `-` (it
+/// becomes a directory name).
+pub fn check_profile(name: &str) -> Result<(), String> {
+    let ok =
+        (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("bad profile name {}: use 1 to 32 letters, digits, _ or -", chaty_proto::validate::quote(name)))
+    }
+}
+
 /// The client's directories.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
+    /// This profile's config dir.
     pub config: PathBuf,
+    /// This profile's data dir.
     pub data: PathBuf,
+    /// The data dir shared by every profile (the `--local` server's database).
+    pub shared_data: PathBuf,
 }
 
 impl Paths {
-    pub fn platform() -> Result<Self> {
+    /// The platform's dirs (e.g. `~/.config/chaty`, `~/.local/share/chaty`), or a profile's in them.
+    pub fn platform(profile: Option<&str>) -> Result<Self> {
         let dirs = directories::ProjectDirs::from("", "", "chaty").context("no home directory for chaty's files")?;
-        Ok(Self { config: dirs.config_dir().to_path_buf(), data: dirs.data_dir().to_path_buf() })
+        Self::under(dirs.config_dir(), dirs.data_dir(), profile)
+    }
+
+    /// The paths in these config and data dirs, for `profile` if given.
+    pub fn under(config: &Path, data: &Path, profile: Option<&str>) -> Result<Self> {
+        let (config, shared_data) = (config.to_path_buf(), data.to_path_buf());
+        match profile {
+            None => Ok(Self { config, data: shared_data.clone(), shared_data }),
+            Some(name) => {
+                check_profile(name).map_err(anyhow::Error::msg)?;
+                let sub = Path::new("profiles").join(name);
+                Ok(Self { config: config.join(&sub), data: shared_data.join(&sub), shared_data })
+            }
+        }
     }
 
     pub fn config_file(&self) -> PathBuf {
@@ -52,8 +84,10 @@ impl Paths {
         self.data.join("chaty-tui.log")
     }
 
+    /// The `--local` server's database: one for every profile, so that
+    /// they meet there, and not `chaty-server`'s own `<data dir>/chaty.db`.
     pub fn local_db(&self) -> PathBuf {
-        self.data.join("chaty.db")
+        self.shared_data.join("local").join("chaty.db")
     }
 }
 
@@ -129,6 +163,35 @@ mod tests {
         clear_session(&path).expect("clear");
         clear_session(&path).expect("clearing twice is fine");
         assert_eq!(load_session(&path, "ws://a/ws"), None);
+    }
+
+    #[test]
+    fn a_profile_has_its_own_files_and_shares_the_local_server() {
+        let (config, data) = (Path::new("/c/chaty"), Path::new("/d/chaty"));
+        let default = Paths::under(config, data, None).expect("default");
+        assert_eq!(default.config_file(), Path::new("/c/chaty/config.toml"));
+        assert_eq!(default.session_file(), Path::new("/d/chaty/session.json"));
+        assert_eq!(default.log_file(), Path::new("/d/chaty/chaty-tui.log"));
+        assert_eq!(default.local_db(), Path::new("/d/chaty/local/chaty.db"));
+        let bob = Paths::under(config, data, Some("bob-2_B")).expect("bob");
+        assert_eq!(bob.config_file(), Path::new("/c/chaty/profiles/bob-2_B/config.toml"));
+        assert_eq!(bob.session_file(), Path::new("/d/chaty/profiles/bob-2_B/session.json"));
+        assert_eq!(bob.log_file(), Path::new("/d/chaty/profiles/bob-2_B/chaty-tui.log"));
+        assert_eq!(bob.local_db(), default.local_db());
+    }
+
+    #[test]
+    fn profile_names_are_checked() {
+        for good in ["a", "bob", "Work_2", "x-y", &"n".repeat(32)] {
+            assert_eq!(check_profile(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a b", "../x", "a/b", ".", "bob.old", "é", &"n".repeat(33)] {
+            let err = check_profile(bad).expect_err(bad);
+            assert!(err.starts_with("bad profile name \""), "{err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        let err = Paths::under(Path::new("/c"), Path::new("/d"), Some("../etc")).expect_err("escapes");
+        assert!(format!("{err}").contains("\"../etc\""), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod command;
 pub mod config;
 pub mod input;
 pub mod layout;
+pub mod local;
 pub mod net;
 pub mod people;
 pub mod room;
@@ -17,9 +18,9 @@ pub mod tls;
 pub mod transcript;
 pub mod transfer;
 pub mod view;
+pub mod words;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,18 +51,25 @@ pub struct Cli {
     /// User name to sign in as. Remembered for next time.
     #[arg(long, env = "CHATY_USER")]
     pub user: Option<String>,
-    /// Start a chaty server inside this client (on 127.0.0.1:8181, or a free
-    /// port when that is taken) and connect to it.
+    /// Use a chaty server on this machine: the one already on 127.0.0.1:8181,
+    /// or else one started inside this client (its database is
+    /// <data dir>/local/chaty.db; on a free port, shown on screen, when
+    /// something else holds 8181).
     #[arg(long, conflicts_with = "server")]
     pub local: bool,
     /// A PEM CA certificate to trust for wss:// (besides the platform's roots).
     #[arg(long, env = "CHATY_CA", value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
+    /// Keep this client's session, config and log apart from the default
+    /// ones (under profiles/NAME/), e.g. to sign in as someone else in
+    /// another terminal. NAME is 1 to 32 letters, digits, _ or -.
+    #[arg(long, env = "CHATY_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 /// Runs the client until the user quits.
 pub fn run(cli: Cli) -> Result<()> {
-    let paths = Paths::platform()?;
+    let paths = Paths::platform(cli.profile.as_deref())?;
     init_logging(&paths)?;
     let config = config::load_config(&paths.config_file())?;
     let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
@@ -70,12 +78,17 @@ pub fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let local = if cli.local { Some(start_local(&paths, shutdown.clone()).await?) } else { None };
-        let server = local.map_or(server, |addr| format!("ws://{addr}/ws"));
+        let local = if cli.local {
+            let addr = local::LOCAL_ADDR.parse().context("the local address")?;
+            Some(local::find_or_start(addr, &paths.local_db(), shutdown.clone()).await?)
+        } else {
+            None
+        };
+        let server = local.as_ref().map_or(server, |l| l.url.clone());
         let user = cli.user.or(config.user.clone()).unwrap_or_default();
         let session = config::load_session(&paths.session_file(), &server);
         let mut app = App::new(&server, &user, session, &client_prefix());
-        app.local_server = local.map(|addr| format!("ws://{addr}/ws"));
+        app.local_server = local.map(|l| l.status);
         app.bell = config.bell.unwrap_or(true);
         app.idle_away = match config.away_after_minutes.unwrap_or(10) {
             0 => None,
@@ -105,24 +118,6 @@ fn init_logging(paths: &Paths) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
     Ok(())
-}
-
-/// `--local`: a chaty-server in this process, its database in the data dir.
-async fn start_local(paths: &Paths, shutdown: CancellationToken) -> Result<SocketAddr> {
-    let db = paths.local_db();
-    let store = chaty_server::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:8181").await {
-        Ok(l) => l,
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?,
-    };
-    let addr = listener.local_addr()?;
-    tracing::info!("local server on {addr}, database {}", db.display());
-    tokio::spawn(async move {
-        if let Err(e) = chaty_server::run(listener, store, chaty_server::Config::default(), shutdown).await {
-            tracing::error!("local server stopped: {e}");
-        }
-    });
-    Ok(addr)
 }
 
 type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
@@ -239,9 +234,10 @@ where
         let report: Box<dyn Fn(u64, u64) + Send + Sync> = Box::new(move |done, total| {
             let _ = progress.try_send(Msg::Transfer(app::TransferEvent::Progress { id, done, total }));
         });
-        let outcome = work(endpoint, report)
-            .await
-            .unwrap_or_else(|e| app::TransferEvent::Failed { id, reason: format!("{e:#}") });
+        let outcome = work(endpoint, report).await.unwrap_or_else(|e| {
+            let reason = tls::problem(e.as_ref()).unwrap_or_else(|| format!("{e:#}"));
+            app::TransferEvent::Failed { id, reason }
+        });
         let _ = events.send(Msg::Transfer(outcome)).await;
     });
     Ok(())
@@ -292,13 +288,17 @@ fn carry_out(
             })
         }
         Cmd::Download { id, attachment } => transfer_task(app, events, tls, id, move |endpoint, report| async move {
-            let dir = directories::UserDirs::new()
-                .and_then(|d| {
-                    d.download_dir().map(std::path::Path::to_path_buf).or_else(|| Some(d.home_dir().to_path_buf()))
-                })
-                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let dirs = directories::UserDirs::new();
+            let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+            let (dir, note) = transfer::download_dir(
+                dirs.as_ref().and_then(directories::UserDirs::download_dir),
+                dirs.as_ref().map(directories::UserDirs::home_dir),
+                &cwd,
+            );
             let path = transfer::download(&endpoint, &attachment, &dir, report).await?;
-            Ok(app::TransferEvent::Saved { id, path })
+            // Always the full path: the user has to find the file.
+            let path = std::path::absolute(&path).unwrap_or(path);
+            Ok(app::TransferEvent::Saved { id, path, note })
         }),
         Cmd::Copy(text) => {
             use base64::Engine;

@@ -1,7 +1,9 @@
 //! The network task: keeps one WebSocket to the server, reconnecting with
 //! exponential backoff and jitter, and turns everything it sees into
 //! [`Msg::Net`] events. It makes no decisions: signing in again and catching
-//! up after a reconnect are the app's job.
+//! up after a reconnect are the app's job. A server certificate this client
+//! does not trust is the one thing it does not retry: trying again cannot
+//! help, so it reports [`NetEvent::Failed`] and stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +73,14 @@ async fn run(
                 let _ = events.send(Msg::Net(NetEvent::Connected)).await;
                 pump(ws, &mut frames, &events).await
             }
-            Ok(Err(e)) => connect_error(&e),
+            Ok(Err(e)) => match crate::tls::problem(&e) {
+                Some(reason) => {
+                    tracing::warn!("not connecting to {url}: {reason} ({e})");
+                    let _ = events.send(Msg::Net(NetEvent::Failed { reason })).await;
+                    return;
+                }
+                None => connect_error(&e),
+            },
             Err(_) => "the server did not answer within 10 s".to_string(),
         };
         attempt += 1;

@@ -145,6 +145,24 @@ fn highlight(text: &str, me: &str, base: Style) -> Vec<Span<'static>> {
     spans
 }
 
+/// Background of the selected message.
+pub const SELECTED_BG: Color = Color::DarkGray;
+
+/// Highlights a line of the selected message. Dim text (times, "✓ sent",
+/// quotes) is dark grey, which vanishes on the selection's grey: it turns
+/// light grey there, and nothing keeps the background's own colour.
+fn select(line: &mut Line<'static>) {
+    line.style = line.style.bg(SELECTED_BG);
+    if matches!(line.style.fg, Some(SELECTED_BG)) {
+        line.style.fg = Some(Color::Gray);
+    }
+    for span in &mut line.spans {
+        if matches!(span.style.fg, Some(SELECTED_BG)) {
+            span.style.fg = Some(Color::Gray);
+        }
+    }
+}
+
 /// A room drawn for one width: its lines, which lines each message took, and
 /// where the "new" line is.
 pub struct Transcript {
@@ -305,7 +323,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         }
         if selected == Some(m.id) {
             for line in &mut out[start..] {
-                line.style = line.style.bg(Color::DarkGray);
+                select(line);
             }
         }
         spans_of.push((m.id, start, out.len()));

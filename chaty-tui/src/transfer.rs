@@ -64,7 +64,7 @@ impl Endpoint {
     }
 }
 
-async fn exchange<S, B>(stream: S, request: Request<B>) -> Result<Response<Incoming>>
+pub(crate) async fn exchange<S, B>(stream: S, request: Request<B>) -> Result<Response<Incoming>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
@@ -174,6 +174,17 @@ pub async fn download(
     Ok(path)
 }
 
+/// Where a download goes: the Downloads folder; without one, the home
+/// folder; without that, the current directory. Off Downloads, a note says
+/// why, shown with the full path the file was saved to.
+pub fn download_dir(downloads: Option<&Path>, home: Option<&Path>, cwd: &Path) -> (PathBuf, Option<String>) {
+    match (downloads, home) {
+        (Some(dir), _) => (dir.to_path_buf(), None),
+        (None, Some(home)) => (home.to_path_buf(), Some("no Downloads folder".into())),
+        (None, None) => (cwd.to_path_buf(), Some("no Downloads or home folder".into())),
+    }
+}
+
 /// A file name safe to create: no directories, no dot-files, no control characters.
 pub fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -203,6 +214,18 @@ async fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, tokio::fs::File)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_fall_back_to_home_then_the_current_directory_and_say_so() {
+        let (dl, home, cwd) = (Path::new("/h/Downloads"), Path::new("/h"), Path::new("/work"));
+        assert_eq!(download_dir(Some(dl), Some(home), cwd), (dl.to_path_buf(), None));
+        let (dir, note) = download_dir(None, Some(home), cwd);
+        assert_eq!(dir, home);
+        assert_eq!(note.as_deref(), Some("no Downloads folder"));
+        let (dir, note) = download_dir(None, None, cwd);
+        assert_eq!(dir, cwd);
+        assert_eq!(note.as_deref(), Some("no Downloads or home folder"));
+    }
 
     #[test]
     fn names_cannot_escape_the_download_dir() {

@@ -5,14 +5,15 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::{App, Compose, Conn, Field, Mode, Screen, Transfer, TransferState, human_size};
+use crate::app::{App, Compose, Conn, Field, Mode, Overlay, Screen, Transfer, TransferState, human_size};
 use crate::layout::{self, MAX_INPUT_LINES};
 use crate::sanitize;
 use crate::transcript;
+use crate::words;
 
 mod people;
 
@@ -61,6 +62,10 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
             };
             (text, Color::Yellow)
         }
+        Conn::Failed { reason } if app.screen == Screen::SignIn => {
+            (format!("{} (Enter tries again)", sanitize::line(reason)), Color::Red)
+        }
+        Conn::Failed { .. } => ("not connected".into(), Color::Red),
     }
 }
 
@@ -72,7 +77,18 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let form = &app.signin;
-    let popup = centered(area, 56, 13);
+    let (status, color) = conn_text(app, now);
+    let (message, message_style) = match (&form.error, form.busy) {
+        (Some(e), _) => (sanitize::line(e), Style::default().fg(Color::Red)),
+        (None, true) => ("signing in…".to_string(), Style::default().fg(Color::Yellow)),
+        (None, false) => (status, Style::default().fg(color)),
+    };
+    // The message wraps inside the box, which grows to hold all of it.
+    let width = 56.min(area.width);
+    let text_w = usize::from(width.saturating_sub(4));
+    let local = app.local_server.as_deref().map_or_else(Vec::new, |l| transcript::wrap(l, text_w));
+    let message = transcript::wrap(&message, text_w);
+    let popup = centered(area, width, 12 + (local.len() + message.len()) as u16);
     let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -83,7 +99,6 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         let shown: String = value.chars().rev().take(field_w).collect::<Vec<_>>().into_iter().rev().collect();
         Line::from(vec![Span::raw(format!(" {label:<9} ")), Span::styled(format!("{shown:<field_w$}"), style)])
     };
-    let (status, color) = conn_text(app, now);
     let mut lines = vec![
         Line::raw(""),
         row("Server", form.server.text(), Field::Server),
@@ -95,12 +110,8 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
         Line::styled(" Ctrl-C quit", DIM),
     ];
-    let message = match (&form.error, form.busy) {
-        (Some(e), _) => Line::styled(format!(" {}", sanitize::line(e)), Style::default().fg(Color::Red)),
-        (None, true) => Line::styled(" signing in…", Style::default().fg(Color::Yellow)),
-        (None, false) => Line::styled(format!(" {status}"), Style::default().fg(color)),
-    };
-    lines.push(message);
+    lines.extend(local.into_iter().map(|l| Line::styled(format!(" {l}"), Style::default().fg(Color::Cyan))));
+    lines.extend(message.into_iter().map(|l| Line::styled(format!(" {l}"), message_style)));
     frame.render_widget(Paragraph::new(lines), inner);
     if let Some(field) = form.focus {
         let (y, text) = match field {
@@ -129,7 +140,7 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     input(frame, app, areas.input, &input_lines, cursor);
     status(frame, app, areas.status, now);
     if let Some(overlay) = &app.overlay {
-        popup(frame, area, &overlay.title, overlay.lines.iter().map(|l| Line::raw(l.clone())).collect());
+        overlay_popup(frame, area, overlay, app.overlay_scroll);
     }
     if let Some(search) = &app.search {
         let mut lines = Vec::new();
@@ -181,6 +192,28 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     if let Some(whois) = &app.people.whois {
         people::whois(frame, area, whois, app.wall_ms);
     }
+}
+
+/// Help, who, rooms: wrapped to the screen; when longer than it, scrolled
+/// to `scroll` with where you are and the keys shown on the bottom border.
+fn overlay_popup(frame: &mut Frame<'_>, area: Rect, overlay: &Overlay, scroll: usize) {
+    let p = layout::popup(area, &overlay.title, &overlay.lines);
+    let scroll = scroll.min(p.max_scroll());
+    let mut block =
+        Block::default().borders(Borders::ALL).title(format!(" {} ", overlay.title)).padding(Padding::horizontal(1));
+    if p.max_scroll() > 0 {
+        let last = scroll + p.rows;
+        let more = match (scroll > 0, last < p.lines.len()) {
+            (true, true) => "↑↓",
+            (false, _) => "↓",
+            (true, false) => "↑",
+        };
+        let where_ = format!(" {more} {}–{last} of {} · PgUp/PgDn ", scroll + 1, p.lines.len());
+        block = block.title_bottom(Line::styled(where_, Style::default().fg(Color::Cyan)).right_aligned());
+    }
+    let shown: Vec<Line<'static>> = p.lines.into_iter().skip(scroll).take(p.rows).map(Line::raw).collect();
+    frame.render_widget(Clear, p.rect);
+    frame.render_widget(Paragraph::new(shown).block(block), p.rect);
 }
 
 fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
@@ -280,7 +313,7 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(room) = app.current_room() else {
         return;
     };
-    let mut lines = vec![Line::styled(format!(" {} members", room.members.len()), DIM)];
+    let mut lines = vec![Line::styled(format!(" {}", words::count(room.members.len() as u64, "member")), DIM)];
     let names = crate::people::Names::of_room(room);
     let mut members: Vec<&String> = room.members.iter().collect();
     // Online first, then by the name shown.
@@ -342,6 +375,10 @@ fn transfer_line(t: &Transfer, width: usize) -> Line<'static> {
         TransferState::Failed(reason) => {
             Line::styled(format!(" ✗ {name}: {}", sanitize::line(reason)), Style::default().fg(Color::Red))
         }
+        // A download's "saved to PATH" names the file itself.
+        TransferState::Done(what) if !t.upload => {
+            Line::styled(format!(" {arrow} {}", sanitize::line(what)), Style::default().fg(Color::Green))
+        }
         TransferState::Done(what) => {
             Line::styled(format!(" {arrow} {name}: {}", sanitize::line(what)), Style::default().fg(Color::Green))
         }
@@ -401,7 +438,7 @@ fn status(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let mut spans = vec![Span::styled(format!(" {} ", who_am_i(app)), base), Span::styled(" ", base)];
     spans.push(Span::styled(format!("{state} "), base.fg(color)));
     if let Some(local) = &app.local_server {
-        spans.push(Span::styled(format!("│ local server {local} "), base));
+        spans.push(Span::styled(format!("│ {} ", sanitize::line(local)), base));
     }
     if let Some(room) = app.current_room() {
         let mut text = format!("│ {}", sanitize::line(&room.label(&app.me)));

@@ -489,9 +489,10 @@ impl App {
                 t.total = total;
             }
             TransferEvent::Failed { reason, .. } => t.state = TransferState::Failed(reason),
-            TransferEvent::Saved { path, .. } => {
+            TransferEvent::Saved { path, note, .. } => {
                 t.done = t.total.max(t.done);
-                t.state = TransferState::Done(format!("saved to {}", path.display()));
+                let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+                t.state = TransferState::Done(format!("saved to {}{note}", path.display()));
             }
             TransferEvent::Uploaded { attachment, room, caption, .. } => {
                 t.done = attachment.size;

@@ -4,6 +4,7 @@
 //! as [`Cmd`]s for the runner, so all of this is unit-tested directly.
 
 mod conversation;
+mod overlay;
 mod people;
 
 use std::path::PathBuf;
@@ -50,10 +51,27 @@ pub enum Msg {
 /// Progress and outcome of a file upload or download.
 #[derive(Debug, Clone)]
 pub enum TransferEvent {
-    Progress { id: u64, done: u64, total: u64 },
-    Uploaded { id: u64, attachment: proto::Attachment, room: String, caption: Option<String> },
-    Saved { id: u64, path: PathBuf },
-    Failed { id: u64, reason: String },
+    Progress {
+        id: u64,
+        done: u64,
+        total: u64,
+    },
+    Uploaded {
+        id: u64,
+        attachment: proto::Attachment,
+        room: String,
+        caption: Option<String>,
+    },
+    /// Saved at `path` (absolute); `note` says why it is not in Downloads.
+    Saved {
+        id: u64,
+        path: PathBuf,
+        note: Option<String>,
+    },
+    Failed {
+        id: u64,
+        reason: String,
+    },
 }
 
 impl TransferEvent {
@@ -119,6 +137,11 @@ pub enum NetEvent {
         retry_at: Instant,
         attempt: u32,
     },
+    /// No connection, and no retry: trying again cannot help (the server's
+    /// certificate is not trusted). `reason` says what to do.
+    Failed {
+        reason: String,
+    },
     Frame(Box<Reply>),
 }
 
@@ -157,7 +180,15 @@ pub enum Cmd {
 pub enum Conn {
     Connecting,
     Connected,
-    Reconnecting { at: Instant, attempt: u32, reason: String },
+    Reconnecting {
+        at: Instant,
+        attempt: u32,
+        reason: String,
+    },
+    /// Given up until the user signs in again (see [`NetEvent::Failed`]).
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +242,7 @@ pub struct App {
     pub screen: Screen,
     pub signin: SignInForm,
     pub server: String,
-    /// The embedded server's address with `--local`.
+    /// With `--local`: which server this is and where, always on screen.
     pub local_server: Option<String>,
     pub me: String,
     pub session: Option<Session>,
@@ -226,6 +257,8 @@ pub struct App {
     /// A one-line message for the user (error or hint) and whether it is an error.
     pub notice: Option<(String, bool)>,
     pub overlay: Option<Overlay>,
+    /// How far the open overlay is scrolled (it scrolls when taller than the screen).
+    pub overlay_scroll: usize,
     pub switcher: Option<Switcher>,
     pub bell: bool,
     pub size: (u16, u16),
@@ -275,6 +308,7 @@ impl App {
             typing_sent: None,
             notice: None,
             overlay: None,
+            overlay_scroll: 0,
             switcher: None,
             bell: true,
             size: (80, 24),
@@ -360,6 +394,10 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::ScrollUp | Msg::ScrollDown if self.overlay.is_some() => {
+                self.scroll_overlay(if matches!(msg, Msg::ScrollUp) { -3 } else { 3 });
+                Vec::new()
+            }
             Msg::ScrollUp => self.scroll_by(3),
             Msg::ScrollDown => self.scroll_by(-3),
             Msg::Resize(w, h) => {
@@ -397,19 +435,41 @@ impl App {
             }
             NetEvent::Disconnected { reason, retry_at, attempt } => {
                 self.conn = Conn::Reconnecting { at: retry_at, attempt, reason };
-                self.signed_in = false;
-                for room in &mut self.rooms {
-                    room.typers.clear();
-                    room.loading_older = false;
-                }
+                self.offline();
                 if self.signin.busy {
                     self.signin.busy = false;
                     self.signin.error = Some("could not reach the server; retrying".into());
                 }
                 Vec::new()
             }
+            NetEvent::Failed { reason } => self.connection_failed(reason),
             NetEvent::Frame(reply) => self.frame(*reply),
         }
+    }
+
+    /// Not signed in, nobody typing, no history on its way.
+    fn offline(&mut self) {
+        self.signed_in = false;
+        for room in &mut self.rooms {
+            room.typers.clear();
+            room.loading_older = false;
+        }
+    }
+
+    /// The network task gave up: say why, where it will be read, and let
+    /// Enter on the sign-in screen try again.
+    fn connection_failed(&mut self, reason: String) -> Vec<Cmd> {
+        self.offline();
+        self.signin.busy = false;
+        // The sign-in box shows the reason in place of an older error.
+        self.signin.error = None;
+        if self.screen == Screen::Chat {
+            let lines = vec![reason.clone(), String::new(), "Esc closes this; /quit, fix it and start again.".into()];
+            self.overlay = Some(Overlay { title: "Not connected".into(), lines });
+            self.overlay_scroll = 0;
+        }
+        self.conn = Conn::Failed { reason };
+        Vec::new()
     }
 
     /// What to send right after connecting: the saved token, or the sign-in
@@ -454,7 +514,13 @@ impl App {
                     .filter(|r| r.kind == RoomKind::Room)
                     .map(|r| {
                         let mark = if r.joined { "✓" } else { " " };
-                        format!("{mark} #{:<20} {:>3} members  {}", r.room_id, r.member_count, sanitize::line(&r.topic))
+                        let members = crate::words::noun(r.member_count, "member");
+                        format!(
+                            "{mark} #{:<20} {:>3} {members:<7}  {}",
+                            r.room_id,
+                            r.member_count,
+                            sanitize::line(&r.topic)
+                        )
                     })
                     .collect();
                 self.overlay = Some(Overlay { title: "Rooms (/join ROOM)".into(), lines });
@@ -755,6 +821,11 @@ impl App {
     }
 
     fn submit_signin(&mut self, register: bool) -> Vec<Cmd> {
+        if matches!(self.conn, Conn::Failed { .. }) && self.session.is_some() && self.signin.password.is_empty() {
+            // Given up on, with a saved session: just try again.
+            self.conn = Conn::Connecting;
+            return vec![Cmd::Connect(self.server.clone())];
+        }
         let server = match normalize_url(&self.signin.server.text()) {
             Ok(url) => url,
             Err(e) => {
@@ -783,8 +854,8 @@ impl App {
         self.signin.error = None;
         self.signin.busy = true;
         self.auth = Auth::Password { register, user: user.clone(), password: password.clone() };
-        if server != self.server {
-            // A different server: reconnect, and sign in once connected.
+        if server != self.server || matches!(self.conn, Conn::Failed { .. }) {
+            // A different server, or one given up on: reconnect, and sign in once connected.
             self.server = server.clone();
             self.epoch = None;
             self.rooms.clear();
@@ -802,10 +873,7 @@ impl App {
             return self.quit();
         }
         if self.overlay.is_some() {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
-                self.overlay = None;
-            }
-            return Vec::new();
+            return self.overlay_key(key);
         }
         if let Some(cmds) = self.people_key(key) {
             return cmds;

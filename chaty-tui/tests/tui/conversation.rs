@@ -281,7 +281,20 @@ fn uploads_show_progress_then_share_the_file() {
         type_text(&mut app, "/download", now);
         app.update(key(KeyCode::Enter), now)
     };
-    assert!(cmds.iter().any(|c| matches!(c, Cmd::Download { attachment, .. } if attachment.name == "notes.pdf")));
+    let Some(Cmd::Download { id, .. }) = cmds.into_iter().find(|c| matches!(c, Cmd::Download { .. })) else {
+        panic!("no download");
+    };
+    assert!(app.transfers.iter().any(|t| t.id == id && t.name == "notes.pdf"));
+    let path = std::path::PathBuf::from("/home/alice/notes (1).pdf");
+    app.update(Msg::Transfer(TransferEvent::Saved { id, path, note: Some("no Downloads folder".into()) }), now);
+    let terminal = render(&mut app, 80, 16);
+    let buffer = terminal.backend().buffer();
+    let rows: Vec<String> =
+        (0..16).map(|y| (0..80).map(|x| buffer[(x, y)].symbol()).collect::<String>().trim_end().to_string()).collect();
+    assert!(
+        rows.iter().any(|r| r == " ⇣ saved to /home/alice/notes (1).pdf (no Downloads folder)"),
+        "the full path and why it is not in Downloads: {rows:#?}"
+    );
 }
 
 #[test]

@@ -2,8 +2,11 @@
 //! snapshots, and two clients against a real server.
 
 mod app;
+mod cli;
 mod conversation;
 mod e2e;
+mod local;
 mod people;
 mod screens;
 mod support;
+mod tls;

@@ -106,3 +106,18 @@ pub fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     terminal.draw(|f| view::draw(f, app, now)).expect("draw");
     terminal
 }
+
+/// A `ROOM_MEMBERS_UPDATE` for `room` with these members, `online` of them online.
+pub fn members(room: &str, members: &[&str], online: &[&str]) -> Msg {
+    let names = |list: &[&str]| list.iter().map(|m| (*m).to_string()).collect();
+    frame(ServerFrame::RoomMembersUpdate {
+        room_id: room.into(),
+        members: names(members),
+        online: names(online),
+        away: vec![],
+        last_seen: Default::default(),
+        read: Default::default(),
+        display_names: Default::default(),
+        status_texts: Default::default(),
+    })
+}
