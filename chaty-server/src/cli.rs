@@ -77,6 +77,23 @@ impl Listen {
     }
 }
 
+/// Parses the process's command line into `P`. Help and version are printed
+/// (`Err(SUCCESS)`); anything wrong is one line on stderr (`Err(2)`).
+pub fn parse<P: clap::Parser>() -> Result<P, std::process::ExitCode> {
+    let args: Vec<String> = std::env::args().collect();
+    let mut command = P::command();
+    command.try_get_matches_from_mut(&args).and_then(|m| P::from_arg_matches(&m)).map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = e.print();
+            std::process::ExitCode::SUCCESS
+        } else {
+            eprintln!("{}", one_line(&e, &command, &args));
+            std::process::ExitCode::from(2)
+        }
+    })
+}
+
 /// One line for a clap error: its first line without `error: `, naming the
 /// environment variable when the bad value came from one, plus a pointer to
 /// `--help`. `args` are the command line as given.

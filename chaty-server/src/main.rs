@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chaty_server::cli::{self, Listen};
 use chaty_server::{Config, Registration, Store};
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgAction, Parser};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -52,18 +52,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let mut command = Cli::command();
-    let cli = match command.try_get_matches_from_mut(&args).and_then(|m| Cli::from_arg_matches(&m)) {
+    let cli = match cli::parse::<Cli>() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{}", cli::one_line(&e, &command, &args));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match start(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chaty_server::private;
 use serde::{Deserialize, Serialize};
 
 /// Remembered between runs in `config.toml`.
@@ -123,18 +124,15 @@ pub fn clear_session(path: &Path) -> Result<()> {
     }
 }
 
-/// Writes a file only its owner can read (0600), via a temp file and rename.
+/// Writes a file only its owner can read (0600, whatever the umask; new
+/// directories 0700), via a temp file and rename.
 fn write_private(path: &Path, contents: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        private::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
     {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut file = private::create_file(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::io::Write::write_all(&mut file, contents.as_bytes())?;
         file.sync_all()?;
     }

@@ -108,12 +108,11 @@ fn client_prefix() -> String {
 }
 
 fn init_logging(paths: &Paths) -> Result<()> {
-    std::fs::create_dir_all(&paths.data).with_context(|| format!("cannot create {}", paths.data.display()))?;
+    // The log holds room names and server addresses: private, like the session.
+    chaty_server::private::create_dir_all(&paths.data)
+        .with_context(|| format!("cannot create {}", paths.data.display()))?;
     let log = paths.log_file();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
+    let file = chaty_server::private::append_file(&log)
         .with_context(|| format!("cannot open the log file {}", log.display()))?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHATY_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();

@@ -2,10 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    match chaty_tui::run(chaty_tui::Cli::parse()) {
+    let cli = match chaty_server::cli::parse::<chaty_tui::Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match chaty_tui::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chaty-tui: {e:#}");

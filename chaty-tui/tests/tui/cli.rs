@@ -35,3 +35,36 @@ fn a_bad_profile_name_is_one_line_naming_it_and_exit_code_2() {
         assert!(created.is_empty(), "nothing is created for a bad profile: {created:?}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_log_and_its_directory_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().expect("tempdir");
+    // No terminal here: the client opens its log, then stops at taking the terminal.
+    let script =
+        format!("umask 000; exec '{}' --server ws://127.0.0.1:9/ws < /dev/null", env!("CARGO_BIN_EXE_chaty-tui"));
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .output()
+        .expect("run chaty-tui");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interactive terminal"), "{stderr}");
+    let data = home.path().join("data").join("chaty");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).ok();
+    assert_eq!(mode(&data), Some(0o700), "{}", data.display());
+    assert_eq!(mode(&data.join("chaty-tui.log")), Some(0o600));
+}
+
+#[test]
+fn a_bad_flag_is_one_line_and_exit_code_2() {
+    for args in [&["--bogus"][..], &["--local", "--server", "ws://x/ws"][..]] {
+        let (code, stderr, _home) = chaty_tui(args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr:?}");
+    }
+}

@@ -142,3 +142,32 @@ async fn a_ca_in_the_file_still_signs_servers() -> Result<()> {
     stop.cancel();
     Ok(())
 }
+
+/// docs/deploy.md's openssl recipe, run as written (with `localhost` for
+/// `chat.example.com`): the server takes the key, and `--ca fullchain.pem`
+/// connects. `.ci/run` installs openssl where it is missing.
+#[tokio::test]
+async fn the_openssl_recipe_in_deploy_md_works_as_written() -> Result<()> {
+    let deploy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md"))?;
+    let recipe = deploy
+        .split("```sh\n")
+        .find_map(|block| block.split("```").next().filter(|b| b.starts_with("openssl req -x509")))
+        .context("no openssl recipe in docs/deploy.md")?
+        .replace("\\\n", " ")
+        .replace("chat.example.com", "localhost");
+    let dir = tempfile::tempdir()?;
+    let status = std::process::Command::new("sh")
+        .args(["-c", &recipe])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("cannot run openssl: install it (apt-get install openssl)")?;
+    anyhow::ensure!(status.success(), "the recipe failed: {recipe}");
+    let pem = Pem { cert: dir.path().join("fullchain.pem"), key: dir.path().join("privkey.pem") };
+    let (port, stop) = tls_server(&pem).await?;
+    let net = connect(&format!("wss://localhost:{port}/ws"), &pem.cert).await?;
+    assert!(net.is_ok(), "refused: {:?}", net.err());
+    stop.cancel();
+    Ok(())
+}
