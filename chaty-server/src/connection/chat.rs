@@ -1,0 +1,67 @@
+//! CHAT_MESSAGE (commit, then fan-out from the writer, in commit order) and HISTORY.
+
+use super::*;
+
+impl Connection {
+    pub(super) async fn chat(&mut self, f: proto::ChatMessage, reference: Option<String>) -> Handled {
+        let me = self.me()?.clone();
+        if let Some(claimed) = &f.user_id {
+            if !claimed.eq_ignore_ascii_case(&me.name) {
+                return Err(refuse(ErrorCode::Forbidden, format!("userId \"{claimed}\" is not you (\"{}\")", me.name)));
+            }
+        }
+        let display_name = match (&f.user_name, me.guest) {
+            (Some(shown), true) => shown.clone(),
+            _ => me.name.clone(),
+        };
+        self.stop_typing(&f.room_id);
+        let post = Post {
+            room_id: f.room_id,
+            sender: me,
+            display_name,
+            content: f.content,
+            client_id: f.client_id,
+            reply_to: f.reply_to,
+            attachment: f.attachment,
+        };
+        let (shared, outbox) = (self.ctx.clone(), self.outbox.clone());
+        self.ctx
+            .store
+            .submit(
+                move |db| messages::post(db, &post, now_millis()),
+                // Runs on the writer thread after commit, in commit order:
+                // that is what keeps live delivery in `seq` order.
+                move |result| match result {
+                    Ok(posted) if posted.new => {
+                        let room = posted.message.room_id.clone();
+                        shared.hub.broadcast(&room, &ServerFrame::ChatMessage(posted.message).to_json(None).into());
+                    }
+                    // A retry: the original, to the sender only, answering its request.
+                    Ok(posted) => {
+                        outbox.send(ServerFrame::ChatMessage(posted.message).to_json(reference.as_deref()).into());
+                    }
+                    Err(e) => {
+                        outbox.send(e.to_refusal().frame().to_json(reference.as_deref()).into());
+                    }
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn history(&self, room_id: String, page: Page, r: Option<&str>) -> Handled {
+        let user_id = self.me()?.id;
+        let (messages, has_more) = {
+            let room_id = room_id.clone();
+            self.ctx
+                .store
+                .read(move |db| {
+                    rooms::require_member(db, &room_id, user_id)?;
+                    messages::history(db, &room_id, page)
+                })
+                .await?
+        };
+        self.send_ref(&ServerFrame::History { room_id, messages, has_more }, r);
+        Ok(())
+    }
+}
