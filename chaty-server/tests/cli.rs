@@ -78,7 +78,7 @@ fn bad_values_are_one_line_errors_naming_the_value_with_exit_code_2() {
         (vec!["--listen", "nope"], "nope"),
         (vec!["--registration", "maybe"], "maybe"),
         (vec!["--db", db, "--log", "chaty=["], "chaty=["),
-        (vec!["--db", "/proc/nonexistent/chaty.db"], "/proc/nonexistent"),
+        (vec!["--listen", "127.0.0.1:0", "--db", "/proc/nonexistent/chaty.db"], "/proc/nonexistent"),
         (vec!["--rate-limit", "lots"], "lots"),
         (vec!["--bogus"], "--bogus"),
     ] {
