@@ -11,23 +11,19 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chaty_proto::time::now_millis;
 use chaty_proto::{Attachment, ErrorCode, validate};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::server::{Shared, TokenQuery, json_error, signed_in};
-use crate::store::{files, random_hex};
+use crate::store::random_hex;
 
 /// Where uploads live: `files/` next to the database.
 pub fn dir(shared: &Shared) -> PathBuf {
-    shared
-        .ctx
-        .config
-        .files_dir
-        .clone()
-        .unwrap_or_else(|| shared.ctx.store.path().parent().map_or_else(|| PathBuf::from("files"), |p| p.join("files")))
+    shared.ctx.config.files_dir.clone().unwrap_or_else(|| {
+        shared.ctx.store.path().and_then(|p| p.parent()).map_or_else(|| PathBuf::from("files"), |p| p.join("files"))
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -89,7 +85,7 @@ pub async fn upload(
     }
     let attachment = Attachment { file_id: id, name, size, mime };
     let record = attachment.clone();
-    if let Err(e) = shared.ctx.store.write(move |db| files::record(db, &record, user.id, now_millis())).await {
+    if let Err(e) = shared.ctx.store.record_file(record, user.id).await {
         let refusal = e.to_refusal();
         return refused(StatusCode::INTERNAL_SERVER_ERROR, refusal.code, refusal.message);
     }
@@ -143,7 +139,7 @@ pub async fn download(
         return not_found();
     }
     let lookup = id.clone();
-    let found = match shared.ctx.store.read(move |db| files::readable(db, &lookup, user.id)).await {
+    let found = match shared.ctx.store.readable_file(lookup, user.id).await {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
         Err(e) => {

@@ -15,7 +15,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chaty_proto::time::now_millis;
 use chaty_proto::{ErrorCode, MAX_FRAME_BYTES, ServerFrame};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -26,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::connection::{self, Context, PreAuth};
 use crate::limits::IpCaps;
-use crate::store::{Store, users};
+use crate::store::Store;
 
 /// Per-connection WebSocket buffers: small, because most connections are
 /// idle most of the time; frames are small and writes are batched anyway.
@@ -159,11 +158,15 @@ fn request_token(headers: &HeaderMap, query: Option<String>) -> Option<String> {
 }
 
 /// The sign-in a request's token proves, or the 401 to answer with.
-pub async fn signed_in(shared: &Shared, headers: &HeaderMap, query: Option<String>) -> Result<users::User, Response> {
+pub async fn signed_in(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: Option<String>,
+) -> Result<crate::store::User, Response> {
     let Some(token) = request_token(headers, query) else {
         return Err(json_error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "send a bearer token"));
     };
-    match shared.ctx.store.read(move |db| users::check_access(db, &token, now_millis())).await {
+    match shared.ctx.store.check_access(token).await {
         Ok(access) => Ok(access.user),
         Err(e) => {
             let refusal = e.to_refusal();
@@ -210,16 +213,13 @@ async fn upgrade(
     };
     let pre_auth = match request_token(&headers, query.token) {
         None => None,
-        Some(token) => {
-            let checked = token.clone();
-            match shared.ctx.store.read(move |db| users::check_access(db, &checked, now_millis())).await {
-                Ok(access) => Some(PreAuth { access, token }),
-                Err(e) => {
-                    let refusal = e.to_refusal();
-                    return json_error(StatusCode::UNAUTHORIZED, refusal.code, &refusal.message);
-                }
+        Some(token) => match shared.ctx.store.check_access(token.clone()).await {
+            Ok(access) => Some(PreAuth { access, token }),
+            Err(e) => {
+                let refusal = e.to_refusal();
+                return json_error(StatusCode::UNAUTHORIZED, refusal.code, &refusal.message);
             }
-        }
+        },
     };
     let tracker = shared.tracker.clone();
     ws.max_message_size(MAX_FRAME_BYTES)

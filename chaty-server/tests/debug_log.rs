@@ -46,13 +46,16 @@ async fn debug_logging_follows_a_connection_in_its_own_span() {
     let conn = text.lines().filter(|l| l.contains("conn{id=1 peer=127.0.0.1:")).collect::<Vec<_>>();
     for wanted in [
         "open",
-        "user=\"alice\"}: chaty_server::connection: signed in",
+        "signed in guest=false",
         "joined room=general",
         "refused frame=\"HISTORY\" code=not_found why=no room \"nowhere\"",
         "close code=1000",
     ] {
         assert!(conn.iter().any(|l| l.contains(wanted)), "no {wanted:?} in:\n{text}");
     }
+    // Once signed in, every line names the user.
+    let signed_in = conn.iter().position(|l| l.contains("signed in")).unwrap_or(0);
+    assert!(conn[signed_in..].iter().all(|l| l.contains("user=\"alice\"")), "{text}");
     let lost = "conn{id=2 peer=127.0.0.1:";
     assert!(
         text.lines().any(|l| l.contains(lost) && l.contains("close code=1006 reason=\"connection lost\"")),

@@ -5,30 +5,27 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, ensure};
-use chaty_server::Store;
-use chaty_server::store::messages::{self, Page};
 use chaty_tests::{Client, Config, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Every message of `room` in the database at `db`, oldest first.
-async fn stored(db: &std::path::Path, room: &str) -> Result<Vec<chaty_proto::Message>> {
-    let store = Store::open(db)?;
-    let room = room.to_string();
+/// Every message of `room` in the database at `db`, oldest first, as alice
+/// reads it from a server started on that file.
+async fn stored(db: &std::path::Path, room: &str) -> Result<Vec<Value>> {
+    let server = TestServer::start_at(db, Config::default()).await?;
+    let mut alice = Client::login(&server.url(), "alice").await?;
     let mut all = Vec::new();
-    let mut after = 0;
     loop {
-        let room = room.clone();
-        let page = Page { after: Some(after), limit: Some(200), ..Page::default() };
-        let (batch, more) = store.read(move |db| messages::history(db, &room, page)).await?;
-        after = batch.last().map_or(after, |m| m.seq);
-        all.extend(batch);
-        if !more {
+        let after = all.last().and_then(|m: &Value| m["seq"].as_u64()).unwrap_or(0);
+        alice.send(json!({"type": "HISTORY", "roomId": room, "after": after, "limit": 200})).await?;
+        let page = alice.recv_type("HISTORY").await?;
+        all.extend(page["messages"].as_array().cloned().unwrap_or_default());
+        if page["hasMore"] != true {
             break;
         }
     }
-    store.close().await;
+    server.stop().await?;
     Ok(all)
 }
 
@@ -50,7 +47,8 @@ async fn after_a_clean_stop_a_copy_of_the_database_file_alone_has_every_message(
     let copy_dir = tempfile::tempdir()?;
     let copy = copy_dir.path().join("chaty.db");
     std::fs::copy(&db, &copy)?;
-    let contents: Vec<String> = stored(&copy, "general").await?.into_iter().map(|m| m.content).collect();
+    let stored = stored(&copy, "general").await?;
+    let contents: Vec<&str> = stored.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents, ["m0", "m1", "m2"]);
     Ok(())
 }
@@ -130,12 +128,14 @@ async fn a_stop_in_the_middle_of_traffic_keeps_every_acknowledged_message() -> R
     ensure!(sent as usize > acked.len(), "nothing was in flight: {sent} sent, {} acknowledged", acked.len());
 
     let stored = stored(&db, "general").await?;
-    let by_client: HashMap<String, (u64, u64)> =
-        stored.iter().filter_map(|m| Some((m.client_id.clone()?, (m.id, m.seq)))).collect();
+    let by_client: HashMap<String, (u64, u64)> = stored
+        .iter()
+        .filter_map(|m| Some((m["clientId"].as_str()?.to_string(), (m["id"].as_u64()?, m["seq"].as_u64()?))))
+        .collect();
     for (client_id, ack) in &acked {
         assert_eq!(by_client.get(client_id), Some(ack), "{client_id} was acknowledged as {ack:?}");
     }
-    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    let seqs: Vec<u64> = stored.iter().filter_map(|m| m["seq"].as_u64()).collect();
     assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "seq is gap-free");
     Ok(())
 }

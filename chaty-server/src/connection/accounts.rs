@@ -26,20 +26,8 @@ impl Connection {
         }
         let hash = crate::auth::hash_password(f.password).await?;
         let shared = self.ctx.clone();
-        let (user, tokens) = self
-            .ctx
-            .store
-            .write(move |db| {
-                let now = now_millis();
-                let guest_is_gone = |id| shared.hub.connections_of(id) == 0;
-                let user = users::register(db, &f.user_name, &hash, now, guest_is_gone)?;
-                if let Some(shown) = &f.display_name {
-                    profiles::set(db, user.id, Some(shown), None)?;
-                }
-                let tokens = users::issue_tokens(db, user.id, None, now)?;
-                Ok((user, tokens))
-            })
-            .await?;
+        let guest_is_gone = move |id| shared.hub.connections_of(id) == 0;
+        let (user, tokens) = self.ctx.store.register(f.user_name, hash, f.display_name, guest_is_gone).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
         Ok(())
     }
@@ -53,7 +41,7 @@ impl Connection {
             .check(&keys, Instant::now())
             .map_err(|wait| Refusal::rate_limited("too many failed logins; wait before trying again", wait))?;
         let name = f.user_name.clone();
-        let found = self.ctx.store.read(move |db| users::credentials(db, &name)).await?;
+        let found = self.ctx.store.credentials(name).await?;
         let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
         let verified = crate::auth::verify_password(f.password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
@@ -62,7 +50,7 @@ impl Connection {
         };
         self.ctx.logins.succeeded(&user_key);
         let user_id = user.id;
-        let tokens = self.ctx.store.write(move |db| users::issue_tokens(db, user_id, None, now_millis())).await?;
+        let tokens = self.ctx.store.issue_tokens(user_id).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
         Ok(())
     }
@@ -70,14 +58,14 @@ impl Connection {
     pub(super) async fn auth(&mut self, f: proto::Auth, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
         let token = f.token.clone();
-        let access = self.ctx.store.read(move |db| users::check_access(db, &token, now_millis())).await?;
+        let access = self.ctx.store.check_access(token).await?;
         self.sign_in(access.user, Some(access.family), SignIn::Token(f.token, access.expires_at), r).await;
         Ok(())
     }
 
     pub(super) async fn refresh(&mut self, f: proto::Refresh, r: Option<&str>) -> Handled {
         let owner = self.me.as_ref().map(|m| m.user.id);
-        let rotation = self.ctx.store.write(move |db| users::rotate(db, &f.refresh_token, owner, now_millis())).await?;
+        let rotation = self.ctx.store.rotate(f.refresh_token, owner).await?;
         let (user, tokens) = match rotation {
             Rotation::Rotated(user, tokens) => (user, tokens),
             Rotation::ReuseDetected(family) => {
@@ -105,7 +93,7 @@ impl Connection {
         let me = self.me.as_ref().ok_or_else(|| refuse(ErrorCode::Unauthorized, "not signed in"))?;
         if let Some(family) = me.family.clone() {
             let revoked = family.clone();
-            self.ctx.store.write(move |db| users::revoke_family(db, &revoked)).await?;
+            self.ctx.store.revoke_family(revoked).await?;
             // Any other connection on this sign-in ends too.
             self.ctx.hub.sign_out_family(&family);
         }
@@ -121,7 +109,7 @@ impl Connection {
             SignIn::Token(..) => None,
         });
         let user_id = user.id;
-        let profile = match self.ctx.store.read(move |db| profiles::get(db, user_id)).await {
+        let profile = match self.ctx.store.profile(user_id).await {
             Ok(profile) => profile,
             Err(e) => return self.send_ref(&Refusal::from(e).frame(), r),
         };
@@ -142,7 +130,7 @@ impl Connection {
     /// announcing the user where they were not present yet.
     pub(super) async fn enter_stored_rooms(&mut self, except: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
-        let rooms = self.ctx.store.read(move |db| rooms::rooms_of(db, user_id)).await?;
+        let rooms = self.ctx.store.rooms_of(user_id).await?;
         for room in rooms.into_iter().filter(|r| Some(r.as_str()) != except) {
             if self.ctx.hub.enter_conn(&room, self.id) {
                 self.announce(&room, true).await;

@@ -27,10 +27,10 @@ impl Connection {
         let (shared, outbox) = (self.ctx.clone(), self.outbox.clone());
         self.ctx
             .store
-            .submit(
-                move |db| messages::post(db, &post, now_millis()),
-                // Runs on the writer thread after commit, in commit order:
-                // that is what keeps live delivery in `seq` order.
+            .post(
+                post,
+                // Runs after commit, in commit order: that is what keeps
+                // live delivery in `seq` order.
                 move |result| match result {
                     Ok(posted) if posted.new => {
                         let room = posted.message.room_id.clone();
@@ -51,16 +51,7 @@ impl Connection {
 
     pub(super) async fn history(&self, room_id: String, page: Page, r: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
-        let (messages, has_more) = {
-            let room_id = room_id.clone();
-            self.ctx
-                .store
-                .read(move |db| {
-                    rooms::require_member(db, &room_id, user_id)?;
-                    messages::history(db, &room_id, page)
-                })
-                .await?
-        };
+        let (messages, has_more) = self.ctx.store.history(room_id.clone(), user_id, page).await?;
         self.send_ref(&ServerFrame::History { room_id, messages, has_more }, r);
         Ok(())
     }

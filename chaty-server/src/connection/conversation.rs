@@ -1,17 +1,14 @@
 //! Frames of a conversation beyond plain messages: read cursors, edits,
 //! deletes, reactions, search and presence.
 
-use chaty_proto::time::now_millis;
 use chaty_proto::{self as proto, ErrorCode, ServerFrame};
 
 use super::{Connection, Handled, refuse};
-use crate::store::{messages, rooms};
 
 impl Connection {
     pub(super) async fn mark_read(&mut self, f: proto::MarkRead) -> Handled {
         let user = self.me()?.clone();
-        let room = f.room_id.clone();
-        let moved = self.ctx.store.write(move |db| rooms::mark_read(db, &room, user.id, f.seq)).await?;
+        let moved = self.ctx.store.mark_read(f.room_id.clone(), user.id, f.seq).await?;
         if let Some(seq) = moved {
             let read = ServerFrame::Read { room_id: f.room_id.clone(), user_id: user.name, seq };
             self.ctx.hub.broadcast(&f.room_id, &read.to_json(None).into());
@@ -21,8 +18,7 @@ impl Connection {
 
     pub(super) async fn edit(&mut self, f: proto::EditMessage) -> Handled {
         let user = self.me()?.clone();
-        let edited =
-            self.ctx.store.write(move |db| messages::edit(db, f.message_id, &user, &f.content, now_millis())).await?;
+        let edited = self.ctx.store.edit(f.message_id, user, f.content).await?;
         let frame = ServerFrame::MessageEdited {
             room_id: edited.room_id.clone(),
             message_id: edited.id,
@@ -35,7 +31,7 @@ impl Connection {
 
     pub(super) async fn delete(&mut self, f: proto::DeleteMessage) -> Handled {
         let user = self.me()?.clone();
-        let deleted = self.ctx.store.write(move |db| messages::delete(db, f.message_id, &user, now_millis())).await?;
+        let deleted = self.ctx.store.delete(f.message_id, user).await?;
         if let Some(deleted) = deleted {
             let frame = ServerFrame::MessageDeleted { room_id: deleted.room_id.clone(), message_id: deleted.id };
             self.ctx.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
@@ -46,8 +42,7 @@ impl Connection {
     pub(super) async fn react(&mut self, f: proto::React) -> Handled {
         let user = self.me()?.clone();
         let (id, emoji, remove, name) = (f.message_id, f.emoji.clone(), f.remove, user.name.clone());
-        let (room_id, changed) =
-            self.ctx.store.write(move |db| messages::react(db, id, &user, &emoji, remove, now_millis())).await?;
+        let (room_id, changed) = self.ctx.store.react(id, user, emoji, remove).await?;
         if changed {
             let frame = ServerFrame::Reaction {
                 room_id: room_id.clone(),
@@ -63,11 +58,7 @@ impl Connection {
 
     pub(super) async fn search(&self, f: proto::Search, r: Option<&str>) -> Handled {
         let user_id = self.me()?.id;
-        let hits = self
-            .ctx
-            .store
-            .read(move |db| messages::search(db, user_id, &f.query, f.room_id.as_deref(), f.limit))
-            .await?;
+        let hits = self.ctx.store.search(user_id, f.query, f.room_id, f.limit).await?;
         self.send_ref(&ServerFrame::SearchResults { messages: hits }, r);
         Ok(())
     }

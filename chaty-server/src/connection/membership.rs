@@ -32,22 +32,13 @@ impl Connection {
         let (user, joined) = match self.join_identity(f.user_id.as_ref())? {
             Some(user) => {
                 let member = user.clone();
-                let joined = self.ctx.store.write(move |db| rooms::join(db, &room_id, &member, now_millis())).await?;
+                let joined = self.ctx.store.join(room_id, member).await?;
                 (user, joined)
             }
             None => {
                 // A guest is made and joins in one transaction (one commit, not two).
                 let name = f.user_id.clone().unwrap_or_else(|| format!("guest-{}", self.id));
-                let (user, joined) = self
-                    .ctx
-                    .store
-                    .write(move |db| {
-                        let now = now_millis();
-                        let user = users::guest(db, &name, now)?;
-                        let joined = rooms::join(db, &room_id, &user, now)?;
-                        Ok((user, joined))
-                    })
-                    .await?;
+                let (user, joined) = self.ctx.store.guest_join(name, room_id).await?;
                 let shown = Profile { display_name: user.name.clone(), status_text: String::new() };
                 if !self.attach(user.clone(), shown, None) {
                     // The same guest is connected elsewhere: this connection joins its rooms too.
@@ -69,12 +60,8 @@ impl Connection {
             self.send_ref(&update, r);
         }
         if let Some(since) = f.since {
-            self.history(
-                f.room_id,
-                Page { after: Some(since), limit: Some(messages::MAX_PAGE as u64), ..Page::default() },
-                r,
-            )
-            .await?;
+            self.history(f.room_id, Page { after: Some(since), limit: Some(MAX_PAGE as u64), ..Page::default() }, r)
+                .await?;
         }
         Ok(())
     }
@@ -82,7 +69,7 @@ impl Connection {
     pub(super) async fn leave(&mut self, room_id: &str) -> Handled {
         let user = self.me()?.clone();
         let room = room_id.to_string();
-        self.ctx.store.write(move |db| rooms::leave(db, &room, user.id)).await?;
+        self.ctx.store.leave(room, user.id).await?;
         tracing::debug!(room = room_id, "left");
         self.stop_typing(room_id);
         self.ctx.hub.leave_user(room_id, user.id);
@@ -98,7 +85,7 @@ impl Connection {
             Room { id: f.room_id, kind: proto::RoomKind::Room, topic: f.topic.unwrap_or_default(), private: f.private };
         let room = {
             let user = user.clone();
-            self.ctx.store.write(move |db| rooms::create(db, room, &user, now_millis())).await?
+            self.ctx.store.create_room(room, user).await?
         };
         self.ctx.hub.enter_user(&room.id, user.id);
         self.send_ref(&room_frame(&room), r);
@@ -109,8 +96,7 @@ impl Connection {
     pub(super) async fn invite(&mut self, f: proto::Invite, r: Option<&str>) -> Handled {
         let user = self.member()?.clone();
         let room_id = f.room_id.clone();
-        let (joined, invitee) =
-            self.ctx.store.write(move |db| rooms::invite(db, &room_id, &user, &f.user_id, now_millis())).await?;
+        let (joined, invitee) = self.ctx.store.invite(room_id, user, f.user_id).await?;
         self.send_ref(&room_frame(&joined.room), r);
         if joined.newly {
             self.ctx.hub.send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
@@ -124,7 +110,7 @@ impl Connection {
         let user = self.member()?.clone();
         let (room, other) = {
             let user = user.clone();
-            self.ctx.store.write(move |db| rooms::open_dm(db, &user, &f.user_id, now_millis())).await?
+            self.ctx.store.open_dm(user, f.user_id).await?
         };
         let frame = room_frame(&room);
         self.send_ref(&frame, r);
@@ -142,7 +128,7 @@ impl Connection {
 
     pub(super) async fn list_rooms(&self, r: Option<&str>) -> Handled {
         let user = self.me()?.clone();
-        let rooms = self.ctx.store.read(move |db| rooms::list(db, &user)).await?;
+        let rooms = self.ctx.store.list_rooms(user).await?;
         self.send_ref(&ServerFrame::Rooms { rooms }, r);
         Ok(())
     }
@@ -168,8 +154,7 @@ impl Connection {
     }
 
     pub(super) async fn members_update(&self, room_id: &str) -> Result<ServerFrame, Refusal> {
-        let room = room_id.to_string();
-        let stored = self.ctx.store.read(move |db| rooms::members(db, &room)).await?;
+        let stored = self.ctx.store.members(room_id.to_string()).await?;
         let online = self.ctx.hub.online(room_id);
         let is_online = |name: &str| online.iter().any(|o| o.eq_ignore_ascii_case(name));
         let last_seen = stored

@@ -17,10 +17,7 @@ use tokio::time::Instant;
 use crate::error::{Refusal, StoreError};
 use crate::hub::Outbox;
 use crate::limits::TokenBucket;
-use crate::store::messages::{self, Page, Post};
-use crate::store::profiles::{self, Profile};
-use crate::store::rooms::{self, Room};
-use crate::store::users::{self, Rotation, Tokens, User};
+use crate::store::{MAX_PAGE, Page, Post, Profile, Room, Rotation, Tokens, User, not_visible};
 
 // What a frame means, one concern each; they share this module's imports.
 mod accounts;
@@ -90,7 +87,7 @@ struct Connection {
 
 /// A sign-in proven at the HTTP upgrade by a bearer token.
 pub struct PreAuth {
-    pub access: users::Access,
+    pub access: crate::store::Access,
     pub token: String,
 }
 

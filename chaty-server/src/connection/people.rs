@@ -4,7 +4,7 @@ use chaty_proto::time::format_millis;
 use chaty_proto::{self as proto, PresenceStatus, ServerFrame, UserProfile};
 
 use super::{Connection, Handled};
-use crate::store::profiles::{self, Lookup};
+use crate::store::Lookup;
 
 impl Connection {
     /// How this connection's user is shown right now (empty before sign-in).
@@ -16,11 +16,7 @@ impl Connection {
     /// everyone who shares a room with the user (their other devices too).
     pub(super) async fn set_profile(&mut self, f: proto::SetProfile, r: Option<&str>) -> Handled {
         let user = self.member()?.clone();
-        let profile = self
-            .ctx
-            .store
-            .write(move |db| profiles::set(db, user.id, f.display_name.as_deref(), f.status_text.as_deref()))
-            .await?;
+        let profile = self.ctx.store.set_profile(user.id, f.display_name, f.status_text).await?;
         let frame = ServerFrame::Profile {
             user_id: user.name.clone(),
             display_name: profile.display_name.clone(),
@@ -40,7 +36,7 @@ impl Connection {
     pub(super) async fn users(&self, f: proto::Users, r: Option<&str>) -> Handled {
         let asker = self.member()?.id;
         let lookup = Lookup { query: f.query, user_ids: f.user_ids, limit: f.limit };
-        let entries = self.ctx.store.read(move |db| profiles::directory(db, asker, &lookup)).await?;
+        let entries = self.ctx.store.directory(asker, lookup).await?;
         let hub = &self.ctx.hub;
         let users = entries
             .into_iter()

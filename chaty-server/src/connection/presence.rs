@@ -7,7 +7,7 @@ impl Connection {
     pub(super) fn typing(&mut self, room_id: &str, typing: bool) -> Handled {
         let me = self.me()?.clone();
         if !self.ctx.hub.is_in(room_id, self.id) {
-            return Err(rooms::not_visible(room_id).to_refusal());
+            return Err(not_visible(room_id).to_refusal());
         }
         let frame = typing_frame(room_id, &me, self.shown_name(), typing);
         if typing {
@@ -54,7 +54,7 @@ impl Connection {
             // `USERS` asked on hearing it already sees them offline.
             let now = now_millis();
             let user_id = user.id;
-            if let Err(e) = self.ctx.store.write(move |db| users::set_last_seen(db, user_id, now)).await {
+            if let Err(e) = self.ctx.store.set_last_seen(user_id, now).await {
                 tracing::warn!("recording last seen of {}: {e}", user.name);
             }
             let offline = ServerFrame::Presence {
@@ -72,7 +72,7 @@ impl Connection {
         }
         let gone: Vec<String> = if user.guest && offline {
             let user_id = user.id;
-            match self.ctx.store.write(move |db| rooms::leave_all(db, user_id)).await {
+            match self.ctx.store.leave_all(user_id).await {
                 Ok(rooms) => rooms,
                 Err(e) => {
                     tracing::warn!("ending guest memberships of {}: {e}", user.name);

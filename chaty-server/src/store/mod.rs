@@ -1,252 +1,40 @@
-//! The SQLite store: one writer thread with group commit, a small pool of
-//! reader connections, and the schema. Callers hand it closures and await the
-//! result; SQL lives in the submodules (`users`, `rooms`, `messages`), never in
-//! the connection or hub code.
+//! The store: chaty's one domain API over its storage. Connections, the
+//! listener and the file routes call these methods and never see SQL or a
+//! database handle; each backend keeps its SQL in its own files behind
+//! [`Backend`]. Today that is SQLite ([`sqlite`], embedded, the default);
+//! the clustered PostgreSQL store goes beside it as another variant.
 //!
-//! The database file is created private (0600; SQLite gives its `-wal` and
-//! `-shm` the same mode). [`Store::close`] leaves one self-contained file: it
-//! stops the readers, lets the writer commit what it holds, checkpoints the
-//! WAL into the database (`wal_checkpoint(TRUNCATE)`) and closes, so a copy of
-//! the database file of a stopped server is the whole database.
+//! Every method checks what the domain requires (membership, ownership,
+//! uniqueness) inside its own transaction and refuses with a
+//! [`StoreError::Refused`] that becomes the client's `ERROR`.
 //!
-//! Group commit: the writer takes every job queued (up to [`BATCH`]), runs each
-//! inside its own SAVEPOINT within one transaction, commits once (one fsync
-//! with `synchronous=FULL`), and only then runs the jobs' completions, in
-//! order. Completions are where a committed message is broadcast, so live
-//! delivery order equals commit order equals `seq` order.
+//! The one method with a different shape is [`Store::post`]: its completion
+//! runs after the message is committed, in commit order, and is where the
+//! connection fans the message out. That ordering is what keeps live delivery
+//! in `seq` order; a backend must keep it.
 
-pub mod files;
-pub mod messages;
-pub mod profiles;
-pub mod rooms;
-mod schema;
-pub mod users;
+pub mod model;
+pub mod sqlite;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
+use chaty_proto::time::now_millis;
+use chaty_proto::{Attachment, Message, RoomSummary, SearchHit};
+
+pub use model::*;
 
 use crate::error::StoreError;
-
-/// Most jobs committed in one transaction.
-const BATCH: usize = 512;
-/// Jobs waiting for the writer before senders wait too (backpressure).
-const QUEUE: usize = 8192;
-/// Reader threads, each with its own connection.
-const READERS: usize = 4;
-
-type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
-
-enum Cmd {
-    Job(Job),
-    /// Commit what came before, then stop. Other clones of the `Store` may
-    /// still exist (their submits then fail with `Closed`).
-    Stop,
-}
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Cmd>,
-    readers: Arc<Readers>,
-    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
-    epoch: Arc<str>,
+    backend: Backend,
 }
 
-type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
-
-/// A fixed pool of reader threads: reads never wait for the writer, and a
-/// burst of them queues here instead of spawning threads. `None` stops one thread.
-struct Readers {
-    jobs: std::sync::mpsc::Sender<Option<ReadJob>>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    path: std::path::PathBuf,
-}
-
-impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        crate::private::touch_new(path)?;
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        schema::migrate(&conn)?;
-        // Guests' memberships end with their connections; after a crash or
-        // restart none of those connections exist any more.
-        conn.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", [])?;
-        let epoch: Arc<str> = schema::epoch(&conn)?.into();
-
-        let (jobs, rx) = mpsc::channel(QUEUE);
-        let writer =
-            std::thread::Builder::new().name("chaty-store-writer".into()).spawn(move || write_loop(conn, rx))?;
-        Ok(Self { jobs, readers: Arc::new(Readers::start(path)?), writer: Arc::new(Mutex::new(Some(writer))), epoch })
-    }
-
-    /// Where the database file is.
-    pub fn path(&self) -> &Path {
-        &self.readers.path
-    }
-
-    /// Names this database; clients' `seq` cursors are only meaningful within one epoch.
-    pub fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
-    /// Queues `work` for the writer. `done` runs on the writer thread after the
-    /// batch holding `work` committed (or failed), in queue order; it must not block.
-    pub async fn submit<T, W, D>(&self, work: W, done: D) -> Result<(), StoreError>
-    where
-        T: Send + 'static,
-        W: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        D: FnOnce(Result<T, StoreError>) + Send + 'static,
-    {
-        let job: Job = Box::new(move |conn| {
-            let result = in_savepoint(conn, work);
-            Box::new(move |commit_error| {
-                done(match (result, commit_error) {
-                    (Ok(_), Some(e)) => Err(StoreError::Commit(e.to_string())),
-                    (result, _) => result,
-                });
-            })
-        });
-        self.jobs.send(Cmd::Job(job)).await.map_err(|_| StoreError::Closed)
-    }
-
-    /// Runs `work` on the writer and waits until it is committed.
-    pub async fn write<T, W>(&self, work: W) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        W: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        self.submit(work, move |r| {
-            let _ = tx.send(r);
-        })
-        .await?;
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Runs `work` on a reader connection, off the async worker threads.
-    pub async fn read<T, R>(&self, work: R) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        R: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let job: ReadJob = Box::new(move |conn| {
-            let _ = tx.send(work(conn));
-        });
-        self.readers.jobs.send(Some(job)).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Stops the readers, commits what is queued, checkpoints the WAL into
-    /// the database file and closes it. Other clones of the `Store` then get
-    /// `Closed`.
-    pub async fn close(self) {
-        let Self { jobs, writer, readers, .. } = self;
-        let _ = tokio::task::spawn_blocking(move || readers.stop()).await;
-        let _ = jobs.send(Cmd::Stop).await;
-        let handle = writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
-    }
-}
-
-impl Readers {
-    /// Opens `READERS` read-only connections, each owned by its own thread.
-    fn start(path: &Path) -> Result<Self, StoreError> {
-        let (jobs, rx) = std::sync::mpsc::channel::<Option<ReadJob>>();
-        let rx = Arc::new(Mutex::new(rx));
-        let mut threads = Vec::with_capacity(READERS);
-        for i in 0..READERS {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-            let conn = Connection::open_with_flags(path, flags)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            conn.set_prepared_statement_cache_capacity(64);
-            let rx = rx.clone();
-            threads.push(std::thread::Builder::new().name(format!("chaty-store-reader-{i}")).spawn(move || {
-                // Ends on `None` (close), or when every `Store` (and so every sender) is gone.
-                loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(Some(job)) => job(&conn),
-                        Ok(None) | Err(_) => return,
-                    }
-                }
-            })?);
-        }
-        Ok(Self { jobs, threads: Mutex::new(threads), path: path.to_path_buf() })
-    }
-
-    /// Stops every reader thread (each closes its connection) and waits for them.
-    fn stop(&self) {
-        let threads = self.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
-        for _ in &threads {
-            let _ = self.jobs.send(None);
-        }
-        for thread in threads {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn in_savepoint<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
-    let result = work(conn);
-    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-    conn.execute_batch(end)?;
-    result
-}
-
-fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Cmd>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut stop = false;
-    while !stop && rx.blocking_recv_many(&mut batch, BATCH) > 0 {
-        let mut jobs = Vec::with_capacity(batch.len());
-        for cmd in batch.drain(..) {
-            match cmd {
-                Cmd::Job(job) => jobs.push(job),
-                Cmd::Stop => stop = true,
-            }
-        }
-        if jobs.is_empty() {
-            continue;
-        }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE");
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
-        let outcome = begun.and_then(|()| conn.execute_batch("COMMIT")).map_err(StoreError::from);
-        if let Err(e) = &outcome {
-            tracing::error!("commit failed, {} jobs refused: {e}", completions.len());
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for done in completions {
-            done(outcome.as_ref().err());
-        }
-    }
-    // Fold the WAL into the database file so that file alone is the whole
-    // database; closing the last connection then removes the WAL.
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
-        Ok(0) => tracing::debug!("store writer stopped; WAL checkpointed"),
-        Ok(_) => tracing::warn!("store stopped, but a reader kept the WAL from being checkpointed fully"),
-        Err(e) => tracing::warn!("checkpointing the WAL at stop: {e}"),
-    }
-    if let Err((_, e)) = conn.close() {
-        tracing::warn!("closing the database: {e}");
-    }
+/// The storage engines behind [`Store`].
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
 }
 
 /// A fresh random token as lowercase hex (`bytes` of entropy).
@@ -260,69 +48,237 @@ pub fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::messages::{Page, Post};
-    use crate::store::{rooms, users};
+impl Store {
+    /// Opens (creating if needed, private) the SQLite database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { backend: Backend::Sqlite(sqlite::Sqlite::open(path)?) })
+    }
 
-    #[tokio::test]
-    async fn completions_run_after_commit_in_submission_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("chaty.db");
-        let store = Store::open(&path).expect("open");
-        let user = store
-            .write(|db| {
-                let u = users::register(db, "alice", "h", 0, |_| false)?;
-                rooms::join(db, "general", &u, 0)?;
-                Ok(u)
+    /// Where the database file is, for an embedded database (uploads live beside it).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(db) => Some(db.path()),
+        }
+    }
+
+    /// Names this database; clients' `seq` cursors are only meaningful within one epoch.
+    pub fn epoch(&self) -> &str {
+        match &self.backend {
+            Backend::Sqlite(db) => db.epoch(),
+        }
+    }
+
+    /// Commits what is queued and closes the database cleanly.
+    pub async fn close(self) {
+        match self.backend {
+            Backend::Sqlite(db) => db.close().await,
+        }
+    }
+
+    fn sqlite(&self) -> &sqlite::Sqlite {
+        match &self.backend {
+            Backend::Sqlite(db) => db,
+        }
+    }
+
+    // ----- accounts ---------------------------------------------------------
+
+    /// Creates an account (taking over a guest's name when `guest_is_gone`
+    /// says no connection uses it) with its first tokens.
+    pub async fn register(
+        &self,
+        name: String,
+        pass_hash: String,
+        display_name: Option<String>,
+        guest_is_gone: impl FnOnce(i64) -> bool + Send + 'static,
+    ) -> Result<(User, Tokens), StoreError> {
+        self.sqlite()
+            .write(move |db| {
+                let now = now_millis();
+                let user = sqlite::users::register(db, &name, &pass_hash, now, guest_is_gone)?;
+                if let Some(shown) = &display_name {
+                    sqlite::profiles::set(db, user.id, Some(shown), None)?;
+                }
+                let tokens = sqlite::users::issue_tokens(db, user.id, None, now)?;
+                Ok((user, tokens))
             })
             .await
-            .expect("setup");
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        for i in 0..300 {
-            let post = Post {
-                room_id: "general".into(),
-                sender: user.clone(),
-                display_name: "alice".into(),
-                content: format!("m{i}"),
-                client_id: Some(format!("c{i}")),
-                reply_to: None,
-                attachment: None,
-            };
-            let (tx, reader) = (tx.clone(), Connection::open(&path).expect("reader"));
-            store
-                .submit(
-                    move |db| messages::post(db, &post, 0),
-                    move |r| {
-                        // By the time a completion runs, its message is visible to other connections.
-                        let seq = r.expect("posted").message.seq;
-                        let (page, _) = messages::history(
-                            &reader,
-                            "general",
-                            Page { after: Some(seq - 1), limit: Some(1), ..Page::default() },
-                        )
-                        .expect("read");
-                        let _ = tx.send((seq, page.len()));
-                    },
-                )
-                .await
-                .expect("submit");
-        }
-        drop(tx);
-        let mut seen = Vec::new();
-        while let Some((seq, visible)) = rx.recv().await {
-            assert_eq!(visible, 1, "message {seq} not committed before its completion");
-            seen.push(seq);
-        }
-        assert_eq!(seen, (1..=300).collect::<Vec<_>>());
-        store.close().await;
-        // Everything survives reopening.
-        let again = Store::open(&path).expect("reopen");
-        let (all, _) = again
-            .read(|db| messages::history(db, "general", Page { limit: Some(200), ..Page::default() }))
+    }
+
+    /// The registered user called `name` and their password hash.
+    pub async fn credentials(&self, name: String) -> Result<Option<(User, String)>, StoreError> {
+        self.sqlite().read(move |db| sqlite::users::credentials(db, &name)).await
+    }
+
+    /// A new sign-in (token family) for `user_id`.
+    pub async fn issue_tokens(&self, user_id: i64) -> Result<Tokens, StoreError> {
+        self.sqlite().write(move |db| sqlite::users::issue_tokens(db, user_id, None, now_millis())).await
+    }
+
+    /// The sign-in an access token proves.
+    pub async fn check_access(&self, token: String) -> Result<Access, StoreError> {
+        self.sqlite().read(move |db| sqlite::users::check_access(db, &token, now_millis())).await
+    }
+
+    /// Trades a refresh token for a new pair (see [`Rotation`]).
+    pub async fn rotate(&self, refresh: String, owner: Option<i64>) -> Result<Rotation, StoreError> {
+        self.sqlite().write(move |db| sqlite::users::rotate(db, &refresh, owner, now_millis())).await
+    }
+
+    /// Ends a sign-in: every token of `family`.
+    pub async fn revoke_family(&self, family: String) -> Result<(), StoreError> {
+        self.sqlite().write(move |db| sqlite::users::revoke_family(db, &family)).await
+    }
+
+    /// Records when a user's last connection closed.
+    pub async fn set_last_seen(&self, user_id: i64, at: i64) -> Result<(), StoreError> {
+        self.sqlite().write(move |db| sqlite::users::set_last_seen(db, user_id, at)).await
+    }
+
+    // ----- profiles and the directory --------------------------------------
+
+    pub async fn profile(&self, user_id: i64) -> Result<Profile, StoreError> {
+        self.sqlite().read(move |db| sqlite::profiles::get(db, user_id)).await
+    }
+
+    /// `SET_PROFILE`: changes what is given; returns the profile as it now is.
+    pub async fn set_profile(
+        &self,
+        user_id: i64,
+        display_name: Option<String>,
+        status_text: Option<String>,
+    ) -> Result<Profile, StoreError> {
+        self.sqlite()
+            .write(move |db| sqlite::profiles::set(db, user_id, display_name.as_deref(), status_text.as_deref()))
             .await
-            .expect("history");
-        assert_eq!(all.last().map(|m| m.seq), Some(300));
+    }
+
+    /// `USERS`, as `asker` may see it.
+    pub async fn directory(&self, asker: i64, lookup: Lookup) -> Result<Vec<Entry>, StoreError> {
+        self.sqlite().read(move |db| sqlite::profiles::directory(db, asker, &lookup)).await
+    }
+
+    // ----- rooms -------------------------------------------------------------
+
+    /// `JOIN_ROOM` for a signed-in user (creating an unknown public id).
+    pub async fn join(&self, room_id: String, user: User) -> Result<Joined, StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::join(db, &room_id, &user, now_millis())).await
+    }
+
+    /// A guest's `JOIN_ROOM`: the guest is made (or found) and joins, in one commit.
+    pub async fn guest_join(&self, name: String, room_id: String) -> Result<(User, Joined), StoreError> {
+        self.sqlite()
+            .write(move |db| {
+                let now = now_millis();
+                let user = sqlite::users::guest(db, &name, now)?;
+                let joined = sqlite::rooms::join(db, &room_id, &user, now)?;
+                Ok((user, joined))
+            })
+            .await
+    }
+
+    pub async fn leave(&self, room_id: String, user_id: i64) -> Result<(), StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::leave(db, &room_id, user_id)).await
+    }
+
+    /// Ends every membership of a guest; returns the rooms it was in.
+    pub async fn leave_all(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::leave_all(db, user_id)).await
+    }
+
+    pub async fn create_room(&self, room: Room, creator: User) -> Result<Room, StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::create(db, room, &creator, now_millis())).await
+    }
+
+    pub async fn invite(&self, room_id: String, inviter: User, invitee: String) -> Result<(Joined, User), StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::invite(db, &room_id, &inviter, &invitee, now_millis())).await
+    }
+
+    pub async fn open_dm(&self, me: User, other: String) -> Result<(Room, User), StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::open_dm(db, &me, &other, now_millis())).await
+    }
+
+    /// `LIST_ROOMS` for `user`, with read state.
+    pub async fn list_rooms(&self, user: User) -> Result<Vec<RoomSummary>, StoreError> {
+        self.sqlite().read(move |db| sqlite::rooms::list(db, &user)).await
+    }
+
+    pub async fn members(&self, room_id: String) -> Result<Vec<Member>, StoreError> {
+        self.sqlite().read(move |db| sqlite::rooms::members(db, &room_id)).await
+    }
+
+    pub async fn rooms_of(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        self.sqlite().read(move |db| sqlite::rooms::rooms_of(db, user_id)).await
+    }
+
+    /// `MARK_READ`: the cursor, if it moved.
+    pub async fn mark_read(&self, room_id: String, user_id: i64, seq: u64) -> Result<Option<u64>, StoreError> {
+        self.sqlite().write(move |db| sqlite::rooms::mark_read(db, &room_id, user_id, seq)).await
+    }
+
+    // ----- messages ----------------------------------------------------------
+
+    /// Queues a message. `done` runs once it is committed (or refused), in
+    /// commit order; it must not block. Returns when the message is queued.
+    pub async fn post(
+        &self,
+        post: Post,
+        done: impl FnOnce(Result<Posted, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.sqlite().submit(move |db| sqlite::messages::post(db, &post, now_millis()), done).await
+    }
+
+    /// A page of `room_id` as member `user_id` reads it.
+    pub async fn history(&self, room_id: String, user_id: i64, page: Page) -> Result<(Vec<Message>, bool), StoreError> {
+        self.sqlite()
+            .read(move |db| {
+                sqlite::rooms::require_member(db, &room_id, user_id)?;
+                sqlite::messages::history(db, &room_id, page)
+            })
+            .await
+    }
+
+    pub async fn edit(&self, message_id: u64, user: User, content: String) -> Result<Message, StoreError> {
+        self.sqlite().write(move |db| sqlite::messages::edit(db, message_id, &user, &content, now_millis())).await
+    }
+
+    /// The tombstone, or `None` when it was deleted already.
+    pub async fn delete(&self, message_id: u64, user: User) -> Result<Option<Message>, StoreError> {
+        self.sqlite().write(move |db| sqlite::messages::delete(db, message_id, &user, now_millis())).await
+    }
+
+    /// The message's room, and whether anything changed.
+    pub async fn react(
+        &self,
+        message_id: u64,
+        user: User,
+        emoji: String,
+        remove: bool,
+    ) -> Result<(String, bool), StoreError> {
+        self.sqlite()
+            .write(move |db| sqlite::messages::react(db, message_id, &user, &emoji, remove, now_millis()))
+            .await
+    }
+
+    pub async fn search(
+        &self,
+        user_id: i64,
+        query: String,
+        room_id: Option<String>,
+        limit: Option<u64>,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        self.sqlite().read(move |db| sqlite::messages::search(db, user_id, &query, room_id.as_deref(), limit)).await
+    }
+
+    // ----- files -------------------------------------------------------------
+
+    /// Records an upload whose bytes are stored under its id.
+    pub async fn record_file(&self, file: Attachment, uploader: i64) -> Result<(), StoreError> {
+        self.sqlite().write(move |db| sqlite::files::record(db, &file, uploader, now_millis())).await
+    }
+
+    /// The file, if `user_id` uploaded it or shares a room where it was shared.
+    pub async fn readable_file(&self, id: String, user_id: i64) -> Result<Option<Attachment>, StoreError> {
+        self.sqlite().read(move |db| sqlite::files::readable(db, &id, user_id)).await
     }
 }

@@ -1,6 +1,7 @@
-//! `chaty-load seed-db`: a chaty database with many messages, written through
-//! chaty-server's own `Store` (same schema, same SQL), for the HISTORY and
-//! cold-start scenarios. Run it while no server uses the file.
+//! `chaty-load seed-db`: a chaty (SQLite) database with many messages,
+//! written through chaty-server's own SQLite backend (same schema, same SQL,
+//! in big transactions), for the HISTORY and cold-start scenarios. Run it
+//! while no server uses the file.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use chaty_proto::time::now_millis;
-use chaty_server::Store;
-use chaty_server::store::messages::{self, Post};
-use chaty_server::store::rooms;
-use chaty_server::store::users::{self, User};
+use chaty_server::store::sqlite::{Sqlite, messages, rooms, users};
+use chaty_server::store::{Post, User};
 
 #[derive(clap::Args, Debug)]
 pub struct SeedArgs {
@@ -65,7 +64,7 @@ pub fn main(a: SeedArgs) -> Result<()> {
 
 async fn seed(a: SeedArgs) -> Result<()> {
     let started = Instant::now();
-    let store = Store::open(&a.db).with_context(|| format!("cannot open {}", a.db.display()))?;
+    let store = Sqlite::open(&a.db).with_context(|| format!("cannot open {}", a.db.display()))?;
     let now = now_millis();
     let total = a.messages;
     // One message a second up to now.

@@ -4,30 +4,9 @@ use chaty_proto::validate::dm_members;
 use chaty_proto::{ErrorCode, RoomKind, RoomSummary};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::users::{self, User};
+use super::users;
 use crate::error::StoreError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Room {
-    pub id: String,
-    pub kind: RoomKind,
-    pub topic: String,
-    pub private: bool,
-}
-
-/// What a membership change did.
-#[derive(Debug, Clone)]
-pub struct Joined {
-    pub room: Room,
-    /// False when the user already was a member.
-    pub newly: bool,
-}
-
-/// The refusal for a room the user may not see: the same words whether it
-/// exists or not, so nothing leaks.
-pub fn not_visible(room_id: &str) -> StoreError {
-    StoreError::refused(ErrorCode::NotFound, format!("no room \"{room_id}\" that you are a member of"))
-}
+use crate::store::model::{Joined, Member, Room, User, not_visible};
 
 fn kind_of(text: &str) -> RoomKind {
     if text == "dm" { RoomKind::Dm } else { RoomKind::Room }
@@ -172,18 +151,6 @@ pub fn open_dm(conn: &Connection, me: &User, other: &str, now: i64) -> Result<(R
     add_member(conn, &room.id, me.id, "member", now)?;
     add_member(conn, &room.id, other.id, "member", now)?;
     Ok((room, other))
-}
-
-/// A member as the member list shows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub name: String,
-    pub read_seq: u64,
-    /// When their last connection closed (ms), if ever.
-    pub last_seen: Option<i64>,
-    /// Their display name, when they chose one.
-    pub display_name: Option<String>,
-    pub status_text: String,
 }
 
 /// Members of a room, sorted by name.

@@ -2,39 +2,13 @@
 //! room) and reading history pages.
 
 use chaty_proto::time::format_millis;
-use chaty_proto::{Attachment, ErrorCode, Message, Reactions, SearchHit};
+use chaty_proto::{ErrorCode, Message, Reactions, SearchHit};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::users::{self, User};
+use super::users;
 use super::{files, profiles, rooms};
 use crate::error::StoreError;
-
-/// Largest `HISTORY` page; larger requests are clamped.
-pub const MAX_PAGE: usize = 200;
-/// Page size when the client does not say.
-pub const DEFAULT_PAGE: usize = 50;
-
-/// A message to store.
-#[derive(Debug, Clone)]
-pub struct Post {
-    pub room_id: String,
-    pub sender: User,
-    /// A guest's chosen `userName` (their id when they chose none). A
-    /// registered sender is shown by their profile's display name as it is
-    /// when the message commits, whatever this says.
-    pub display_name: String,
-    pub content: String,
-    pub client_id: Option<String>,
-    pub reply_to: Option<u64>,
-    pub attachment: Option<Attachment>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Posted {
-    pub message: Message,
-    /// False when `(sender, clientId)` was already stored: a retry.
-    pub new: bool,
-}
+use crate::store::model::{MAX_RESULTS, Page, Post, Posted, User, not_visible};
 
 /// The columns [`message`] reads, in its order.
 macro_rules! columns {
@@ -87,7 +61,7 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         }
     }
     if !rooms::is_member(conn, &p.room_id, p.sender.id)? {
-        return Err(rooms::not_visible(&p.room_id));
+        return Err(not_visible(&p.room_id));
     }
     if p.sender.guest
         && !p.display_name.eq_ignore_ascii_case(&p.sender.name)
@@ -261,21 +235,6 @@ fn add_reactions(conn: &Connection, messages: &mut [Message]) -> Result<(), Stor
     Ok(())
 }
 
-/// Which page of a room's history.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Page {
-    pub before: Option<u64>,
-    pub after: Option<u64>,
-    pub limit: Option<u64>,
-}
-
-impl Page {
-    /// The page size actually served: 1..=[`MAX_PAGE`].
-    pub fn size(&self) -> usize {
-        self.limit.map_or(DEFAULT_PAGE, |l| usize::try_from(l).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE))
-    }
-}
-
 /// A page of history in ascending `seq`, and whether more lies beyond it
 /// (after it for `after`, before it otherwise). Deleted messages are tombstones.
 pub fn history(conn: &Connection, room_id: &str, page: Page) -> Result<(Vec<Message>, bool), StoreError> {
@@ -299,9 +258,6 @@ pub fn history(conn: &Connection, room_id: &str, page: Page) -> Result<(Vec<Mess
     add_reactions(conn, &mut rows)?;
     Ok((rows, has_more))
 }
-
-/// Most results a `SEARCH` returns.
-pub const MAX_RESULTS: usize = 100;
 
 /// `SEARCH`: full text over the rooms `user_id` is a member of (or one of
 /// them), newest first, with a snippet marking the matches in `[…]`.
@@ -354,6 +310,7 @@ pub fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::model::MAX_PAGE;
 
     fn setup() -> (Connection, User) {
         let conn = Connection::open_in_memory().expect("db");

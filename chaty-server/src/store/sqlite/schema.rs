@@ -126,7 +126,7 @@ pub fn epoch(conn: &Connection) -> Result<String, StoreError> {
     if let Some(epoch) = existing {
         return Ok(epoch);
     }
-    let epoch = super::random_hex(8);
+    let epoch = crate::store::random_hex(8);
     conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&epoch])?;
     Ok(epoch)
 }

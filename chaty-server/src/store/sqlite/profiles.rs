@@ -5,14 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
-
-/// How a user is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Profile {
-    /// Their chosen display name, or their user name when they chose none.
-    pub display_name: String,
-    pub status_text: String,
-}
+use crate::store::model::{Entry, Lookup, Profile};
 
 /// The words of a display name, lowercased, each after a space: the
 /// directory matches `' ' || query` as a prefix of any of them.
@@ -48,40 +41,6 @@ pub fn set(
         conn.prepare_cached("UPDATE users SET status_text = ?2 WHERE id = ?1")?.execute(params![user_id, text])?;
     }
     get(conn, user_id)
-}
-
-/// A directory entry before presence is added.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub id: i64,
-    pub name: String,
-    pub profile: Profile,
-    /// Whether the asker may see this user's presence: they share a room, or it is the asker.
-    pub visible_presence: bool,
-    /// When their last connection closed (ms), if ever.
-    pub last_seen: Option<i64>,
-}
-
-/// Largest directory answer; larger `limit`s are clamped.
-pub const MAX_USERS: usize = 50;
-/// Directory answer size when the client does not say.
-pub const DEFAULT_USERS: usize = 20;
-
-/// What `USERS` asks for.
-#[derive(Debug, Clone, Default)]
-pub struct Lookup {
-    /// Case-insensitive prefix of the user name or of any word of the display name.
-    pub query: Option<String>,
-    /// Exactly these users.
-    pub user_ids: Option<Vec<String>>,
-    pub limit: Option<u64>,
-}
-
-impl Lookup {
-    /// The answer size actually served: 1..=[`MAX_USERS`].
-    pub fn size(&self) -> usize {
-        self.limit.map_or(DEFAULT_USERS, |l| usize::try_from(l).unwrap_or(MAX_USERS).clamp(1, MAX_USERS))
-    }
 }
 
 /// `LIKE` pattern text for a literal prefix.
@@ -130,7 +89,8 @@ pub fn directory(conn: &Connection, asker: i64, lookup: &Lookup) -> Result<Vec<E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{rooms, schema, users};
+    use crate::store::model::{DEFAULT_USERS, MAX_USERS};
+    use crate::store::sqlite::{rooms, schema, users};
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().expect("db");

@@ -2,34 +2,9 @@
 
 use chaty_proto::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
-
-/// How long an access token is good for.
-pub const ACCESS_TTL_MS: i64 = 15 * 60 * 1000;
-/// How long a refresh token is good for.
-pub const REFRESH_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub guest: bool,
-}
-
-/// A freshly issued token pair (the only time the plain tokens exist).
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-    pub family: String,
-    pub access_expires_at: i64,
-}
-
-pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::store::model::{ACCESS_TTL_MS, Access, REFRESH_TTL_MS, Rotation, Tokens, User, token_hash};
 
 fn taken(name: &str) -> StoreError {
     StoreError::refused(ErrorCode::Conflict, format!("the user name \"{name}\" is taken"))
@@ -103,9 +78,9 @@ pub fn is_registered(conn: &Connection, name: &str) -> Result<bool, StoreError> 
 /// Issues an access + refresh pair in `family` (a new family when `None`).
 pub fn issue_tokens(conn: &Connection, user_id: i64, family: Option<&str>, now: i64) -> Result<Tokens, StoreError> {
     let tokens = Tokens {
-        access: format!("ca_{}", super::random_hex(32)),
-        refresh: format!("cr_{}", super::random_hex(32)),
-        family: family.map_or_else(|| super::random_hex(16), str::to_string),
+        access: format!("ca_{}", crate::store::random_hex(32)),
+        refresh: format!("cr_{}", crate::store::random_hex(32)),
+        family: family.map_or_else(|| crate::store::random_hex(16), str::to_string),
         access_expires_at: now + ACCESS_TTL_MS,
     };
     let mut insert = conn
@@ -117,14 +92,6 @@ pub fn issue_tokens(conn: &Connection, user_id: i64, family: Option<&str>, now: 
 
 fn bad_token() -> StoreError {
     StoreError::refused(ErrorCode::Unauthorized, "that token is not valid; LOGIN again")
-}
-
-/// Who an access token signs in.
-#[derive(Debug, Clone)]
-pub struct Access {
-    pub user: User,
-    pub family: String,
-    pub expires_at: i64,
 }
 
 /// The sign-in an access token proves.
@@ -146,15 +113,6 @@ pub fn check_access(conn: &Connection, token: &str, now: i64) -> Result<Access, 
         )),
         Some((user, family, expires_at)) => Ok(Access { user, family, expires_at }),
     }
-}
-
-/// What presenting a refresh token did.
-#[derive(Debug)]
-pub enum Rotation {
-    Rotated(User, Tokens),
-    /// The token had already been rotated; its family (named here) is now
-    /// revoked. This is an `Ok` so the revocation commits; the caller refuses.
-    ReuseDetected(String),
 }
 
 /// Trades a refresh token for a new pair. A refresh token works once: using
