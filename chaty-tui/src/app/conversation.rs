@@ -351,7 +351,7 @@ impl App {
         let mut cmds = Vec::new();
         for p in room.pending.iter_mut().filter(|p| p.failed.is_some()) {
             p.failed = None;
-            cmds.push(super::chat_frame(&room.id, p));
+            cmds.push(super::compose::chat_frame(&room.id, p));
         }
         cmds
     }
@@ -510,7 +510,7 @@ impl App {
         let pending = Pending { client_id: self.next_client_id(), content, failed: None, reply_to: None, attachment };
         let online = self.online();
         self.room_mut(room_id).pending.push(pending.clone());
-        if online { vec![super::chat_frame(room_id, &pending)] } else { Vec::new() }
+        if online { vec![super::compose::chat_frame(room_id, &pending)] } else { Vec::new() }
     }
 }
 

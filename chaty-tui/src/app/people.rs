@@ -417,7 +417,7 @@ impl App {
             (false, _) => format!("{login} "),
         };
         let texts: Vec<String> = found.iter().map(|(login, _)| insert(login)).collect();
-        let common = super::common_prefix(&texts.iter().collect::<Vec<_>>());
+        let common = super::compose::common_prefix(&texts.iter().collect::<Vec<_>>());
         let extends =
             common.chars().count() > word.chars().count() && common.to_lowercase().starts_with(&word.to_lowercase());
         let names = Names::of_room(room);
