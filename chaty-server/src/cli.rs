@@ -98,8 +98,23 @@ pub fn parse<P: clap::Parser>() -> Result<P, std::process::ExitCode> {
 /// environment variable when the bad value came from one, plus a pointer to
 /// `--help`. `args` are the command line as given.
 pub fn one_line(err: &clap::Error, cmd: &clap::Command, args: &[String]) -> String {
+    use clap::error::{ContextKind, ContextValue};
     let rendered = err.to_string();
-    let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_string();
+    let mut first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_string();
+    let listed = |kind| match err.get(kind) {
+        Some(ContextValue::Strings(values)) => Some(values.join(", ")),
+        Some(ContextValue::String(value)) => Some(value.clone()),
+        _ => None,
+    };
+    // clap puts these on the lines after the first; keep them on the one line.
+    if first.ends_with(':') {
+        if let Some(missing) = listed(ContextKind::InvalidArg) {
+            first = format!("{first} {missing}");
+        }
+    }
+    if let Some(valid) = listed(ContextKind::ValidValue) {
+        first = format!("{first} (one of: {valid})");
+    }
     let from_env = err.get(clap::error::ContextKind::InvalidArg).and_then(|arg| {
         let long = arg.to_string().split_whitespace().next()?.trim_start_matches("--").to_string();
         let spec = cmd.get_arguments().find(|a| a.get_long() == Some(long.as_str()))?;

@@ -80,6 +80,8 @@ fn bad_values_are_one_line_errors_naming_the_value_with_exit_code_2() {
         (vec!["--db", db, "--log", "chaty=["], "chaty=["),
         (vec!["--listen", "127.0.0.1:0", "--db", "/proc/nonexistent/chaty.db"], "/proc/nonexistent"),
         (vec!["--rate-limit", "lots"], "lots"),
+        (vec!["--tls-cert", "cert.pem"], "--tls-key"),
+        (vec!["--registration", "maybe"], "one of: open, closed"),
         (vec!["--bogus"], "--bogus"),
     ] {
         let (code, stderr) = run(&args);

@@ -68,3 +68,20 @@ async fn a_plain_http_get_on_the_websocket_path_explains_itself() -> Result<()> 
     assert!(response.contains("websocat"), "{response}");
     server.stop().await
 }
+
+#[tokio::test]
+async fn a_close_the_client_starts_is_answered_with_the_same_code() -> Result<()> {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
+    let (mut alice, _) = Client::register(&server.url(), "alice").await?;
+    let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+    alice.send_message(tokio_tungstenite::tungstenite::Message::Close(Some(bye))).await?;
+    assert_eq!(alice.closed().await?, Some(1000), "a clean close, not a dropped connection");
+    let mut bob = Client::connect(&server.url()).await?;
+    let away = CloseFrame { code: CloseCode::Away, reason: "".into() };
+    bob.send_message(tokio_tungstenite::tungstenite::Message::Close(Some(away))).await?;
+    assert_eq!(bob.closed().await?, Some(1001));
+    server.stop().await
+}

@@ -149,6 +149,7 @@ where
         }
     };
     tokio::pin!(ended);
+    let mut client_closed = false;
     let (code, reason): (u16, &str) = loop {
         if let Some(reason) = conn.closing {
             // Flush what is queued (e.g. the reply to LOGOUT) before closing.
@@ -184,7 +185,15 @@ where
                     Some(Ok(Message::Text(text))) => Box::pin(conn.on_text(&text)).await,
                     Some(Ok(Message::Binary(_))) => conn.on_binary(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break (close::NORMAL, ""),
+                    Some(Ok(Message::Close(frame))) => {
+                        // The WebSocket library queued the answering close
+                        // frame (same code); flushing sends it, so the client
+                        // sees a clean close rather than a dropped connection.
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
+                        client_closed = true;
+                        break (frame.map_or(close::NORMAL, |f| f.code), "");
+                    }
+                    None => break (close::LOST, "connection lost"),
                     Some(Err(e)) => break read_error_close(e),
                 }
             }
@@ -200,7 +209,7 @@ where
         }
     };
     tracing::debug!(code, reason, "close");
-    if code != close::LOST && (!reason.is_empty() || code != close::NORMAL) {
+    if !client_closed && code != close::LOST && (!reason.is_empty() || code != close::NORMAL) {
         let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
         // Best effort: a client that does not read may never take it.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
