@@ -38,6 +38,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Serve `wss://` and `https://` with this configuration.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// Peers whose `X-Forwarded-For`/`Forwarded` headers name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             files_dir: None,
             max_upload_bytes: 25 * 1024 * 1024,
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod files;
 pub mod hub;
 pub mod limits;
 pub mod private;
+pub mod proxy;
 mod server;
 pub mod store;
 pub mod tls;

@@ -40,6 +40,11 @@ struct Cli {
     #[arg(long, env = "CHATY_MAX_CONNECTIONS_PER_IP", default_value_t = 1000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     max_connections_per_ip: u64,
+    /// A reverse proxy whose X-Forwarded-For / Forwarded headers name the
+    /// client (an address or CIDR; repeat it, or comma-separate the variable).
+    #[arg(long = "trusted-proxy", env = "CHATY_TRUSTED_PROXIES", value_name = "CIDR",
+          value_delimiter = ',', value_parser = chaty_server::proxy::parse_cidr)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
     #[arg(long, env = "CHATY_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -95,6 +100,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         frames_per_sec: cli.rate_limit,
         frame_burst: cli.rate_limit.saturating_mul(4),
         tls,
+        trusted_proxies: cli.trusted_proxies,
         ..Config::default()
     };
 

@@ -204,6 +204,9 @@ async fn upgrade(
             "server is at its connection limit",
         );
     }
+    // Behind a trusted proxy, the client is who the proxy says.
+    let client = crate::proxy::client_ip(peer.ip(), &headers, &shared.ctx.config.trusted_proxies);
+    let peer = if client == peer.ip() { peer } else { SocketAddr::new(client, 0) };
     let Some(slot) = shared.ip_caps.try_open(peer.ip()) else {
         return json_error(
             StatusCode::TOO_MANY_REQUESTS,

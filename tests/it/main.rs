@@ -9,5 +9,6 @@ mod data_safety;
 mod fuzz_corpus;
 mod limits;
 mod people;
+mod proxies;
 mod seed;
 mod typing;

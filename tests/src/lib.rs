@@ -125,6 +125,21 @@ impl Client {
         Ok(client)
     }
 
+    /// Connects with extra request headers (e.g. `X-Forwarded-For`) and reads `WELCOME`.
+    pub async fn connect_with(url: &str, headers: &[(&'static str, &str)]) -> Result<Self> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().append(*name, value.parse()?);
+        }
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .context("connect timed out")??;
+        let mut client = Self { ws, welcome: Value::Null };
+        client.welcome = client.recv().await?;
+        Ok(client)
+    }
+
     /// Registers `name` (password `name-password`) on a new connection; returns the client and its `AUTH_OK`.
     pub async fn register(url: &str, name: &str) -> Result<(Self, Value)> {
         let mut c = Self::connect(url).await?;
