@@ -11,4 +11,5 @@ mod limits;
 mod people;
 mod proxies;
 mod seed;
+mod services;
 mod typing;

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use chaty_server::{Config, Registration};
 
+pub mod services;
+
 /// The longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
