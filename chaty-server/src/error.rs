@@ -36,6 +36,10 @@ pub enum StoreError {
     Refused(#[from] Refusal),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
     #[error("commit failed: {0}")]
     Commit(String),
     #[error("{0}")]
@@ -63,6 +67,8 @@ impl StoreError {
                 _ => msg.clone().unwrap_or_else(|| e.to_string()),
             },
             Self::Io(e) => io_reason(e),
+            Self::Pool(e) => format!("cannot reach it: {e}"),
+            Self::Postgres(e) => e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
             other => other.to_string(),
         }
     }
@@ -75,7 +81,7 @@ impl StoreError {
     pub fn to_refusal(&self) -> Refusal {
         match self {
             Self::Refused(r) => r.clone(),
-            Self::Sqlite(_) | Self::Commit(_) | Self::Io(_) => {
+            Self::Sqlite(_) | Self::Postgres(_) | Self::Pool(_) | Self::Commit(_) | Self::Io(_) => {
                 let e = self;
                 tracing::error!("store failed: {e}");
                 Refusal::new(ErrorCode::Internal, "the server could not store or read that; nothing was saved")

@@ -19,8 +19,13 @@ use tokio::io::AsyncWriteExt;
 use crate::server::{Shared, TokenQuery, json_error, signed_in};
 use crate::store::random_hex;
 
-/// Where uploads live: `files/` next to the database.
+/// Where uploads live on disk: `files/` next to an embedded database (or
+/// `--files-dir`); with PostgreSQL, uploads only pass through the system's
+/// temp dir and the bytes are kept in the database.
 pub fn dir(shared: &Shared) -> PathBuf {
+    if shared.ctx.store.keeps_file_bytes() {
+        return shared.ctx.config.files_dir.clone().unwrap_or_else(std::env::temp_dir);
+    }
     shared.ctx.config.files_dir.clone().unwrap_or_else(|| {
         shared.ctx.store.path().and_then(|p| p.parent()).map_or_else(|| PathBuf::from("files"), |p| p.join("files"))
     })
@@ -78,7 +83,7 @@ pub async fn upload(
             return response;
         }
     };
-    if let Err(e) = tokio::fs::rename(&tmp, dir.join(&id)).await {
+    if let Err(e) = keep(&shared, &tmp, &dir, &id).await {
         tracing::error!("storing upload {id}: {e}");
         let _ = tokio::fs::remove_file(&tmp).await;
         return refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files");
@@ -91,6 +96,18 @@ pub async fn upload(
     }
     let body = serde_json::to_string(&attachment).unwrap_or_default();
     (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Moves a received upload to where its bytes live: the files dir, or the database.
+async fn keep(shared: &Shared, tmp: &std::path::Path, dir: &std::path::Path, id: &str) -> Result<(), String> {
+    if shared.ctx.store.keeps_file_bytes() {
+        let bytes = tokio::fs::read(tmp).await.map_err(|e| e.to_string())?;
+        shared.ctx.store.put_file_bytes(id.to_string(), bytes).await.map_err(|e| e.to_string())?;
+        let _ = tokio::fs::remove_file(tmp).await;
+        Ok(())
+    } else {
+        tokio::fs::rename(tmp, dir.join(id)).await.map_err(|e| e.to_string())
+    }
 }
 
 fn too_large(limit: u64) -> Response {
@@ -147,8 +164,20 @@ pub async fn download(
             return refused(StatusCode::INTERNAL_SERVER_ERROR, refusal.code, refusal.message);
         }
     };
-    let Ok(file) = tokio::fs::File::open(dir(&shared).join(&id)).await else {
-        return not_found();
+    let body = if shared.ctx.store.keeps_file_bytes() {
+        match shared.ctx.store.file_bytes(id.clone()).await {
+            Ok(Some(bytes)) => Body::from(bytes),
+            Ok(None) => return not_found(),
+            Err(e) => {
+                let refusal = e.to_refusal();
+                return refused(StatusCode::INTERNAL_SERVER_ERROR, refusal.code, refusal.message);
+            }
+        }
+    } else {
+        let Ok(file) = tokio::fs::File::open(dir(&shared).join(&id)).await else {
+            return not_found();
+        };
+        Body::from_stream(tokio_util::io::ReaderStream::new(file))
     };
     // Only safe characters in the header; the name is the uploader's text.
     let safe: String =
@@ -159,5 +188,5 @@ pub async fn download(
         (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{safe}\"")),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
     ];
-    (headers, Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response()
+    (headers, body).into_response()
 }

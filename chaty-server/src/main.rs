@@ -17,7 +17,9 @@ struct Cli {
     /// Address to listen on, HOST:PORT or :PORT for every interface (HTTP and WebSocket share it).
     #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181", value_name = "HOST:PORT")]
     listen: Listen,
-    /// SQLite database file [default: <data dir>/chaty/chaty.db].
+    /// SQLite database file, or a PostgreSQL URL
+    /// (postgres://user[:password]@host:port/dbname[?sslmode=require])
+    /// [default: <data dir>/chaty/chaty.db].
     #[arg(long, env = "CHATY_DB")]
     db: Option<PathBuf>,
     /// Let seed-protocol clients chat without an account (JOIN_ROOM with a userId).
@@ -108,10 +110,11 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = cli.listen.bind().await.map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
-        let store = open_store(&db)?;
+        let store = open_store(&db).await?;
         let shutdown = CancellationToken::new();
         watch_signals(shutdown.clone())?;
-        println!("chaty-server listening on {scheme}://{addr}/ws (database: {})", db.display());
+        let shown = chaty_server::store::postgres::redact(&db.to_string_lossy());
+        println!("chaty-server listening on {scheme}://{addr}/ws (database: {shown})");
         if config.allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }
@@ -123,7 +126,14 @@ fn start(cli: Cli) -> anyhow::Result<()> {
 
 /// Creates the database's directory (private) and opens the database, with
 /// one-line errors that name the path once.
-fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+async fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+    let text = db.to_string_lossy();
+    if chaty_server::store::postgres::is_url(&text) {
+        let shown = chaty_server::store::postgres::redact(&text);
+        return Store::open_url(&text)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {}", e.reason()));
+    }
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         chaty_server::private::create_dir_all(dir).map_err(|e| {
             anyhow::anyhow!(

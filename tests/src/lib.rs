@@ -30,9 +30,11 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on 127.0.0.1:0 with the database at `db`.
+    /// Starts a server on 127.0.0.1:0 with the database at `db`: that SQLite
+    /// file, or with `CHATY_TEST_BACKEND=postgres` the PostgreSQL database that
+    /// stands for it (made on first use, the same one for a restart).
     pub async fn start_at(db: &Path, config: Config) -> Result<Self> {
-        let store = chaty_server::Store::open(db)?;
+        let store = open_store(db).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
@@ -98,6 +100,48 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
+        }
+    }
+}
+
+/// The store the end-to-end tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `CHATY_TEST_BACKEND`: `sqlite` (the default) or `postgres`. Anything else
+/// is an error, not a silent default.
+pub fn backend() -> Result<Backend> {
+    match std::env::var("CHATY_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => Ok(Backend::Sqlite),
+        Ok("postgres") => Ok(Backend::Postgres),
+        Ok(other) => bail!("CHATY_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// The store for a test's database path on the configured backend.
+async fn open_store(db: &Path) -> Result<chaty_server::Store> {
+    match backend()? {
+        Backend::Sqlite => Ok(chaty_server::Store::open(db)?),
+        Backend::Postgres => {
+            static DATABASES: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+            let known = DATABASES
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .iter()
+                .find(|(p, _)| p == db)
+                .map(|(_, url)| url.clone());
+            let url = match known {
+                Some(url) => url,
+                None => {
+                    let url = services::Postgres::shared().await?.database().await?;
+                    DATABASES.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((db.to_path_buf(), url.clone()));
+                    url
+                }
+            };
+            Ok(chaty_server::Store::open_url(&url).await?)
         }
     }
 }

@@ -14,6 +14,7 @@
 //! in `seq` order; a backend must keep it.
 
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::Path;
@@ -35,6 +36,33 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// Runs `$body` with `$db` bound to a pooled PostgreSQL connection, in a
+/// transaction that commits when `$body` succeeds.
+macro_rules! pg_tx {
+    ($pg:expr, |$db:ident| $body:expr) => {{
+        let mut client = $pg.client().await?;
+        let tx = client.transaction().await?;
+        let result = {
+            let $db = &*tx;
+            $body
+        };
+        if result.is_ok() {
+            tx.commit().await?;
+        }
+        result
+    }};
+}
+
+/// Runs `$body` with `$db` bound to a pooled PostgreSQL connection (no transaction).
+macro_rules! pg_read {
+    ($pg:expr, |$db:ident| $body:expr) => {{
+        let client = $pg.client().await?;
+        let $db: &tokio_postgres::Client = &client;
+        $body
+    }};
 }
 
 /// A fresh random token as lowercase hex (`bytes` of entropy).
@@ -54,10 +82,21 @@ impl Store {
         Ok(Self { backend: Backend::Sqlite(sqlite::Sqlite::open(path)?) })
     }
 
+    /// Opens `db`: a `postgres://` URL connects to PostgreSQL (and migrates
+    /// it); anything else is a SQLite file path.
+    pub async fn open_url(db: &str) -> Result<Self, StoreError> {
+        if postgres::is_url(db) {
+            Ok(Self { backend: Backend::Postgres(postgres::Postgres::connect(db).await?) })
+        } else {
+            Self::open(Path::new(db))
+        }
+    }
+
     /// Where the database file is, for an embedded database (uploads live beside it).
     pub fn path(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Sqlite(db) => Some(db.path()),
+            Backend::Postgres(_) => None,
         }
     }
 
@@ -65,6 +104,7 @@ impl Store {
     pub fn epoch(&self) -> &str {
         match &self.backend {
             Backend::Sqlite(db) => db.epoch(),
+            Backend::Postgres(db) => db.epoch(),
         }
     }
 
@@ -72,12 +112,7 @@ impl Store {
     pub async fn close(self) {
         match self.backend {
             Backend::Sqlite(db) => db.close().await,
-        }
-    }
-
-    fn sqlite(&self) -> &sqlite::Sqlite {
-        match &self.backend {
-            Backend::Sqlite(db) => db,
+            Backend::Postgres(db) => db.close().await,
         }
     }
 
@@ -92,53 +127,90 @@ impl Store {
         display_name: Option<String>,
         guest_is_gone: impl FnOnce(i64) -> bool + Send + 'static,
     ) -> Result<(User, Tokens), StoreError> {
-        self.sqlite()
-            .write(move |db| {
-                let now = now_millis();
-                let user = sqlite::users::register(db, &name, &pass_hash, now, guest_is_gone)?;
-                if let Some(shown) = &display_name {
-                    sqlite::profiles::set(db, user.id, Some(shown), None)?;
+        let now = now_millis();
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| {
+                    let user = sqlite::users::register(db, &name, &pass_hash, now, guest_is_gone)?;
+                    if let Some(shown) = &display_name {
+                        sqlite::profiles::set(db, user.id, Some(shown), None)?;
+                    }
+                    let tokens = sqlite::users::issue_tokens(db, user.id, None, now)?;
+                    Ok((user, tokens))
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg_tx!(pg, |db| {
+                async {
+                    let user = postgres::users::register(db, &name, &pass_hash, now, guest_is_gone).await?;
+                    if let Some(shown) = &display_name {
+                        postgres::profiles::set(db, user.id, Some(shown), None).await?;
+                    }
+                    let tokens = postgres::users::issue_tokens(db, user.id, None, now).await?;
+                    Ok((user, tokens))
                 }
-                let tokens = sqlite::users::issue_tokens(db, user.id, None, now)?;
-                Ok((user, tokens))
-            })
-            .await
+                .await
+            }),
+        }
     }
 
     /// The registered user called `name` and their password hash.
     pub async fn credentials(&self, name: String) -> Result<Option<(User, String)>, StoreError> {
-        self.sqlite().read(move |db| sqlite::users::credentials(db, &name)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::users::credentials(db, &name)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::users::credentials(db, &name).await),
+        }
     }
 
     /// A new sign-in (token family) for `user_id`.
     pub async fn issue_tokens(&self, user_id: i64) -> Result<Tokens, StoreError> {
-        self.sqlite().write(move |db| sqlite::users::issue_tokens(db, user_id, None, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::users::issue_tokens(db, user_id, None, now_millis())).await,
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::users::issue_tokens(db, user_id, None, now_millis()).await)
+            }
+        }
     }
 
     /// The sign-in an access token proves.
     pub async fn check_access(&self, token: String) -> Result<Access, StoreError> {
-        self.sqlite().read(move |db| sqlite::users::check_access(db, &token, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::users::check_access(db, &token, now_millis())).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::users::check_access(db, &token, now_millis()).await),
+        }
     }
 
     /// Trades a refresh token for a new pair (see [`Rotation`]).
     pub async fn rotate(&self, refresh: String, owner: Option<i64>) -> Result<Rotation, StoreError> {
-        self.sqlite().write(move |db| sqlite::users::rotate(db, &refresh, owner, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::users::rotate(db, &refresh, owner, now_millis())).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::users::rotate(db, &refresh, owner, now_millis()).await),
+        }
     }
 
     /// Ends a sign-in: every token of `family`.
     pub async fn revoke_family(&self, family: String) -> Result<(), StoreError> {
-        self.sqlite().write(move |db| sqlite::users::revoke_family(db, &family)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::users::revoke_family(db, &family)).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::users::revoke_family(db, &family).await),
+        }
     }
 
     /// Records when a user's last connection closed.
     pub async fn set_last_seen(&self, user_id: i64, at: i64) -> Result<(), StoreError> {
-        self.sqlite().write(move |db| sqlite::users::set_last_seen(db, user_id, at)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::users::set_last_seen(db, user_id, at)).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::users::set_last_seen(db, user_id, at).await),
+        }
     }
 
     // ----- profiles and the directory --------------------------------------
 
     pub async fn profile(&self, user_id: i64) -> Result<Profile, StoreError> {
-        self.sqlite().read(move |db| sqlite::profiles::get(db, user_id)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::profiles::get(db, user_id)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::profiles::get(db, user_id).await),
+        }
     }
 
     /// `SET_PROFILE`: changes what is given; returns the profile as it now is.
@@ -148,72 +220,127 @@ impl Store {
         display_name: Option<String>,
         status_text: Option<String>,
     ) -> Result<Profile, StoreError> {
-        self.sqlite()
-            .write(move |db| sqlite::profiles::set(db, user_id, display_name.as_deref(), status_text.as_deref()))
-            .await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| sqlite::profiles::set(db, user_id, display_name.as_deref(), status_text.as_deref()))
+                    .await
+            }
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::profiles::set(db, user_id, display_name.as_deref(), status_text.as_deref())
+                    .await)
+            }
+        }
     }
 
     /// `USERS`, as `asker` may see it.
     pub async fn directory(&self, asker: i64, lookup: Lookup) -> Result<Vec<Entry>, StoreError> {
-        self.sqlite().read(move |db| sqlite::profiles::directory(db, asker, &lookup)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::profiles::directory(db, asker, &lookup)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::profiles::directory(db, asker, &lookup).await),
+        }
     }
 
     // ----- rooms -------------------------------------------------------------
 
     /// `JOIN_ROOM` for a signed-in user (creating an unknown public id).
     pub async fn join(&self, room_id: String, user: User) -> Result<Joined, StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::join(db, &room_id, &user, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::join(db, &room_id, &user, now_millis())).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::rooms::join(db, &room_id, &user, now_millis()).await),
+        }
     }
 
     /// A guest's `JOIN_ROOM`: the guest is made (or found) and joins, in one commit.
     pub async fn guest_join(&self, name: String, room_id: String) -> Result<(User, Joined), StoreError> {
-        self.sqlite()
-            .write(move |db| {
-                let now = now_millis();
-                let user = sqlite::users::guest(db, &name, now)?;
-                let joined = sqlite::rooms::join(db, &room_id, &user, now)?;
-                Ok((user, joined))
-            })
-            .await
+        let now = now_millis();
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| {
+                    let user = sqlite::users::guest(db, &name, now)?;
+                    let joined = sqlite::rooms::join(db, &room_id, &user, now)?;
+                    Ok((user, joined))
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg_tx!(pg, |db| {
+                async {
+                    let user = postgres::users::guest(db, &name, now).await?;
+                    let joined = postgres::rooms::join(db, &room_id, &user, now).await?;
+                    Ok((user, joined))
+                }
+                .await
+            }),
+        }
     }
 
     pub async fn leave(&self, room_id: String, user_id: i64) -> Result<(), StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::leave(db, &room_id, user_id)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::leave(db, &room_id, user_id)).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::rooms::leave(db, &room_id, user_id).await),
+        }
     }
 
     /// Ends every membership of a guest; returns the rooms it was in.
     pub async fn leave_all(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::leave_all(db, user_id)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::leave_all(db, user_id)).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::rooms::leave_all(db, user_id).await),
+        }
     }
 
     pub async fn create_room(&self, room: Room, creator: User) -> Result<Room, StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::create(db, room, &creator, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::create(db, room, &creator, now_millis())).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::rooms::create(db, room, &creator, now_millis()).await),
+        }
     }
 
     pub async fn invite(&self, room_id: String, inviter: User, invitee: String) -> Result<(Joined, User), StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::invite(db, &room_id, &inviter, &invitee, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| sqlite::rooms::invite(db, &room_id, &inviter, &invitee, now_millis())).await
+            }
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::rooms::invite(db, &room_id, &inviter, &invitee, now_millis()).await)
+            }
+        }
     }
 
     pub async fn open_dm(&self, me: User, other: String) -> Result<(Room, User), StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::open_dm(db, &me, &other, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::open_dm(db, &me, &other, now_millis())).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::rooms::open_dm(db, &me, &other, now_millis()).await),
+        }
     }
 
     /// `LIST_ROOMS` for `user`, with read state.
     pub async fn list_rooms(&self, user: User) -> Result<Vec<RoomSummary>, StoreError> {
-        self.sqlite().read(move |db| sqlite::rooms::list(db, &user)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::rooms::list(db, &user)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::rooms::list(db, &user).await),
+        }
     }
 
     pub async fn members(&self, room_id: String) -> Result<Vec<Member>, StoreError> {
-        self.sqlite().read(move |db| sqlite::rooms::members(db, &room_id)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::rooms::members(db, &room_id)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::rooms::members(db, &room_id).await),
+        }
     }
 
     pub async fn rooms_of(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
-        self.sqlite().read(move |db| sqlite::rooms::rooms_of(db, user_id)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::rooms::rooms_of(db, user_id)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::rooms::rooms_of(db, user_id).await),
+        }
     }
 
     /// `MARK_READ`: the cursor, if it moved.
     pub async fn mark_read(&self, room_id: String, user_id: i64, seq: u64) -> Result<Option<u64>, StoreError> {
-        self.sqlite().write(move |db| sqlite::rooms::mark_read(db, &room_id, user_id, seq)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::mark_read(db, &room_id, user_id, seq)).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::rooms::mark_read(db, &room_id, user_id, seq).await),
+        }
     }
 
     // ----- messages ----------------------------------------------------------
@@ -225,26 +352,50 @@ impl Store {
         post: Post,
         done: impl FnOnce(Result<Posted, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
-        self.sqlite().submit(move |db| sqlite::messages::post(db, &post, now_millis()), done).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.submit(move |db| sqlite::messages::post(db, &post, now_millis()), done).await,
+            Backend::Postgres(pg) => pg.post(post, now_millis(), done).await,
+        }
     }
 
     /// A page of `room_id` as member `user_id` reads it.
     pub async fn history(&self, room_id: String, user_id: i64, page: Page) -> Result<(Vec<Message>, bool), StoreError> {
-        self.sqlite()
-            .read(move |db| {
-                sqlite::rooms::require_member(db, &room_id, user_id)?;
-                sqlite::messages::history(db, &room_id, page)
-            })
-            .await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.read(move |db| {
+                    sqlite::rooms::require_member(db, &room_id, user_id)?;
+                    sqlite::messages::history(db, &room_id, page)
+                })
+                .await
+            }
+            Backend::Postgres(pg) => pg_read!(pg, |db| {
+                postgres::rooms::require_member(db, &room_id, user_id).await?;
+                postgres::messages::history(db, &room_id, page).await
+            }),
+        }
     }
 
     pub async fn edit(&self, message_id: u64, user: User, content: String) -> Result<Message, StoreError> {
-        self.sqlite().write(move |db| sqlite::messages::edit(db, message_id, &user, &content, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| sqlite::messages::edit(db, message_id, &user, &content, now_millis())).await
+            }
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::messages::edit(db, message_id, &user, &content, now_millis()).await)
+            }
+        }
     }
 
     /// The tombstone, or `None` when it was deleted already.
     pub async fn delete(&self, message_id: u64, user: User) -> Result<Option<Message>, StoreError> {
-        self.sqlite().write(move |db| sqlite::messages::delete(db, message_id, &user, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| sqlite::messages::delete(db, message_id, &user, now_millis())).await
+            }
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::messages::delete(db, message_id, &user, now_millis()).await)
+            }
+        }
     }
 
     /// The message's room, and whether anything changed.
@@ -255,9 +406,14 @@ impl Store {
         emoji: String,
         remove: bool,
     ) -> Result<(String, bool), StoreError> {
-        self.sqlite()
-            .write(move |db| sqlite::messages::react(db, message_id, &user, &emoji, remove, now_millis()))
-            .await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |db| sqlite::messages::react(db, message_id, &user, &emoji, remove, now_millis())).await
+            }
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::messages::react(db, message_id, &user, &emoji, remove, now_millis()).await)
+            }
+        }
     }
 
     pub async fn search(
@@ -267,18 +423,53 @@ impl Store {
         room_id: Option<String>,
         limit: Option<u64>,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        self.sqlite().read(move |db| sqlite::messages::search(db, user_id, &query, room_id.as_deref(), limit)).await
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.read(move |db| sqlite::messages::search(db, user_id, &query, room_id.as_deref(), limit)).await
+            }
+            Backend::Postgres(pg) => {
+                pg_read!(pg, |db| postgres::messages::search(db, user_id, &query, room_id.as_deref(), limit).await)
+            }
+        }
     }
 
     // ----- files -------------------------------------------------------------
 
     /// Records an upload whose bytes are stored under its id.
     pub async fn record_file(&self, file: Attachment, uploader: i64) -> Result<(), StoreError> {
-        self.sqlite().write(move |db| sqlite::files::record(db, &file, uploader, now_millis())).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::files::record(db, &file, uploader, now_millis())).await,
+            Backend::Postgres(pg) => pg_tx!(pg, |db| postgres::files::record(db, &file, uploader, now_millis()).await),
+        }
+    }
+
+    /// Whether this store keeps uploaded files' bytes itself (PostgreSQL,
+    /// so any node serves any file) rather than beside the database on disk.
+    pub fn keeps_file_bytes(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Keeps an upload's bytes under its id (only where [`Store::keeps_file_bytes`]).
+    pub async fn put_file_bytes(&self, id: String, bytes: Vec<u8>) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::files::put_data(db, &id, &bytes).await),
+            Backend::Sqlite(_) => Err(StoreError::Io(std::io::Error::other("SQLite keeps files on disk"))),
+        }
+    }
+
+    /// An upload's bytes (only where [`Store::keeps_file_bytes`]).
+    pub async fn file_bytes(&self, id: String) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::files::data(db, &id).await),
+            Backend::Sqlite(_) => Ok(None),
+        }
     }
 
     /// The file, if `user_id` uploaded it or shares a room where it was shared.
     pub async fn readable_file(&self, id: String, user_id: i64) -> Result<Option<Attachment>, StoreError> {
-        self.sqlite().read(move |db| sqlite::files::readable(db, &id, user_id)).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(move |db| sqlite::files::readable(db, &id, user_id)).await,
+            Backend::Postgres(pg) => pg_read!(pg, |db| postgres::files::readable(db, &id, user_id).await),
+        }
     }
 }

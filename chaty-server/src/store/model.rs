@@ -180,3 +180,22 @@ impl Page {
 
 /// Most results a `SEARCH` returns.
 pub const MAX_RESULTS: usize = 100;
+
+/// The words of a display name, lowercased, each after a space: the
+/// directory matches `' ' || query` as a prefix of any of them.
+pub(crate) fn search_key(display_name: &str) -> String {
+    display_name.split_whitespace().map(|w| format!(" {}", w.to_lowercase())).collect()
+}
+
+/// `LIKE` pattern text for a literal prefix.
+pub(crate) fn like_prefix(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}

@@ -5,13 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
-use crate::store::model::{Entry, Lookup, Profile};
-
-/// The words of a display name, lowercased, each after a space: the
-/// directory matches `' ' || query` as a prefix of any of them.
-fn search_key(display_name: &str) -> String {
-    display_name.split_whitespace().map(|w| format!(" {}", w.to_lowercase())).collect()
-}
+use crate::store::model::{Entry, Lookup, Profile, like_prefix, search_key};
 
 /// The profile of `user_id` (a user that exists).
 pub fn get(conn: &Connection, user_id: i64) -> Result<Profile, StoreError> {
@@ -41,19 +35,6 @@ pub fn set(
         conn.prepare_cached("UPDATE users SET status_text = ?2 WHERE id = ?1")?.execute(params![user_id, text])?;
     }
     get(conn, user_id)
-}
-
-/// `LIKE` pattern text for a literal prefix.
-fn like_prefix(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    escaped
 }
 
 /// `USERS`: registered users only (never guests), by user name. Both

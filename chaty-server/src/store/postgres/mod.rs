@@ -1,0 +1,144 @@
+//! The PostgreSQL backend: a connection pool (deadpool), TLS with rustls and
+//! the platform's roots, migrations under an advisory lock, and the SQL in
+//! the submodules (`users`, `profiles`, `rooms`, `messages`, `files`). Every
+//! write runs in one transaction; `synchronous_commit` is on, so COMMIT
+//! returning means the message is durable before anyone is told.
+//!
+//! Order: a node posts one message per room at a time (a per-room lock held
+//! from before the transaction until its completion has run), so on one node
+//! completions run in `seq` order, as the SQLite writer guarantees. Across
+//! nodes, the fan-out orders by `seq`.
+
+pub mod files;
+pub mod messages;
+pub mod profiles;
+pub mod rooms;
+mod schema;
+pub mod search;
+pub mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+use crate::error::StoreError;
+use crate::store::model::{Post, Posted};
+
+/// Connections per node.
+const POOL_SIZE: usize = 16;
+
+#[derive(Clone)]
+pub struct Postgres {
+    pool: Pool,
+    epoch: Arc<str>,
+    /// One poster per room at a time (see the module docs).
+    posting: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Whether `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+impl Postgres {
+    /// Connects, migrates and reads the epoch. `sslmode=require` and
+    /// `verify-full` both verify the server's certificate against the
+    /// platform's roots (rustls does not do unverified TLS).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let normalised =
+            url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
+        let config: tokio_postgres::Config = normalised
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        let manager = Manager::from_config(config, tls()?, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        let mut client = pool.get().await?;
+        let epoch = schema::migrate(&mut client).await?;
+        Ok(Self { pool, epoch: epoch.into(), posting: Arc::default() })
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    pub async fn close(self) {
+        self.pool.close();
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Stores `post` and runs `done` after COMMIT, in this node's `seq`
+    /// order for the room. Returns once the room is this post's.
+    pub async fn post(
+        &self,
+        post: Post,
+        now: i64,
+        done: impl FnOnce(Result<Posted, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let lock = {
+            let mut rooms = self.posting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            rooms.entry(post.room_id.clone()).or_default().clone()
+        };
+        let turn = lock.lock_owned().await;
+        let db = self.clone();
+        tokio::spawn(async move {
+            let result = db.post_now(&post, now).await;
+            done(result);
+            drop(turn);
+        });
+        Ok(())
+    }
+
+    async fn post_now(&self, post: &Post, now: i64) -> Result<Posted, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let posted = messages::post(&*tx, post, now).await;
+        match posted {
+            Ok(posted) if posted.new => {
+                tx.commit().await?;
+                Ok(posted)
+            }
+            Ok(posted) => Ok(posted),
+            Err(StoreError::Postgres(e)) if rooms::is_race(&e) => {
+                // The same (sender, clientId) committed meanwhile on another node: a retry.
+                drop(tx);
+                let client: &tokio_postgres::Client = &client;
+                messages::existing(client, post).await?.ok_or(StoreError::Postgres(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

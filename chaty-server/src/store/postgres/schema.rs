@@ -1,0 +1,127 @@
+//! PostgreSQL schema: numbered migrations, run under an advisory lock so
+//! that nodes starting at the same moment migrate once, one after another.
+
+use tokio_postgres::Client;
+
+use crate::error::StoreError;
+
+/// Key of the advisory lock migrations hold ("chaty" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0063_6861_7479;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the SQLite store has after its migration 3.
+    r"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE users (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        pass_hash TEXT,
+        created_at BIGINT NOT NULL,
+        last_seen BIGINT,
+        display_name TEXT,
+        status_text TEXT NOT NULL DEFAULT '',
+        search_key TEXT NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX users_name ON users (lower(name));
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+        family TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        rotated BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX tokens_family ON tokens (family);
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('room', 'dm')),
+        topic TEXT NOT NULL DEFAULT '',
+        private BOOLEAN NOT NULL,
+        created_by BIGINT REFERENCES users(id),
+        created_at BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE members (
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+        read_seq BIGINT NOT NULL DEFAULT 0,
+        joined_at BIGINT NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    );
+    CREATE INDEX members_user ON members (user_id);
+    CREATE TABLE messages (
+        id BIGSERIAL PRIMARY KEY,
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        seq BIGINT NOT NULL,
+        sender_id BIGINT NOT NULL REFERENCES users(id),
+        sender_name TEXT NOT NULL,
+        content TEXT NOT NULL,
+        reply_to BIGINT,
+        attachment TEXT,
+        file_id TEXT,
+        created_at BIGINT NOT NULL,
+        edited_at BIGINT,
+        deleted_at BIGINT,
+        client_id TEXT,
+        search TSVECTOR,               -- the folded words (store/postgres/search.rs)
+        UNIQUE (room_id, seq),
+        UNIQUE (sender_id, client_id)
+    );
+    CREATE INDEX messages_search ON messages USING GIN (search);
+    CREATE INDEX messages_file ON messages (file_id) WHERE file_id IS NOT NULL;
+    CREATE TABLE reactions (
+        message_id BIGINT NOT NULL REFERENCES messages(id),
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        emoji TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (message_id, user_id, emoji)
+    );
+    CREATE TABLE files (
+        id TEXT NOT NULL,
+        uploader BIGINT NOT NULL REFERENCES users(id),
+        name TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        mime TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (id, uploader)
+    );
+    -- The bytes, once per content: any node serves any file.
+    CREATE TABLE file_data (id TEXT PRIMARY KEY, data BYTEA NOT NULL);
+    ",
+];
+
+/// Migrates to the newest schema and returns the database's epoch.
+pub async fn migrate(client: &mut Client) -> Result<String, StoreError> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+    let result = run(client).await;
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let epoch = result?;
+    unlocked?;
+    Ok(epoch)
+}
+
+async fn run(client: &mut Client) -> Result<String, StoreError> {
+    client.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").await?;
+    let row = client.query_opt("SELECT version FROM schema_version", &[]).await?;
+    let done = row.map_or(0, |r| r.get::<_, i32>(0)).max(0) as usize;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "the database is from a newer chaty (schema {done}, this build knows {})",
+            MIGRATIONS.len()
+        ))));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute("DELETE FROM schema_version", &[]).await?;
+        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&((i + 1) as i32)]).await?;
+        tx.commit().await?;
+    }
+    let epoch = crate::store::random_hex(8);
+    client
+        .execute("INSERT INTO meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING", &[&epoch])
+        .await?;
+    let row = client.query_one("SELECT value FROM meta WHERE key = 'epoch'", &[]).await?;
+    Ok(row.get(0))
+}
