@@ -126,7 +126,7 @@ pub fn clear_session(path: &Path) -> Result<()> {
 
 /// Writes a file only its owner can read (0600, whatever the umask; new
 /// directories 0700), via a temp file and rename.
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         private::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

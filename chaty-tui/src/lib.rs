@@ -52,9 +52,9 @@ pub struct Cli {
     #[arg(long, env = "CHATY_USER")]
     pub user: Option<String>,
     /// Use a chaty server on this machine: the one already on 127.0.0.1:8181,
-    /// or else one started inside this client (its database is
-    /// <data dir>/local/chaty.db; on a free port, shown on screen, when
-    /// something else holds 8181).
+    /// or the one another `chaty-tui --local` runs, or else one started
+    /// inside this client (its database is <data dir>/local/chaty.db; on a
+    /// free port, shown on screen, when something else holds 8181).
     #[arg(long, conflicts_with = "server")]
     pub local: bool,
     /// A PEM CA certificate to trust for wss:// (besides the platform's roots).
@@ -88,7 +88,10 @@ pub fn run(cli: Cli) -> Result<()> {
         let user = cli.user.or(config.user.clone()).unwrap_or_default();
         let session = config::load_session(&paths.session_file(), &server);
         let mut app = App::new(&server, &user, session, &client_prefix());
-        app.local_server = local.map(|l| l.status);
+        let host = local.and_then(|l| {
+            app.local_server = Some(l.status);
+            l.host
+        });
         app.bell = config.bell.unwrap_or(true);
         app.idle_away = match config.away_after_minutes.unwrap_or(10) {
             0 => None,
@@ -96,6 +99,9 @@ pub fn run(cli: Cli) -> Result<()> {
         };
         app.utc_offset = *chrono::Local::now().offset();
         let result = ui(app, tls, &paths).await;
+        if let Some(host) = host {
+            host.stop().await;
+        }
         shutdown.cancel();
         result
     })
