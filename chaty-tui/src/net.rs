@@ -116,7 +116,9 @@ fn connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
             let message = chaty_proto::parse_server(&body)
                 .ok()
                 .and_then(|r| match r.frame {
-                    chaty_proto::ServerFrame::Error { message, .. } => Some(message),
+                    chaty_proto::ServerFrame::Error { code, message, retry_after_ms } => {
+                        Some(crate::words::refusal(code, &message, retry_after_ms))
+                    }
                     _ => None,
                 })
                 .unwrap_or_else(|| format!("HTTP {}", response.status()));

@@ -83,7 +83,9 @@ async fn refusal(response: Response<Incoming>) -> String {
     let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     match chaty_proto::parse_server(&String::from_utf8_lossy(&body)) {
         Ok(reply) => match reply.frame {
-            chaty_proto::ServerFrame::Error { message, .. } => format!("{message} (HTTP {})", status.as_u16()),
+            chaty_proto::ServerFrame::Error { code, message, retry_after_ms } => {
+                format!("{} (HTTP {})", crate::words::refusal(code, &message, retry_after_ms), status.as_u16())
+            }
             _ => format!("HTTP {status}"),
         },
         Err(_) => format!("HTTP {status}"),

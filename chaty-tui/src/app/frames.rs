@@ -125,7 +125,9 @@ impl App {
                 }
                 Vec::new()
             }
-            ServerFrame::Error { code, message, .. } => self.error(code, message, &reference),
+            ServerFrame::Error { code, message, retry_after_ms } => {
+                self.error(code, crate::words::refusal(code, &message, retry_after_ms), &reference)
+            }
             ServerFrame::Read { room_id, user_id, seq } => {
                 self.read(&room_id, &user_id, seq);
                 Vec::new()

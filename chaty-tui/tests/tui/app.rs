@@ -184,6 +184,38 @@ fn a_refused_message_is_marked_failed() {
 }
 
 #[test]
+fn a_rate_limited_sign_in_says_how_long_to_wait() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "dave", None, "t");
+    app.update(Msg::Net(NetEvent::Connected), now);
+    type_text(&mut app, "wrong", now);
+    app.update(key(KeyCode::Enter), now);
+    let limited = ServerFrame::Error {
+        code: ErrorCode::RateLimited,
+        message: "too many failed logins; wait before trying again".into(),
+        retry_after_ms: Some(29_001),
+    };
+    app.update(reply(limited, "auth"), now);
+    assert_eq!(app.signin.error.as_deref(), Some("too many failed logins; try again in 30 s"));
+
+    // And on the chat screen: a notice, or a message's failure.
+    let mut app = signed_in(&[("general", RoomKind::Room, "")]);
+    let limited = |ms| ServerFrame::Error {
+        code: ErrorCode::RateLimited,
+        message: "too many frames; slow down".into(),
+        retry_after_ms: Some(ms),
+    };
+    app.update(frame(limited(1500)), now);
+    assert_eq!(app.notice, Some(("too many frames; try again in 2 s".into(), true)));
+    type_text(&mut app, "hi", now);
+    let cmds = app.update(key(KeyCode::Enter), now);
+    let cid = sent(&cmds).iter().find_map(|f| f["clientId"].as_str().map(String::from)).expect("sent");
+    app.update(reply(limited(250), &cid), now);
+    let failed = app.current_room().and_then(|r| r.pending[0].failed.clone());
+    assert_eq!(failed.as_deref(), Some("too many frames; try again in 1 s"));
+}
+
+#[test]
 fn messages_elsewhere_count_as_unread_and_mentions_ring_once() {
     let now = Instant::now();
     let mut app = signed_in(&[("general", RoomKind::Room, ""), ("ops", RoomKind::Room, "")]);
