@@ -272,12 +272,14 @@ impl App {
                 self.session = None;
                 self.screen = Screen::SignIn;
                 self.signin.error = Some(format!("please sign in again ({message})"));
+                self.drop_typeahead();
                 vec![Cmd::ClearSession]
             }
             (Auth::Password { .. }, "auth") => {
                 self.auth = Auth::None;
                 self.signin.busy = false;
                 self.signin.error = Some(message);
+                self.drop_typeahead();
                 Vec::new()
             }
             _ => {
