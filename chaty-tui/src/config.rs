@@ -1,5 +1,5 @@
-//! Where the client keeps things: `config.toml` in the config dir (server and
-//! user name), the session (tokens) in the data dir with mode 0600, and the log.
+//! Where the client keeps things: `config.toml` in the config dir (server,
+//! user name and the `--ca` file), the session (tokens) in the data dir with mode 0600, and the log.
 //! A profile (`--profile NAME`) has its own of each, under `profiles/NAME/`
 //! in both dirs, so a second client can sign in as someone else.
 
@@ -19,6 +19,8 @@ pub struct Config {
     pub bell: Option<bool>,
     /// Show yourself away after this many minutes without a key (0: never). Default 10.
     pub away_after_minutes: Option<u64>,
+    /// The `--ca` file last given (absolute), trusted when `--ca` is not.
+    pub ca: Option<PathBuf>,
 }
 
 /// A signed-in session: enough to sign in again without a password.
@@ -104,6 +106,42 @@ pub fn save_config(path: &Path, config: &Config) -> Result<()> {
     write_private(path, &toml::to_string(config)?)
 }
 
+/// The CA file to trust: `--ca` if given (made absolute, to be remembered;
+/// symlinks are kept, as Let's Encrypt's `live/` links move on renewal), else the one `config.toml` (at `config_file`) remembers, which must still
+/// be there.
+pub fn resolve_ca(given: Option<&Path>, config: &Config, config_file: &Path) -> Result<Option<PathBuf>> {
+    if let Some(given) = given {
+        let absolute =
+            std::path::absolute(given).with_context(|| format!("cannot find the --ca file {}", given.display()))?;
+        return Ok(Some(absolute));
+    }
+    match &config.ca {
+        Some(ca) if !ca.exists() => anyhow::bail!(
+            "the CA certificate {} remembered in {} is not there any more: pass --ca FILE, or remove the ca line \
+             from {}",
+            ca.display(),
+            config_file.display(),
+            config_file.display()
+        ),
+        remembered => Ok(remembered.clone()),
+    }
+}
+
+/// After a sign-in: remembers in `config.toml` the user, the server (unless
+/// `None`: with `--local` it changes per run) and the `--ca` file if one was
+/// given this time.
+pub fn remember(path: &Path, server: Option<String>, user: String, ca: Option<&Path>) -> Result<()> {
+    let mut config = load_config(path)?;
+    if server.is_some() {
+        config.server = server;
+    }
+    config.user = Some(user);
+    if let Some(ca) = ca {
+        config.ca = Some(ca.to_path_buf());
+    }
+    save_config(path, &config)
+}
+
 /// The saved session, if it is for `server`.
 pub fn load_session(path: &Path, server: &str) -> Option<Session> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -126,7 +164,7 @@ pub fn clear_session(path: &Path) -> Result<()> {
 
 /// Writes a file only its owner can read (0600, whatever the umask; new
 /// directories 0700), via a temp file and rename.
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         private::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -202,10 +240,52 @@ mod tests {
             user: Some("al".into()),
             bell: Some(false),
             away_after_minutes: Some(0),
+            ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
         };
         save_config(&path, &c).expect("save");
         assert_eq!(load_config(&path).expect("load"), c);
         std::fs::write(&path, "server = [").expect("write");
         assert!(load_config(&path).is_err());
+    }
+
+    #[test]
+    fn the_ca_is_remembered_absolute_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        let pem = dir.path().join("fullchain.pem");
+        std::fs::write(&pem, "pem").expect("write");
+        // Given relative (as typed): remembered absolute.
+        let given = std::env::current_dir().map(|cwd| pathdiff(&pem, &cwd)).expect("cwd");
+        let ca = resolve_ca(Some(&given), &Config::default(), &path).expect("given").expect("a ca");
+        // Absolute, but symlinks kept: Let's Encrypt's live/ links move on renewal.
+        assert!(ca.is_absolute(), "{}", ca.display());
+        assert_eq!(ca.canonicalize().ok(), pem.canonicalize().ok());
+        let ca = resolve_ca(Some(&pem), &Config::default(), &path).expect("given");
+        assert_eq!(ca.as_deref(), Some(pem.as_path()));
+        remember(&path, Some("wss://h/ws".into()), "al".into(), ca.as_deref()).expect("remember");
+        let config = load_config(&path).expect("load");
+        assert_eq!((config.server.as_deref(), config.ca.as_deref()), (Some("wss://h/ws"), Some(pem.as_path())));
+        assert!(std::fs::read_to_string(&path).expect("read").contains(&format!("ca = \"{}\"", pem.display())));
+        // Not given: the remembered one; a later sign-in without --ca keeps it.
+        assert_eq!(resolve_ca(None, &config, &path).expect("remembered").as_deref(), Some(pem.as_path()));
+        remember(&path, None, "al".into(), None).expect("remember");
+        assert_eq!(load_config(&path).expect("load").ca.as_deref(), Some(pem.as_path()));
+        // Gone: a clear error naming it and the config file.
+        std::fs::remove_file(&pem).expect("rm");
+        let err = format!("{:#}", resolve_ca(None, &config, &path).expect_err("gone"));
+        assert!(err.contains(&pem.display().to_string()) && err.contains("config.toml"), "{err}");
+        assert!(err.contains("--ca FILE"), "{err}");
+        // --ca given again wins over the remembered one.
+        assert_eq!(resolve_ca(Some(&pem), &config, &path).expect("given").as_deref(), Some(pem.as_path()));
+        assert_eq!(resolve_ca(None, &Config::default(), &path).expect("none"), None);
+    }
+
+    /// `path` relative to `base` (both absolute), with `..` as needed.
+    fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+        let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+        let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let mut out: PathBuf = b[common..].iter().map(|_| "..").collect();
+        out.extend(&p[common..]);
+        out
     }
 }

@@ -21,7 +21,7 @@ pub mod view;
 pub mod words;
 
 use std::io::Write;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -52,12 +52,13 @@ pub struct Cli {
     #[arg(long, env = "CHATY_USER")]
     pub user: Option<String>,
     /// Use a chaty server on this machine: the one already on 127.0.0.1:8181,
-    /// or else one started inside this client (its database is
-    /// <data dir>/local/chaty.db; on a free port, shown on screen, when
-    /// something else holds 8181).
+    /// or the one another `chaty-tui --local` runs, or else one started
+    /// inside this client (its database is <data dir>/local/chaty.db; on a
+    /// free port, shown on screen, when something else holds 8181).
     #[arg(long, conflicts_with = "server")]
     pub local: bool,
-    /// A PEM CA certificate to trust for wss:// (besides the platform's roots).
+    /// A PEM CA certificate to trust for wss:// (besides the platform's
+    /// roots). Remembered for next time (in config.toml, as `ca`).
     #[arg(long, env = "CHATY_CA", value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
     /// Keep this client's session, config and log apart from the default
@@ -74,7 +75,10 @@ pub fn run(cli: Cli) -> Result<()> {
     let config = config::load_config(&paths.config_file())?;
     let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
-    let tls = tls::client_config(cli.ca.as_deref())?;
+    let ca = config::resolve_ca(cli.ca.as_deref(), &config, &paths.config_file())?;
+    let tls = tls::Trust::new(ca.as_deref())?;
+    // Remembered at the next sign-in when given this time.
+    let remember_ca = if cli.ca.is_some() { ca } else { None };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
@@ -88,14 +92,20 @@ pub fn run(cli: Cli) -> Result<()> {
         let user = cli.user.or(config.user.clone()).unwrap_or_default();
         let session = config::load_session(&paths.session_file(), &server);
         let mut app = App::new(&server, &user, session, &client_prefix());
-        app.local_server = local.map(|l| l.status);
+        let host = local.and_then(|l| {
+            app.local_server = Some(l.status);
+            l.host
+        });
         app.bell = config.bell.unwrap_or(true);
         app.idle_away = match config.away_after_minutes.unwrap_or(10) {
             0 => None,
             minutes => Some(Duration::from_secs(minutes * 60)),
         };
         app.utc_offset = *chrono::Local::now().offset();
-        let result = ui(app, tls, &paths).await;
+        let result = ui(app, Runner { tls: &tls, paths: &paths, remember_ca: remember_ca.as_deref() }).await;
+        if let Some(host) = host {
+            host.stop().await;
+        }
         shutdown.cancel();
         result
     })
@@ -168,13 +178,21 @@ fn terminal_msg(event: Event) -> Option<Msg> {
     }
 }
 
-async fn ui(mut app: App, tls: Arc<rustls::ClientConfig>, paths: &Paths) -> Result<()> {
+/// What carrying out commands needs besides the app.
+struct Runner<'a> {
+    tls: &'a tls::Trust,
+    paths: &'a Paths,
+    /// The `--ca` file given this run, to remember with the server.
+    remember_ca: Option<&'a Path>,
+}
+
+async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
     let mut terminal = setup_terminal()?;
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let events = tx.clone();
-    let mut net = Net::spawn(app.server.clone(), tls.clone(), tx.clone());
+    let mut net = Net::spawn(app.server.clone(), runner.tls.clone(), tx.clone());
     let keys = tokio::spawn(async move {
         let mut events = EventStream::new();
         while let Some(Ok(event)) = events.next().await {
@@ -196,7 +214,7 @@ async fn ui(mut app: App, tls: Arc<rustls::ClientConfig>, paths: &Paths) -> Resu
         // Handle everything already waiting before drawing once.
         while let Some(msg) = next {
             for cmd in app.update(msg, Instant::now()) {
-                carry_out(cmd, &mut app, &mut net, (&events, &tls), paths, &mut terminal);
+                carry_out(cmd, &mut app, &mut net, &events, &runner, &mut terminal);
             }
             next = rx.try_recv().ok();
         }
@@ -214,27 +232,22 @@ async fn ui(mut app: App, tls: Arc<rustls::ClientConfig>, paths: &Paths) -> Resu
 }
 
 /// Runs a file transfer in the background, reporting progress and the outcome as messages.
-fn transfer_task<F, Fut>(
-    app: &App,
-    events: &mpsc::Sender<Msg>,
-    tls: &Arc<rustls::ClientConfig>,
-    id: u64,
-    work: F,
-) -> Result<()>
+fn transfer_task<F, Fut>(app: &App, events: &mpsc::Sender<Msg>, tls: &tls::Trust, id: u64, work: F) -> Result<()>
 where
     F: FnOnce(transfer::Endpoint, Box<dyn Fn(u64, u64) + Send + Sync>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<app::TransferEvent>> + Send,
 {
     let token = app.session.as_ref().map(|s| s.token.clone()).unwrap_or_default();
-    let endpoint = transfer::Endpoint::new(&app.server, &token, tls.clone())?;
+    let endpoint = transfer::Endpoint::new(&app.server, &token, tls.config.clone())?;
     let events = events.clone();
+    let tls = tls.clone();
     tokio::spawn(async move {
         let progress = events.clone();
         let report: Box<dyn Fn(u64, u64) + Send + Sync> = Box::new(move |done, total| {
             let _ = progress.try_send(Msg::Transfer(app::TransferEvent::Progress { id, done, total }));
         });
         let outcome = work(endpoint, report).await.unwrap_or_else(|e| {
-            let reason = tls::problem(e.as_ref()).unwrap_or_else(|| format!("{e:#}"));
+            let reason = tls.problem(e.as_ref()).unwrap_or_else(|| format!("{e:#}"));
             app::TransferEvent::Failed { id, reason }
         });
         let _ = events.send(Msg::Transfer(outcome)).await;
@@ -246,10 +259,11 @@ fn carry_out(
     cmd: Cmd,
     app: &mut App,
     net: &mut Net,
-    (events, tls): (&mpsc::Sender<Msg>, &Arc<rustls::ClientConfig>),
-    paths: &Paths,
+    events: &mpsc::Sender<Msg>,
+    runner: &Runner<'_>,
     terminal: &mut Term,
 ) {
+    let (tls, paths) = (runner.tls, runner.paths);
     let outcome = match cmd {
         Cmd::Send(frame, reference) => {
             net.send(&frame, reference.as_deref());
@@ -262,15 +276,9 @@ fn carry_out(
         Cmd::SaveSession(session) => config::save_session(&paths.session_file(), &session),
         Cmd::ClearSession => config::clear_session(&paths.session_file()),
         Cmd::SaveConfig { server, user } => {
-            let path = paths.config_file();
-            config::load_config(&path).and_then(|mut c| {
-                // With --local the address changes per run; do not remember it.
-                if app.local_server.is_none() {
-                    c.server = Some(server);
-                }
-                c.user = Some(user);
-                config::save_config(&path, &c)
-            })
+            // With --local the address changes per run; do not remember it.
+            let server = app.local_server.is_none().then_some(server);
+            config::remember(&paths.config_file(), server, user, runner.remember_ca)
         }
         Cmd::Bell => {
             let _ = terminal.backend_mut().write_all(b"\x07");

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::app::{Msg, NetEvent};
+use crate::tls::Trust;
 
 /// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -29,9 +30,9 @@ pub struct Net {
 
 impl Net {
     /// Connects to `url` (`tls` is used for `wss://`) and keeps reconnecting.
-    pub fn spawn(url: String, tls: Arc<rustls::ClientConfig>, events: mpsc::Sender<Msg>) -> Self {
+    pub fn spawn(url: String, tls: impl Into<Trust>, events: mpsc::Sender<Msg>) -> Self {
         let (frames, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(url, tls, rx, events));
+        let task = tokio::spawn(run(url, tls.into(), rx, events));
         Self { frames, task }
     }
 
@@ -57,23 +58,18 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter).min(MAX_BACKOFF)
 }
 
-async fn run(
-    url: String,
-    tls: Arc<rustls::ClientConfig>,
-    mut frames: mpsc::UnboundedReceiver<String>,
-    events: mpsc::Sender<Msg>,
-) {
+async fn run(url: String, tls: Trust, mut frames: mpsc::UnboundedReceiver<String>, events: mpsc::Sender<Msg>) {
     let mut attempt = 0;
     loop {
         let _ = events.send(Msg::Net(NetEvent::Connecting)).await;
-        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &tls)).await {
+        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &tls.config)).await {
             Ok(Ok((ws, _))) => {
                 while frames.try_recv().is_ok() {}
                 attempt = 0;
                 let _ = events.send(Msg::Net(NetEvent::Connected)).await;
                 pump(ws, &mut frames, &events).await
             }
-            Ok(Err(e)) => match crate::tls::problem(&e) {
+            Ok(Err(e)) => match tls.problem(&e) {
                 Some(reason) => {
                     tracing::warn!("not connecting to {url}: {reason} ({e})");
                     let _ = events.send(Msg::Net(NetEvent::Failed { reason })).await;
@@ -116,7 +112,9 @@ fn connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
             let message = chaty_proto::parse_server(&body)
                 .ok()
                 .and_then(|r| match r.frame {
-                    chaty_proto::ServerFrame::Error { message, .. } => Some(message),
+                    chaty_proto::ServerFrame::Error { code, message, retry_after_ms } => {
+                        Some(crate::words::refusal(code, &message, retry_after_ms))
+                    }
                     _ => None,
                 })
                 .unwrap_or_else(|| format!("HTTP {}", response.status()));

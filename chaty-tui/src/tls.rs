@@ -11,7 +11,7 @@
 //! A certificate that is not trusted is not a network failure: [`problem`]
 //! finds it in an error and says what is wrong and what to do.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,36 @@ use rustls_pki_types::pem::PemObject;
 
 /// What to do about a certificate that is not trusted.
 const CA_HINT: &str = "pass --ca FILE with the server's certificate or its CA";
+
+/// The client's TLS configuration and the `--ca` file it was made with, if
+/// any, so that a refused certificate can say which file was tried.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    pub config: Arc<rustls::ClientConfig>,
+    pub ca: Option<PathBuf>,
+}
+
+impl Trust {
+    /// [`client_config`] with `ca`, remembering the file.
+    pub fn new(ca: Option<&Path>) -> Result<Self> {
+        Ok(Self { config: client_config(ca)?, ca: ca.map(Path::to_path_buf) })
+    }
+
+    /// [`problem`], naming the `--ca` file that was tried.
+    pub fn problem(&self, error: &(dyn std::error::Error + 'static)) -> Option<String> {
+        let problem = problem(error)?;
+        Some(match &self.ca {
+            Some(ca) => format!("{problem} (tried --ca {})", ca.display()),
+            None => problem,
+        })
+    }
+}
+
+impl From<Arc<rustls::ClientConfig>> for Trust {
+    fn from(config: Arc<rustls::ClientConfig>) -> Self {
+        Self { config, ca: None }
+    }
+}
 
 /// The client TLS configuration: platform roots, and the certificates in `ca` if given.
 pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {

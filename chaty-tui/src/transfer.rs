@@ -83,7 +83,9 @@ async fn refusal(response: Response<Incoming>) -> String {
     let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     match chaty_proto::parse_server(&String::from_utf8_lossy(&body)) {
         Ok(reply) => match reply.frame {
-            chaty_proto::ServerFrame::Error { message, .. } => format!("{message} (HTTP {})", status.as_u16()),
+            chaty_proto::ServerFrame::Error { code, message, retry_after_ms } => {
+                format!("{} (HTTP {})", crate::words::refusal(code, &message, retry_after_ms), status.as_u16())
+            }
             _ => format!("HTTP {status}"),
         },
         Err(_) => format!("HTTP {status}"),
@@ -160,7 +162,7 @@ pub async fn download(
     if !response.status().is_success() {
         bail!("download refused: {}", refusal(response).await);
     }
-    tokio::fs::create_dir_all(dir).await.with_context(|| format!("cannot create {}", dir.display()))?;
+    chaty_server::private::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (path, mut file) = create_new(dir, &attachment.name).await?;
     let mut body = response.into_body().into_data_stream();
     let mut received = 0u64;
@@ -174,12 +176,14 @@ pub async fn download(
     Ok(path)
 }
 
-/// Where a download goes: the Downloads folder; without one, the home
-/// folder; without that, the current directory. Off Downloads, a note says
-/// why, shown with the full path the file was saved to.
-pub fn download_dir(downloads: Option<&Path>, home: Option<&Path>, cwd: &Path) -> (PathBuf, Option<String>) {
-    match (downloads, home) {
+/// Where a download goes: the Downloads folder the desktop names
+/// (`xdg`, from `user-dirs.dirs`); else `~/Downloads` if it exists; else the
+/// home folder; else the current directory. Off Downloads, a note says why,
+/// shown with the full path the file was saved to.
+pub fn download_dir(xdg: Option<&Path>, home: Option<&Path>, cwd: &Path) -> (PathBuf, Option<String>) {
+    match (xdg, home) {
         (Some(dir), _) => (dir.to_path_buf(), None),
+        (None, Some(home)) if home.join("Downloads").is_dir() => (home.join("Downloads"), None),
         (None, Some(home)) => (home.to_path_buf(), Some("no Downloads folder".into())),
         (None, None) => (cwd.to_path_buf(), Some("no Downloads or home folder".into())),
     }
@@ -193,7 +197,8 @@ pub fn safe_name(name: &str) -> String {
     if clean.is_empty() { "download".to_string() } else { clean.to_string() }
 }
 
-/// Opens `dir/name`, or `name (1)`, `name (2)`, … whichever does not exist yet.
+/// Opens `dir/name`, or `name (1)`, `name (2)`, … whichever does not exist
+/// yet, readable by its owner only (0600; the umask can only narrow that).
 async fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, tokio::fs::File)> {
     let name = safe_name(name);
     let (stem, ext) = match name.rsplit_once('.') {
@@ -202,7 +207,11 @@ async fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, tokio::fs::File)
     };
     for n in 0..1000 {
         let candidate = if n == 0 { dir.join(&name) } else { dir.join(format!("{stem} ({n}){ext}")) };
-        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&candidate).await {
+        let mut options = tokio::fs::OpenOptions::new();
+        // Someone's file from a private conversation: theirs alone, whatever the umask.
+        #[cfg(unix)]
+        options.mode(chaty_server::private::FILE_MODE);
+        match options.write(true).create_new(true).open(&candidate).await {
             Ok(file) => return Ok((candidate, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot write {}", candidate.display())),
@@ -216,12 +225,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn downloads_fall_back_to_home_then_the_current_directory_and_say_so() {
-        let (dl, home, cwd) = (Path::new("/h/Downloads"), Path::new("/h"), Path::new("/work"));
-        assert_eq!(download_dir(Some(dl), Some(home), cwd), (dl.to_path_buf(), None));
+    fn downloads_go_to_the_desktops_folder_then_home_downloads_then_home_then_here() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let (home, cwd) = (home.path(), Path::new("/work"));
+        let xdg = home.join("Téléchargements");
+        assert_eq!(download_dir(Some(&xdg), Some(home), cwd), (xdg.clone(), None));
         let (dir, note) = download_dir(None, Some(home), cwd);
         assert_eq!(dir, home);
         assert_eq!(note.as_deref(), Some("no Downloads folder"));
+        // ~/Downloads that user-dirs.dirs does not list (or with no such file).
+        std::fs::create_dir(home.join("Downloads")).expect("mkdir ~/Downloads");
+        assert_eq!(download_dir(None, Some(home), cwd), (home.join("Downloads"), None));
+        assert_eq!(download_dir(Some(&xdg), Some(home), cwd), (xdg, None), "the desktop's choice first");
         let (dir, note) = download_dir(None, None, cwd);
         assert_eq!(dir, cwd);
         assert_eq!(note.as_deref(), Some("no Downloads or home folder"));
@@ -245,6 +260,12 @@ mod tests {
         assert_eq!(first.file_name().and_then(|n| n.to_str()), Some("report.pdf"));
         assert_eq!(second.file_name().and_then(|n| n.to_str()), Some("report (1).pdf"));
         assert_eq!(third.file_name().and_then(|n| n.to_str()), Some("report (2).pdf"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&first).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "private: {mode:o}");
+        }
     }
 
     #[test]

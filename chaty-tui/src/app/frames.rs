@@ -125,7 +125,9 @@ impl App {
                 }
                 Vec::new()
             }
-            ServerFrame::Error { code, message, .. } => self.error(code, message, &reference),
+            ServerFrame::Error { code, message, retry_after_ms } => {
+                self.error(code, crate::words::refusal(code, &message, retry_after_ms), &reference)
+            }
             ServerFrame::Read { room_id, user_id, seq } => {
                 self.read(&room_id, &user_id, seq);
                 Vec::new()
@@ -270,12 +272,14 @@ impl App {
                 self.session = None;
                 self.screen = Screen::SignIn;
                 self.signin.error = Some(format!("please sign in again ({message})"));
+                self.drop_typeahead();
                 vec![Cmd::ClearSession]
             }
             (Auth::Password { .. }, "auth") => {
                 self.auth = Auth::None;
                 self.signin.busy = false;
                 self.signin.error = Some(message);
+                self.drop_typeahead();
                 Vec::new()
             }
             _ => {

@@ -28,6 +28,7 @@ mod people;
 mod rooms;
 mod session;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -232,6 +233,13 @@ enum Auth {
     Password { register: bool, user: String, password: String },
 }
 
+/// Typed while a sign-in was in flight: kept for the chat input.
+#[derive(Debug, Clone)]
+enum Typed {
+    Key(KeyEvent),
+    Paste(String),
+}
+
 /// A popup over the chat: help, who, the room list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overlay {
@@ -257,6 +265,8 @@ pub struct App {
     pub conn: Conn,
     signed_in: bool,
     auth: Auth,
+    /// What was typed while signing in, replayed into the chat once signed in.
+    typeahead: VecDeque<Typed>,
     pub rooms: Vec<Room>,
     pub current: usize,
     pub input: Input,
@@ -310,6 +320,7 @@ impl App {
             conn: Conn::Connecting,
             signed_in: false,
             auth: Auth::None,
+            typeahead: VecDeque::new(),
             rooms: Vec::new(),
             current: 0,
             input: Input::default(),
@@ -380,6 +391,9 @@ impl App {
     pub fn update(&mut self, msg: Msg, now: Instant) -> Vec<Cmd> {
         self.now = now;
         let mut cmds = self.handle(msg, now);
+        if self.screen == Screen::Chat && !self.typeahead.is_empty() {
+            cmds.extend(self.replay_typeahead(now, true));
+        }
         cmds.extend(self.mark_viewed());
         cmds
     }
@@ -389,14 +403,25 @@ impl App {
             Msg::Key(key) => {
                 let mut cmds = self.active();
                 cmds.extend(match self.screen {
+                    Screen::SignIn if self.signing_in() => self.type_ahead(key),
                     Screen::SignIn => self.signin_key(key),
-                    Screen::Chat => self.chat_key(key, now),
+                    Screen::Chat => {
+                        // What was typed before goes first, whatever it waits for.
+                        let mut cmds = self.replay_typeahead(now, false);
+                        cmds.extend(self.chat_key(key, now));
+                        cmds
+                    }
                 });
                 cmds
             }
             Msg::Paste(text) => {
                 match (self.screen, self.signin.focus) {
-                    (Screen::Chat, _) => self.input.insert_str(&text.replace('\r', "")),
+                    (Screen::SignIn, _) if self.signing_in() => self.typeahead.push_back(Typed::Paste(text)),
+                    (Screen::Chat, _) => {
+                        let cmds = self.replay_typeahead(now, false);
+                        self.input.insert_str(&text.replace('\r', ""));
+                        return cmds;
+                    }
                     (Screen::SignIn, Some(field)) => self.field(field).insert_str(text.trim()),
                     (Screen::SignIn, None) => {}
                 }

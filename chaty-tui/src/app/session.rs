@@ -7,9 +7,10 @@
 
 use chaty_proto::{self as proto, ClientFrame};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tokio::time::Instant;
 
 use super::keys::edit;
-use super::{App, Auth, Cmd, Conn, Field, NetEvent, Overlay, Screen};
+use super::{App, Auth, Cmd, Conn, Field, NetEvent, Overlay, Screen, Typed};
 use crate::config::Session;
 use crate::input::Input;
 
@@ -35,6 +36,9 @@ impl App {
                     self.signin.busy = false;
                     self.signin.error = Some("could not reach the server; retrying".into());
                 }
+                if self.screen == Screen::SignIn {
+                    self.drop_typeahead();
+                }
                 Vec::new()
             }
             NetEvent::Failed { reason } => self.connection_failed(reason),
@@ -58,6 +62,9 @@ impl App {
         self.signin.busy = false;
         // The sign-in box shows the reason in place of an older error.
         self.signin.error = None;
+        if self.screen == Screen::SignIn {
+            self.typeahead.clear();
+        }
         if self.screen == Screen::Chat {
             let lines = vec![reason.clone(), String::new(), "Esc closes this; /quit, fix it and start again.".into()];
             self.overlay = Some(Overlay { title: "Not connected".into(), lines });
@@ -105,6 +112,62 @@ impl App {
             Field::User => &mut self.signin.user,
             Field::Password => &mut self.signin.password,
         }
+    }
+
+    /// A LOGIN, REGISTER, AUTH or REFRESH is on its way: the form is not
+    /// for editing until the answer.
+    pub(super) fn signing_in(&self) -> bool {
+        self.signin.busy || (self.conn == Conn::Connected && matches!(self.auth, Auth::Token | Auth::Refresh))
+    }
+
+    /// A key while signing in: text, Backspace and Enter are kept for the
+    /// chat input; Ctrl-C still quits; anything else (Tab, Ctrl-R: a second
+    /// sign-in) is ignored.
+    pub(super) fn type_ahead(&mut self, key: KeyEvent) -> Vec<Cmd> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let text = !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Char('c') if ctrl => return self.quit(),
+            KeyCode::Char(_) | KeyCode::Backspace if text => self.typeahead.push_back(Typed::Key(key)),
+            KeyCode::Enter => self.typeahead.push_back(Typed::Key(key)),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Types what was kept into the chat input. With `wait`, stops before
+    /// an Enter that would send a message while there is no room to send it
+    /// to (e.g. right after a kept `/join`): the next frame, or the next key
+    /// (with `wait` false), goes on.
+    pub(super) fn replay_typeahead(&mut self, now: Instant, wait: bool) -> Vec<Cmd> {
+        let mut cmds = Vec::new();
+        while let Some(typed) = self.typeahead.front() {
+            let text = self.input.text();
+            let message = !text.trim().is_empty() && (!text.starts_with('/') || text.starts_with("//"));
+            let enter = matches!(typed, Typed::Key(k) if k.code == KeyCode::Enter && k.modifiers.is_empty());
+            if wait && enter && message && self.current_room().is_none() {
+                break;
+            }
+            match self.typeahead.pop_front() {
+                Some(Typed::Key(key)) => cmds.extend(self.chat_key(key, now)),
+                Some(Typed::Paste(text)) => self.input.insert_str(&text.replace('\r', "")),
+                None => {}
+            }
+        }
+        cmds
+    }
+
+    /// The sign-in failed: what was typed meanwhile goes, and the form says so.
+    pub(super) fn drop_typeahead(&mut self) {
+        if self.typeahead.is_empty() {
+            return;
+        }
+        self.typeahead.clear();
+        let note = "what you typed while signing in was dropped";
+        self.signin.error = Some(match self.signin.error.take() {
+            Some(error) => format!("{error} ({note})"),
+            None => note.to_string(),
+        });
     }
 
     pub(super) fn signin_key(&mut self, key: KeyEvent) -> Vec<Cmd> {

@@ -56,6 +56,89 @@ fn signing_in_sends_login_or_register_and_opens_the_chat() {
     assert!(app.signin.password.is_empty(), "the password is not kept");
 }
 
+fn auth_ok(user: &str) -> ServerFrame {
+    ServerFrame::AuthOk {
+        user_id: user.into(),
+        user_name: user.into(),
+        display_name: user.into(),
+        status_text: String::new(),
+        token: "ca_1".into(),
+        refresh_token: Some("cr_1".into()),
+        expires_at: T.into(),
+    }
+}
+
+/// The QA walkthrough: `tmux send-keys 'dave' Tab 'correct horse' C-r
+/// '/join lobby' Enter 'hello' Enter`, all before the server answers.
+fn typed_while_signing_in(app: &mut App, now: Instant) -> Vec<Cmd> {
+    app.update(Msg::Net(NetEvent::Connected), now);
+    type_text(app, "dave", now);
+    app.update(key(KeyCode::Tab), now);
+    type_text(app, "correct horse", now);
+    let mut cmds = app.update(ctrl('r'), now);
+    assert!(app.signin.busy);
+    cmds.extend(type_text(app, "/join lobby", now));
+    cmds.extend(app.update(key(KeyCode::Enter), now));
+    cmds.extend(app.update(ctrl('r'), now));
+    cmds.extend(app.update(key(KeyCode::Tab), now));
+    cmds.extend(type_text(app, "hellp", now));
+    cmds.extend(app.update(key(KeyCode::Backspace), now));
+    cmds.extend(type_text(app, "o", now));
+    cmds.extend(app.update(key(KeyCode::Enter), now));
+    cmds
+}
+
+#[test]
+fn keys_typed_while_signing_in_go_to_the_chat_afterwards() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "", None, "t");
+    let cmds = typed_while_signing_in(&mut app, now);
+    assert_eq!(
+        sent(&cmds),
+        [json!({"type": "REGISTER", "userName": "dave", "password": "correct horse", "ref": "auth"})],
+        "one sign-in, not resent by Enter or Ctrl-R"
+    );
+    assert_eq!(app.signin.password.text(), "correct horse", "the form is not edited");
+    assert_eq!(app.signin.user.text(), "dave");
+
+    // Signed in: the kept keys are typed into the chat, /join goes out.
+    let cmds = app.update(reply(auth_ok("dave"), "auth"), now);
+    assert_eq!(app.screen, Screen::Chat);
+    assert!(sent(&cmds).contains(&json!({"type": "JOIN_ROOM", "roomId": "lobby", "ref": "join"})), "{:?}", sent(&cmds));
+    assert_eq!(app.input.text(), "hello", "the message waits for a room");
+    assert_eq!(app.notice, None);
+    let cmds = app.update(frame(ServerFrame::Rooms { rooms: vec![] }), now);
+    assert!(!sent(&cmds).iter().any(|f| f["type"] == "CHAT_MESSAGE"));
+    // Joined: the message goes to lobby.
+    let room =
+        ServerFrame::Room { room_id: "lobby".into(), topic: String::new(), private: false, kind: RoomKind::Room };
+    let cmds = app.update(reply(room, "join"), now);
+    let said: Vec<_> = sent(&cmds).into_iter().filter(|f| f["type"] == "CHAT_MESSAGE").collect();
+    assert_eq!(said.len(), 1, "{cmds:?}");
+    assert_eq!((said[0]["roomId"].as_str(), said[0]["content"].as_str()), (Some("lobby"), Some("hello")));
+    assert!(app.input.is_empty());
+}
+
+#[test]
+fn keys_typed_while_a_sign_in_fails_are_dropped_and_it_says_so() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "", None, "t");
+    typed_while_signing_in(&mut app, now);
+    let refused = ServerFrame::error(ErrorCode::Conflict, "the user name \"dave\" is taken");
+    assert!(app.update(reply(refused, "auth"), now).is_empty());
+    assert_eq!(
+        app.signin.error.as_deref(),
+        Some("the user name \"dave\" is taken (what you typed while signing in was dropped)")
+    );
+    assert_eq!(app.signin.password.text(), "correct horse");
+    // The form is the form again, and nothing typed before comes back.
+    type_text(&mut app, "!", now);
+    assert_eq!(app.signin.password.text(), "correct horse!");
+    let cmds = app.update(reply(auth_ok("dave"), "auth"), now);
+    assert!(!sent(&cmds).iter().any(|f| f["type"] == "JOIN_ROOM"), "dropped for good");
+    assert!(app.input.is_empty());
+}
+
 #[test]
 fn bad_sign_in_input_is_refused_locally() {
     let now = Instant::now();
@@ -69,6 +152,19 @@ fn bad_sign_in_input_is_refused_locally() {
     app.signin.password.set("x");
     assert!(app.update(key(KeyCode::Enter), now).is_empty());
     assert!(app.signin.error.as_deref().is_some_and(|e| e.contains("ws://")));
+}
+
+#[test]
+fn keys_typed_while_a_saved_session_signs_in_go_to_the_chat_too() {
+    let now = Instant::now();
+    let session =
+        Session { server: "ws://h/ws".into(), user: "alice".into(), token: "ca".into(), refresh_token: "cr".into() };
+    let mut app = App::new("ws://h/ws", "alice", Some(session), "t");
+    app.update(Msg::Net(NetEvent::Connected), now);
+    type_text(&mut app, "hi all", now);
+    assert!(app.signin.password.is_empty(), "not into the form");
+    app.update(reply(auth_ok("alice"), "auth"), now);
+    assert_eq!((app.screen, app.input.text().as_str()), (Screen::Chat, "hi all"));
 }
 
 #[test]
@@ -181,6 +277,38 @@ fn a_refused_message_is_marked_failed() {
     let cid = sent(&cmds).iter().find(|f| f["type"] == "CHAT_MESSAGE").map(|f| f["clientId"].clone()).expect("sent");
     app.update(reply(ServerFrame::error(ErrorCode::Forbidden, "no"), cid.as_str().unwrap_or("")), now);
     assert_eq!(app.current_room().and_then(|r| r.pending[0].failed.clone()).as_deref(), Some("no"));
+}
+
+#[test]
+fn a_rate_limited_sign_in_says_how_long_to_wait() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "dave", None, "t");
+    app.update(Msg::Net(NetEvent::Connected), now);
+    type_text(&mut app, "wrong", now);
+    app.update(key(KeyCode::Enter), now);
+    let limited = ServerFrame::Error {
+        code: ErrorCode::RateLimited,
+        message: "too many failed logins; wait before trying again".into(),
+        retry_after_ms: Some(29_001),
+    };
+    app.update(reply(limited, "auth"), now);
+    assert_eq!(app.signin.error.as_deref(), Some("too many failed logins; try again in 30 s"));
+
+    // And on the chat screen: a notice, or a message's failure.
+    let mut app = signed_in(&[("general", RoomKind::Room, "")]);
+    let limited = |ms| ServerFrame::Error {
+        code: ErrorCode::RateLimited,
+        message: "too many frames; slow down".into(),
+        retry_after_ms: Some(ms),
+    };
+    app.update(frame(limited(1500)), now);
+    assert_eq!(app.notice, Some(("too many frames; try again in 2 s".into(), true)));
+    type_text(&mut app, "hi", now);
+    let cmds = app.update(key(KeyCode::Enter), now);
+    let cid = sent(&cmds).iter().find_map(|f| f["clientId"].as_str().map(String::from)).expect("sent");
+    app.update(reply(limited(250), &cid), now);
+    let failed = app.current_room().and_then(|r| r.pending[0].failed.clone());
+    assert_eq!(failed.as_deref(), Some("too many frames; try again in 1 s"));
 }
 
 #[test]

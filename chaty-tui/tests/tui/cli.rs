@@ -36,14 +36,13 @@ fn a_bad_profile_name_is_one_line_naming_it_and_exit_code_2() {
     }
 }
 
+/// Runs chaty-tui with `args` under `umask 000` in a fresh home, without a
+/// terminal: it does what it does before taking the terminal, then stops
+/// there. Returns the home.
 #[cfg(unix)]
-#[test]
-fn the_log_and_its_directory_are_private_whatever_the_umask() {
-    use std::os::unix::fs::PermissionsExt;
+fn under_umask_000(args: &str) -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("tempdir");
-    // No terminal here: the client opens its log, then stops at taking the terminal.
-    let script =
-        format!("umask 000; exec '{}' --server ws://127.0.0.1:9/ws < /dev/null", env!("CARGO_BIN_EXE_chaty-tui"));
+    let script = format!("umask 000; exec '{}' {args} < /dev/null", env!("CARGO_BIN_EXE_chaty-tui"));
     let out = Command::new("sh")
         .args(["-c", &script])
         .env_clear()
@@ -54,10 +53,33 @@ fn the_log_and_its_directory_are_private_whatever_the_umask() {
         .expect("run chaty-tui");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("interactive terminal"), "{stderr}");
+    home
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn the_log_and_its_directory_are_private_whatever_the_umask() {
+    // The client opens its log first.
+    let home = under_umask_000("--server ws://127.0.0.1:9/ws");
     let data = home.path().join("data").join("chaty");
-    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).ok();
     assert_eq!(mode(&data), Some(0o700), "{}", data.display());
     assert_eq!(mode(&data.join("chaty-tui.log")), Some(0o600));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_local_directory_is_private_whatever_the_umask_and_the_record_goes_at_exit() {
+    // --local finds or starts its server before taking the terminal.
+    let home = under_umask_000("--local");
+    let local = home.path().join("data").join("chaty").join("local");
+    assert_eq!(mode(&local), Some(0o700), "{}", local.display());
+    assert!(!local.join("server.json").exists(), "the client removed its server's record when it stopped");
 }
 
 #[test]

@@ -69,7 +69,12 @@ async fn tls_server(pem: &Pem) -> Result<(u16, CancellationToken)> {
 /// the reason it gave up — after checking it then gave up for good: no
 /// retry, nothing more.
 async fn connect(url: &str, ca: &Path) -> Result<Result<Net, String>> {
-    let tls = chaty_tui::tls::client_config(Some(ca))?;
+    connect_with(url, Some(ca)).await
+}
+
+/// [`connect`], trusting `ca` if given (the platform's roots only without).
+async fn connect_with(url: &str, ca: Option<&Path>) -> Result<Result<Net, String>> {
+    let tls = chaty_tui::tls::Trust::new(ca)?;
     let (events, mut rx) = mpsc::channel(64);
     let net = Net::spawn(url.to_string(), tls, events);
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -112,6 +117,42 @@ async fn another_self_signed_certificate_is_refused_once_and_not_retried() -> Re
     assert!(reason.starts_with("the server's certificate is not trusted: "), "{reason}");
     assert!(reason.contains("--ca FILE"), "says what to do: {reason}");
     assert!(!reason.contains("OtherError"), "readable: {reason}");
+    assert!(reason.ends_with(&format!("(tried --ca {})", other.cert.display())), "names the file: {reason}");
+    stop.cancel();
+    Ok(())
+}
+
+/// The README: the client "remembers the server and your name… so the next
+/// start signs in by itself" — over wss:// with its own CA, too.
+#[tokio::test]
+async fn the_ca_given_once_is_remembered_for_the_next_start() -> Result<()> {
+    use chaty_tui::config;
+    let dir = tempfile::tempdir()?;
+    let pem = self_signed(dir.path(), "fullchain", &["localhost"]);
+    let (port, stop) = tls_server(&pem).await?;
+    let url = format!("wss://localhost:{port}/ws");
+    let config_file = dir.path().join("config").join("config.toml");
+
+    // Without any CA: refused, and the message names no --ca file.
+    let Err(reason) = connect_with(&url, None).await? else { panic!("trusted without --ca") };
+    assert!(!reason.contains("tried --ca"), "{reason}");
+
+    // First start: --ca given; the sign-in remembers it with the server.
+    let first = config::load_config(&config_file)?;
+    let ca = config::resolve_ca(Some(&pem.cert), &first, &config_file)?;
+    connect_with(&url, ca.as_deref()).await?.map_err(anyhow::Error::msg)?;
+    config::remember(&config_file, Some(url.clone()), "dave".into(), ca.as_deref())?;
+
+    // Next start: no --ca, and it connects.
+    let next = config::load_config(&config_file)?;
+    assert_eq!(next.ca.as_deref(), Some(pem.cert.as_path()));
+    let ca = config::resolve_ca(None, &next, &config_file)?;
+    connect_with(&url, ca.as_deref()).await?.map_err(anyhow::Error::msg)?;
+
+    // The remembered file gone: a clear error before connecting.
+    std::fs::remove_file(&pem.cert)?;
+    let err = config::resolve_ca(None, &next, &config_file).expect_err("gone");
+    assert!(format!("{err:#}").contains(&pem.cert.display().to_string()), "{err:#}");
     stop.cancel();
     Ok(())
 }
