@@ -130,7 +130,7 @@ async fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
     let text = db.to_string_lossy();
     if chaty_server::store::postgres::is_url(&text) {
         let shown = chaty_server::store::postgres::redact(&text);
-        return Store::open_url(&text)
+        return Store::open_url(&text, false)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {}", e.reason()));
     }

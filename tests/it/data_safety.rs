@@ -1,6 +1,8 @@
 //! What an operator relies on when the server stops: the database file alone
-//! is the whole database, private files stay private, and a stop in the
-//! middle of traffic loses nothing that was acknowledged.
+//! is the whole database, private files stay private (both about the
+//! embedded SQLite store's files, so they run on SQLite whatever the
+//! backend), and a stop in the middle of traffic loses nothing that was
+//! acknowledged (on the configured backend).
 
 use std::collections::HashMap;
 
@@ -12,8 +14,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Every message of `room` in the database at `db`, oldest first, as alice
 /// reads it from a server started on that file.
-async fn stored(db: &std::path::Path, room: &str) -> Result<Vec<Value>> {
-    let server = TestServer::start_at(db, Config::default()).await?;
+async fn stored(db: &std::path::Path, room: &str, sqlite: bool) -> Result<Vec<Value>> {
+    let server = if sqlite {
+        TestServer::start_sqlite_at(db, Config::default()).await?
+    } else {
+        TestServer::start_at(db, Config::default()).await?
+    };
     let mut alice = Client::login(&server.url(), "alice").await?;
     let mut all = Vec::new();
     loop {
@@ -33,7 +39,7 @@ async fn stored(db: &std::path::Path, room: &str) -> Result<Vec<Value>> {
 async fn after_a_clean_stop_a_copy_of_the_database_file_alone_has_every_message() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("chaty.db");
-    let server = TestServer::start_at(&db, Config::default()).await?;
+    let server = TestServer::start_sqlite_at(&db, Config::default()).await?;
     let (mut alice, _) = Client::register(&server.url(), "alice").await?;
     alice.join("general").await?;
     for i in 0..3 {
@@ -47,7 +53,7 @@ async fn after_a_clean_stop_a_copy_of_the_database_file_alone_has_every_message(
     let copy_dir = tempfile::tempdir()?;
     let copy = copy_dir.path().join("chaty.db");
     std::fs::copy(&db, &copy)?;
-    let stored = stored(&copy, "general").await?;
+    let stored = stored(&copy, "general", true).await?;
     let contents: Vec<&str> = stored.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents, ["m0", "m1", "m2"]);
     Ok(())
@@ -58,7 +64,7 @@ async fn after_a_clean_stop_a_copy_of_the_database_file_alone_has_every_message(
 async fn uploads_and_their_directory_are_private() -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir()?;
-    let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
+    let server = TestServer::start_sqlite_at(&dir.path().join("chaty.db"), Config::default()).await?;
     let (_alice, ok) = Client::register(&server.url(), "alice").await?;
     let bearer = format!("Bearer {}", ok["token"].as_str().unwrap_or_default());
     let (status, body) =
@@ -127,7 +133,7 @@ async fn a_stop_in_the_middle_of_traffic_keeps_every_acknowledged_message() -> R
     let sent = sender.await?;
     ensure!(sent as usize > acked.len(), "nothing was in flight: {sent} sent, {} acknowledged", acked.len());
 
-    let stored = stored(&db, "general").await?;
+    let stored = stored(&db, "general", false).await?;
     let by_client: HashMap<String, (u64, u64)> = stored
         .iter()
         .filter_map(|m| Some((m["clientId"].as_str()?.to_string(), (m["id"].as_u64()?, m["seq"].as_u64()?))))

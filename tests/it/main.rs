@@ -4,6 +4,7 @@ mod abuse;
 mod accounts;
 mod bad_input;
 mod chat;
+mod cluster;
 mod conversation;
 mod data_safety;
 mod fuzz_corpus;

@@ -34,7 +34,16 @@ impl TestServer {
     /// file, or with `CHATY_TEST_BACKEND=postgres` the PostgreSQL database that
     /// stands for it (made on first use, the same one for a restart).
     pub async fn start_at(db: &Path, config: Config) -> Result<Self> {
-        let store = open_store(db).await?;
+        Self::start_with(open_store(db).await?, db, config).await
+    }
+
+    /// Starts a server on the SQLite file `db`, whatever the backend: for
+    /// tests of what the embedded store does with its files.
+    pub async fn start_sqlite_at(db: &Path, config: Config) -> Result<Self> {
+        Self::start_with(chaty_server::Store::open(db)?, db, config).await
+    }
+
+    async fn start_with(store: chaty_server::Store, db: &Path, config: Config) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
@@ -141,7 +150,7 @@ async fn open_store(db: &Path) -> Result<chaty_server::Store> {
                     url
                 }
             };
-            Ok(chaty_server::Store::open_url(&url).await?)
+            Ok(chaty_server::Store::open_url(&url, false).await?)
         }
     }
 }

@@ -82,11 +82,12 @@ impl Store {
         Ok(Self { backend: Backend::Sqlite(sqlite::Sqlite::open(path)?) })
     }
 
-    /// Opens `db`: a `postgres://` URL connects to PostgreSQL (and migrates
-    /// it); anything else is a SQLite file path.
-    pub async fn open_url(db: &str) -> Result<Self, StoreError> {
+    /// Opens `db`: a `postgres://` URL connects to PostgreSQL (migrates it
+    /// and registers this node; `shared_fanout` says whether it delivers
+    /// across nodes); anything else is a SQLite file path.
+    pub async fn open_url(db: &str, shared_fanout: bool) -> Result<Self, StoreError> {
         if postgres::is_url(db) {
-            Ok(Self { backend: Backend::Postgres(postgres::Postgres::connect(db).await?) })
+            Ok(Self { backend: Backend::Postgres(postgres::Postgres::connect(db, shared_fanout).await?) })
         } else {
             Self::open(Path::new(db))
         }

@@ -11,6 +11,7 @@
 
 pub mod files;
 pub mod messages;
+pub mod nodes;
 pub mod profiles;
 pub mod rooms;
 mod schema;
@@ -32,6 +33,9 @@ const POOL_SIZE: usize = 16;
 pub struct Postgres {
     pool: Pool,
     epoch: Arc<str>,
+    /// This node's registration; the heartbeat stops with it.
+    node: nodes::Node,
+    heartbeat: tokio_util::sync::CancellationToken,
     /// One poster per room at a time (see the module docs).
     posting: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -71,7 +75,7 @@ impl Postgres {
     /// Connects, migrates and reads the epoch. `sslmode=require` and
     /// `verify-full` both verify the server's certificate against the
     /// platform's roots (rustls does not do unverified TLS).
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, shared_fanout: bool) -> Result<Self, StoreError> {
         let normalised =
             url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
         let config: tokio_postgres::Config = normalised
@@ -84,14 +88,50 @@ impl Postgres {
             .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
         let mut client = pool.get().await?;
         let epoch = schema::migrate(&mut client).await?;
-        Ok(Self { pool, epoch: epoch.into(), posting: Arc::default() })
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let node = nodes::Node {
+            id: crate::store::random_hex(8),
+            label: format!("{host} pid {}", std::process::id()),
+            shared_fanout,
+        };
+        let tx = client.transaction().await?;
+        nodes::register(&*tx, &node).await?;
+        tx.commit().await?;
+        drop(client);
+        let db = Self { pool, epoch: epoch.into(), node, heartbeat: Default::default(), posting: Arc::default() };
+        db.keep_alive();
+        Ok(db)
+    }
+
+    /// Beats the node's heartbeat until [`Postgres::close`].
+    fn keep_alive(&self) {
+        let (db, stop) = (self.clone(), self.heartbeat.clone());
+        tokio::spawn(async move {
+            let period = std::time::Duration::from_millis(nodes::HEARTBEAT_MS as u64);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(period) => {}
+                }
+                let beat = async { nodes::heartbeat(&**db.client().await?, &db.node.id).await };
+                if let Err(e) = beat.await {
+                    tracing::warn!("node heartbeat: {e}");
+                }
+            }
+        });
     }
 
     pub fn epoch(&self) -> &str {
         &self.epoch
     }
 
+    /// Leaves the node registry and closes the pool.
     pub async fn close(self) {
+        self.heartbeat.cancel();
+        let left = async { nodes::leave(&**self.client().await?, &self.node.id).await };
+        if let Err(e) = left.await {
+            tracing::warn!("leaving the node registry: {e}");
+        }
         self.pool.close();
     }
 

@@ -88,6 +88,14 @@ const MIGRATIONS: &[&str] = &[
     );
     -- The bytes, once per content: any node serves any file.
     CREATE TABLE file_data (id TEXT PRIMARY KEY, data BYTEA NOT NULL);
+    -- The nodes on this database (store/postgres/nodes.rs).
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        shared_fanout BOOLEAN NOT NULL
+    );
     ",
 ];
 
