@@ -96,7 +96,10 @@ fn bad_values_are_one_line_errors_naming_the_value_with_exit_code_2() {
 fn an_unreachable_postgres_url_is_one_line_without_its_password() {
     let (code, stderr) = run(&["--listen", "127.0.0.1:0", "--db", "postgres://alice:s3cret@127.0.0.1:1/chaty"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.starts_with("chaty-server: cannot open the database postgres://alice@127.0.0.1:1/chaty: "), "{stderr}");
+    assert!(
+        stderr.starts_with("chaty-server: cannot open the database postgres://alice@127.0.0.1:1/chaty: "),
+        "{stderr}"
+    );
     assert!(!stderr.contains("s3cret"), "the password is never shown: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }

@@ -163,6 +163,25 @@ pub struct Posted {
     pub new: bool,
 }
 
+impl Post {
+    /// The message as stored: what the echo and the live copies show.
+    pub fn stored(&self, id: u64, seq: u64, shown: String, now: i64, attachment: Option<Attachment>) -> Message {
+        Message {
+            id,
+            seq,
+            room_id: self.room_id.clone(),
+            user_id: self.sender.name.clone(),
+            user_name: shown,
+            content: self.content.clone(),
+            timestamp: chaty_proto::time::format_millis(now),
+            client_id: self.client_id.clone(),
+            reply_to: self.reply_to,
+            attachment,
+            ..Message::default()
+        }
+    }
+}
+
 /// Which page of a room's history.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Page {

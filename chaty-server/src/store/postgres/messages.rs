@@ -126,20 +126,7 @@ pub async fn post(db: &impl GenericClient, p: &Post, now: i64) -> Result<Posted,
         &[&p.room_id, &p.sender.id, &seq],
     )
     .await?;
-    let message = Message {
-        id: id as u64,
-        seq: seq as u64,
-        room_id: p.room_id.clone(),
-        user_id: p.sender.name.clone(),
-        user_name: shown,
-        content: p.content.clone(),
-        timestamp: format_millis(now),
-        client_id: p.client_id.clone(),
-        reply_to: p.reply_to,
-        attachment,
-        ..Message::default()
-    };
-    Ok(Posted { message, new: true })
+    Ok(Posted { message: p.stored(id as u64, seq as u64, shown, now, attachment), new: true })
 }
 
 async fn visible(db: &impl GenericClient, id: u64, user_id: i64) -> Result<(Message, i64), StoreError> {

@@ -116,20 +116,7 @@ pub fn post(conn: &Connection, p: &Post, now: i64) -> Result<Posted, StoreError>
         p.sender.id,
         seq
     ])?;
-    let message = Message {
-        id: conn.last_insert_rowid() as u64,
-        seq: seq as u64,
-        room_id: p.room_id.clone(),
-        user_id: p.sender.name.clone(),
-        user_name: shown,
-        content: p.content.clone(),
-        timestamp: format_millis(now),
-        client_id: p.client_id.clone(),
-        reply_to: p.reply_to,
-        attachment,
-        ..Message::default()
-    };
-    Ok(Posted { message, new: true })
+    Ok(Posted { message: p.stored(conn.last_insert_rowid() as u64, seq as u64, shown, now, attachment), new: true })
 }
 
 /// The message `id` if `user_id` may see it (a member of its room).
