@@ -240,7 +240,19 @@ async fn upgrade(
         })
 }
 
+/// Liveness, and whether the database answers: 503 while it does not (a
+/// load balancer then sends clients to another node).
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    if let Err(e) = shared.ctx.store.ping().await {
+        tracing::warn!("health check: the database does not answer: {e}");
+        let body = serde_json::json!({
+            "status": "unavailable",
+            "reason": "the database does not answer",
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body.to_string())
+            .into_response();
+    }
     let body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),

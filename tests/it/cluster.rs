@@ -36,3 +36,62 @@ async fn nodes_with_a_shared_fanout_share_a_database_and_a_dead_one_is_forgotten
     single.close().await;
     Ok(())
 }
+
+/// PostgreSQL stops (`pg_ctl stop -m immediate`) and starts again under a
+/// running node: writes meanwhile are refused with `internal`, never
+/// acknowledged without being stored; `/healthz` says 503; the node recovers
+/// by itself.
+#[tokio::test]
+async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() -> Result<()> {
+    use chaty_tests::{Client, Config, TestServer, WAIT};
+    use serde_json::json;
+
+    let pg = Postgres::dedicated().await?;
+    let url = pg.database().await?;
+    let server = TestServer::start_url(&url, Config::default()).await?;
+    let (mut alice, _) = Client::register(&server.url(), "alice").await?;
+    alice.join("ops").await?;
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        let id = format!("before-{i}");
+        alice.send(json!({"type": "CHAT_MESSAGE", "roomId": "ops", "content": "up", "clientId": id})).await?;
+        acked.push(alice.recv_echo(&id).await?["seq"].as_u64().unwrap_or(0));
+    }
+
+    pg.stop_immediate().await?;
+    for i in 0..3 {
+        let frame = json!({"type": "CHAT_MESSAGE", "roomId": "ops", "content": "down", "clientId": format!("during-{i}"), "ref": format!("d{i}")});
+        alice.send(frame).await?;
+        let reply = alice.recv().await?;
+        assert_eq!((&reply["type"], &reply["code"]), (&json!("ERROR"), &json!("internal")), "{reply}");
+        assert_eq!(reply["ref"], format!("d{i}"));
+    }
+    assert_eq!(server.http("GET", "/healthz", &[], b"").await?.0, 503);
+
+    pg.start().await?;
+    // The node reconnects by itself; a client retries with the same clientId.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let echo = loop {
+        alice
+            .send(json!({"type": "CHAT_MESSAGE", "roomId": "ops", "content": "back", "clientId": "after", "ref": "a"}))
+            .await?;
+        let reply = alice.recv().await?;
+        if reply["type"] == "CHAT_MESSAGE" {
+            break reply;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never recovered: {reply}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    acked.push(echo["seq"].as_u64().unwrap_or(0));
+    assert_eq!(server.http("GET", "/healthz", &[], b"").await?.0, 200);
+
+    alice.send(json!({"type": "HISTORY", "roomId": "ops"})).await?;
+    let history = alice.recv_type("HISTORY").await?;
+    let stored: Vec<u64> =
+        history["messages"].as_array().into_iter().flatten().filter_map(|m| m["seq"].as_u64()).collect();
+    assert_eq!(stored, acked, "every acknowledged message, once, gap-free");
+    let contents: Vec<&str> =
+        history["messages"].as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
+    assert!(!contents.contains(&"down"), "a refused message was stored: {contents:?}");
+    server.stop().await
+}

@@ -43,6 +43,11 @@ impl TestServer {
         Self::start_with(chaty_server::Store::open(db)?, db, config).await
     }
 
+    /// Starts a server on the PostgreSQL database at `url`.
+    pub async fn start_url(url: &str, config: Config) -> Result<Self> {
+        Self::start_with(chaty_server::Store::open_url(url, false).await?, Path::new(url), config).await
+    }
+
     async fn start_with(store: chaty_server::Store, db: &Path, config: Config) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

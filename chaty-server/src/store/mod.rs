@@ -109,6 +109,21 @@ impl Store {
         }
     }
 
+    /// Whether the database answers (within a few seconds).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let check = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.read(|db| Ok(db.query_row("SELECT 1", [], |_| Ok(()))?)).await,
+                Backend::Postgres(pg) => {
+                    pg_read!(pg, |db| db.execute("SELECT 1", &[]).await.map(drop).map_err(StoreError::from))
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(3), check)
+            .await
+            .map_err(|_| StoreError::Io(std::io::Error::other("no answer within 3 s")))?
+    }
+
     /// Commits what is queued and closes the database cleanly.
     pub async fn close(self) {
         match self.backend {

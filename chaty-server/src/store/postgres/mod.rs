@@ -82,8 +82,14 @@ impl Postgres {
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Io(std::io::Error::other(e.to_string())))?;
         let manager = Manager::from_config(config, tls()?, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        // Bounded waits: while the database is down, requests fail quickly
+        // (ERROR internal) instead of piling up.
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .recycle_timeout(Some(std::time::Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
         let mut client = pool.get().await?;
