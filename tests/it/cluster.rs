@@ -95,3 +95,38 @@ async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() ->
     assert!(!contents.contains(&"down"), "a refused message was stored: {contents:?}");
     server.stop().await
 }
+
+/// `sslmode=require` connects with TLS (rustls) and verifies the server's
+/// certificate: against `sslrootcert` when given, else the platform's roots.
+#[tokio::test]
+async fn tls_to_postgres_verifies_the_server_certificate() -> Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let pg = Postgres::dedicated().await?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key)?;
+    let key = KeyPair::generate()?;
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?
+        .signed_by(&key, &rcgen::Issuer::new(ca_params, ca_key))?;
+    pg.enable_tls(&leaf.pem(), &key.serialize_pem()).await?;
+    let dir = tempfile::tempdir()?;
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem())?;
+    let base = pg.database().await?;
+
+    let url = format!("{base}?sslmode=require&sslrootcert={}", ca_path.display());
+    let store = Store::open_url(&url, false).await?;
+    let encrypted =
+        pg.psql("postgres", "SELECT count(*) FROM pg_stat_ssl WHERE ssl AND pid <> pg_backend_pid()").await?;
+    assert!(encrypted.trim().parse::<u32>()? >= 1, "no TLS connection from the store: {encrypted}");
+    store.close().await;
+
+    let refused = Store::open_url(&format!("{base}?sslmode=require"), false).await.err().map(|e| e.reason());
+    let refused = refused.unwrap_or_default();
+    assert!(!refused.is_empty(), "a certificate from an unknown CA was accepted");
+    let missing = Store::open_url(&format!("{base}?sslmode=require&sslrootcert=/nonexistent.pem"), false).await.err();
+    let missing = missing.map(|e| e.reason()).unwrap_or_default();
+    assert!(missing.contains("cannot read sslrootcert /nonexistent.pem"), "{missing}");
+    Ok(())
+}

@@ -210,6 +210,30 @@ impl Postgres {
         self.pg_ctl_start().await
     }
 
+    /// Turns on TLS with this certificate chain and key (PEM), as
+    /// `server.crt`/`server.key` in the data dir, owned by the server's user,
+    /// key mode 0600. Only on a [`Postgres::dedicated`] cluster.
+    pub async fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> Result<()> {
+        self.fault_test_only("enable_tls")?;
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = self.data().join(name);
+            fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+            }
+            if self.as_postgres {
+                let mut chown = Command::new("chown");
+                chown.arg("postgres:").arg(&path);
+                run(&mut chown, "chown postgres: server.crt/server.key", START_TIMEOUT).await?;
+            }
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on").await?;
+        self.psql("postgres", "SELECT pg_reload_conf()").await?;
+        Ok(())
+    }
+
     fn fault_test_only(&self, what: &str) -> Result<()> {
         if !self.dedicated {
             bail!("Postgres::{what} on the shared cluster would break every other test: use Postgres::dedicated()");

@@ -52,15 +52,53 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Removes query parameter `name` from `url` (tokio-postgres does not know
+/// it), returning the rest and its value.
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_string(), None) };
+    let mut value = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((key, v)) if key == name => {
+                value = Some(v.to_string());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    (url, value)
+}
+
 /// Whether `db` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+/// TLS as libpq's `verify-full`: the platform's roots, or only the CA
+/// certificates in `sslrootcert` when the URL names that file.
+fn tls(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
+    match root_cert {
+        Some(path) => {
+            use rustls_pki_types::pem::PemObject;
+            let unreadable = |e: &dyn std::fmt::Display| {
+                StoreError::Io(std::io::Error::other(format!("cannot read sslrootcert {path}: {e}")))
+            };
+            let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| unreadable(&e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| unreadable(&e))?;
+            for cert in certs {
+                roots.add(cert).map_err(|e| unreadable(&e))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -76,12 +114,14 @@ impl Postgres {
     /// `verify-full` both verify the server's certificate against the
     /// platform's roots (rustls does not do unverified TLS).
     pub async fn connect(url: &str, shared_fanout: bool) -> Result<Self, StoreError> {
+        let (url, root_cert) = take_param(url, "sslrootcert");
         let normalised =
             url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
         let config: tokio_postgres::Config = normalised
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Io(std::io::Error::other(e.to_string())))?;
-        let manager = Manager::from_config(config, tls()?, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let tls = tls(root_cert.as_deref())?;
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         // Bounded waits: while the database is down, requests fail quickly
         // (ERROR internal) instead of piling up.
         let pool = Pool::builder(manager)
