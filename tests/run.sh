@@ -28,8 +28,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-  for service in postgresql redis-server nginx; do
-    $sudo service "$service" stop >/dev/null 2>&1 || true
+  # Stop only what this script installed (and its package started).
+  for package in "${missing[@]}"; do
+    case "$package" in
+      postgresql | redis-server | nginx) $sudo service "$package" stop >/dev/null 2>&1 || true ;;
+    esac
   done
 fi
 

@@ -45,6 +45,7 @@ fn is_invisible(c: char) -> bool {
             | '\u{2029}'
             | '\u{2060}'..='\u{2064}'
             | '\u{206A}'..='\u{206F}'
+            | '\u{2800}'
             | '\u{3164}'
             | '\u{FEFF}'
             | '\u{FFA0}'
@@ -161,7 +162,9 @@ pub fn check(field: &str, text: &str, min: usize, max: usize) -> Result<(), Stri
         } else {
             combining_run = 0;
         }
-        if is_variation_selector(c) && prev.is_none_or(|p| p.is_whitespace() || p == ZWJ || p == ZWNJ) {
+        if is_variation_selector(c)
+            && prev.is_none_or(|p| p.is_whitespace() || p == ZWJ || p == ZWNJ || is_variation_selector(p))
+        {
             return bad(i, "a variation selector needs a character before it");
         }
         if is_tag(c) {
@@ -262,6 +265,8 @@ mod tests {
         refused("a\u{E0041}", "tag characters");
         refused("🏴\u{E0067}\u{E0062}", "must end with U+E007F");
         refused("\u{FE0F}x", "variation selector");
+        refused("a\u{FE0F}\u{FE0F}", "variation selector");
+        refused("\u{2800}", "invisible");
         refused("a\u{2028}b", "invisible");
     }
 

@@ -80,7 +80,8 @@ impl Listen {
 /// Parses the process's command line into `P`. Help and version are printed
 /// (`Err(SUCCESS)`); anything wrong is one line on stderr (`Err(2)`).
 pub fn parse<P: clap::Parser>() -> Result<P, std::process::ExitCode> {
-    let args: Vec<String> = std::env::args().collect();
+    // Lossy, never panicking: a non-UTF-8 argument becomes an error that names it.
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut command = P::command();
     command.try_get_matches_from_mut(&args).and_then(|m| P::from_arg_matches(&m)).map_err(|e| {
         use clap::error::ErrorKind;

@@ -20,8 +20,8 @@ use crate::server::{Shared, TokenQuery, json_error, signed_in};
 use crate::store::random_hex;
 
 /// Where uploads live on disk: `files/` next to an embedded database (or
-/// `--files-dir`); with PostgreSQL, uploads only pass through the system's
-/// temp dir and the bytes are kept in the database.
+/// `Config::files_dir`); with PostgreSQL, uploads only pass through the
+/// system's temp dir and the bytes are kept in the database.
 pub fn dir(shared: &Shared) -> PathBuf {
     if shared.ctx.store.keeps_file_bytes() {
         return shared.ctx.config.files_dir.clone().unwrap_or_else(std::env::temp_dir);

@@ -10,7 +10,7 @@ use clap::{ArgAction, Parser};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-/// A self-hosted chat server: WebSocket + JSON, SQLite inside.
+/// A self-hosted chat server: WebSocket + JSON, SQLite inside (or PostgreSQL).
 #[derive(Debug, Parser)]
 #[command(name = "chaty-server", version, about)]
 struct Cli {
@@ -42,7 +42,7 @@ struct Cli {
     #[arg(long, env = "CHATY_MAX_CONNECTIONS_PER_IP", default_value_t = 1000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     max_connections_per_ip: u64,
-    /// A reverse proxy whose X-Forwarded-For / Forwarded headers name the
+    /// A reverse proxy whose X-Forwarded-For header names the
     /// client (an address or CIDR; repeat it, or comma-separate the variable).
     #[arg(long = "trusted-proxy", env = "CHATY_TRUSTED_PROXIES", value_name = "CIDR",
           value_delimiter = ',', value_parser = chaty_server::proxy::parse_cidr)]

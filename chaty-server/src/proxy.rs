@@ -1,5 +1,5 @@
 //! Who the client is behind a reverse proxy. Only a peer in
-//! `--trusted-proxy` may tell us, with `X-Forwarded-For` or `Forwarded`; from
+//! `--trusted-proxy` may tell us, with `X-Forwarded-For`; from
 //! anyone else those headers are ignored, since a client can write whatever
 //! it likes there. With several hops, the client is the right-most address
 //! that is not itself a trusted proxy: everything left of it is the client's
@@ -49,26 +49,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The hops of `Forwarded` (RFC 7239) if present, else of `X-Forwarded-For`,
-/// left (client side) to right (nearest proxy); `None` for a hop that is not
-/// an address (`unknown`, obfuscated names, garbage).
+/// The hops of `X-Forwarded-For`, left (client side) to right (nearest
+/// proxy); `None` for a hop that is not an address. `Forwarded` (RFC 7239) is
+/// deliberately not read: proxies append to `X-Forwarded-For` (nginx's
+/// `$proxy_add_x_forwarded_for`, Caddy, HAProxy's `forwardfor`) but pass a
+/// client's own `Forwarded` header through untouched, so believing it would
+/// let a client choose its address.
 fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let values = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
-    let forwarded = values("forwarded");
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, value)| parse_node(value))
-            })
-            .collect();
-    }
-    values("x-forwarded-for").iter().flat_map(|v| v.split(',')).map(parse_node).collect()
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(parse_node)
+        .collect()
 }
 
 /// An address from a header: `192.0.2.1`, `"[2001:db8::1]:4711"`, `192.0.2.1:80`.
@@ -132,16 +126,15 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_takes_precedence_and_its_forms_parse() {
+    fn a_forwarded_header_is_never_believed_and_address_forms_parse() {
         let trusted = nets(&["127.0.0.1"]);
-        let both = headers(&[
-            ("forwarded", "for=\"[2001:db8::1]:4711\";proto=https, for=192.0.2.60;by=10.0.0.1"),
-            ("x-forwarded-for", "6.6.6.6"),
-        ]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &both, &nets(&["127.0.0.1", "192.0.2.60"])), ip("2001:db8::1"));
-        assert_eq!(client_ip(ip("127.0.0.1"), &both, &trusted), ip("192.0.2.60"));
-        let unknown = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &unknown, &trusted), ip("127.0.0.1"));
+        // A client's own `Forwarded` passes through proxies untouched: ignored.
+        let spoofed = headers(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "203.0.113.7")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &spoofed, &trusted), ip("203.0.113.7"));
+        let only_forwarded = headers(&[("forwarded", "for=6.6.6.6")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &only_forwarded, &trusted), ip("127.0.0.1"));
+        let forms = headers(&[("x-forwarded-for", "\"[2001:db8::1]:4711\", 192.0.2.60:80")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &forms, &nets(&["127.0.0.1", "192.0.2.60"])), ip("2001:db8::1"));
         let mapped = headers(&[("x-forwarded-for", "::ffff:203.0.113.9")]);
         assert_eq!(client_ip(ip("::ffff:127.0.0.1"), &mapped, &trusted), ip("203.0.113.9"));
     }

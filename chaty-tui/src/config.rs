@@ -107,13 +107,20 @@ pub fn save_config(path: &Path, config: &Config) -> Result<()> {
 }
 
 /// The CA file to trust: `--ca` if given (made absolute, to be remembered;
-/// symlinks are kept, as Let's Encrypt's `live/` links move on renewal), else the one `config.toml` (at `config_file`) remembers, which must still
-/// be there.
-pub fn resolve_ca(given: Option<&Path>, config: &Config, config_file: &Path) -> Result<Option<PathBuf>> {
+/// symlinks are kept, as Let's Encrypt's `live/` links move on renewal), else
+/// the one `config.toml` (at `config_file`) remembers, which must still be
+/// there, and only for the server it was remembered with (`server`, the URL
+/// about to be used): one server's certificate vouches for no other.
+pub fn resolve_ca(given: Option<&Path>, config: &Config, server: &str, config_file: &Path) -> Result<Option<PathBuf>> {
     if let Some(given) = given {
         let absolute =
             std::path::absolute(given).with_context(|| format!("cannot find the --ca file {}", given.display()))?;
         return Ok(Some(absolute));
+    }
+    let same_server =
+        config.server.as_deref().and_then(|s| crate::app::normalize_url(s).ok()).as_deref() == Some(server);
+    if !same_server {
+        return Ok(None);
     }
     match &config.ca {
         Some(ca) if !ca.exists() => anyhow::bail!(
@@ -256,28 +263,33 @@ mod tests {
         std::fs::write(&pem, "pem").expect("write");
         // Given relative (as typed): remembered absolute.
         let given = std::env::current_dir().map(|cwd| pathdiff(&pem, &cwd)).expect("cwd");
-        let ca = resolve_ca(Some(&given), &Config::default(), &path).expect("given").expect("a ca");
+        let ca = resolve_ca(Some(&given), &Config::default(), "wss://h/ws", &path).expect("given").expect("a ca");
         // Absolute, but symlinks kept: Let's Encrypt's live/ links move on renewal.
         assert!(ca.is_absolute(), "{}", ca.display());
         assert_eq!(ca.canonicalize().ok(), pem.canonicalize().ok());
-        let ca = resolve_ca(Some(&pem), &Config::default(), &path).expect("given");
+        let ca = resolve_ca(Some(&pem), &Config::default(), "wss://h/ws", &path).expect("given");
         assert_eq!(ca.as_deref(), Some(pem.as_path()));
         remember(&path, Some("wss://h/ws".into()), "al".into(), ca.as_deref()).expect("remember");
         let config = load_config(&path).expect("load");
         assert_eq!((config.server.as_deref(), config.ca.as_deref()), (Some("wss://h/ws"), Some(pem.as_path())));
         assert!(std::fs::read_to_string(&path).expect("read").contains(&format!("ca = \"{}\"", pem.display())));
         // Not given: the remembered one; a later sign-in without --ca keeps it.
-        assert_eq!(resolve_ca(None, &config, &path).expect("remembered").as_deref(), Some(pem.as_path()));
+        assert_eq!(resolve_ca(None, &config, "wss://h/ws", &path).expect("remembered").as_deref(), Some(pem.as_path()));
+        // Only for the server it was remembered with: it vouches for no other.
+        assert_eq!(resolve_ca(None, &config, "wss://elsewhere/ws", &path).expect("other server"), None);
         remember(&path, None, "al".into(), None).expect("remember");
         assert_eq!(load_config(&path).expect("load").ca.as_deref(), Some(pem.as_path()));
         // Gone: a clear error naming it and the config file.
         std::fs::remove_file(&pem).expect("rm");
-        let err = format!("{:#}", resolve_ca(None, &config, &path).expect_err("gone"));
+        let err = format!("{:#}", resolve_ca(None, &config, "wss://h/ws", &path).expect_err("gone"));
         assert!(err.contains(&pem.display().to_string()) && err.contains("config.toml"), "{err}");
         assert!(err.contains("--ca FILE"), "{err}");
         // --ca given again wins over the remembered one.
-        assert_eq!(resolve_ca(Some(&pem), &config, &path).expect("given").as_deref(), Some(pem.as_path()));
-        assert_eq!(resolve_ca(None, &Config::default(), &path).expect("none"), None);
+        assert_eq!(
+            resolve_ca(Some(&pem), &config, "wss://h/ws", &path).expect("given").as_deref(),
+            Some(pem.as_path())
+        );
+        assert_eq!(resolve_ca(None, &Config::default(), "wss://h/ws", &path).expect("none"), None);
     }
 
     /// `path` relative to `base` (both absolute), with `..` as needed.

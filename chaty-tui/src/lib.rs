@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let config = config::load_config(&paths.config_file())?;
     let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
-    let ca = config::resolve_ca(cli.ca.as_deref(), &config, &paths.config_file())?;
+    let ca = config::resolve_ca(cli.ca.as_deref(), &config, &server, &paths.config_file())?;
     let tls = tls::Trust::new(ca.as_deref())?;
     // Remembered at the next sign-in when given this time.
     let remember_ca = if cli.ca.is_some() { ca } else { None };

@@ -11,14 +11,33 @@ async fn a_second_node_without_a_shared_fanout_refuses_to_start_and_says_why() -
     let first = Store::open_url(&url, false).await?;
     let refused = Store::open_url(&url, false).await.err().map(|e| e.reason()).unwrap_or_default();
     assert!(refused.starts_with("another chaty-server node ("), "{refused}");
-    assert!(refused.contains("need a shared fan-out"), "{refused}");
+    assert!(refused.contains("pid ") && refused.contains("need a shared fan-out"), "{refused}");
     // One with a shared fan-out is refused too while a node without one runs.
     let mixed = Store::open_url(&url, true).await.err().map(|e| e.reason()).unwrap_or_default();
-    assert!(mixed.contains("that node delivers to its own clients only"), "{mixed}");
-    // A node that stops cleanly leaves the registry: the next one starts.
+    assert!(mixed.contains("need a shared fan-out"), "{mixed}");
+    // A node that stops cleanly leaves: the next one starts.
     first.close().await;
     let second = Store::open_url(&url, false).await?;
     second.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_that_dies_frees_the_database_at_once() -> Result<()> {
+    let pg = Postgres::shared().await?;
+    let url = pg.database().await?;
+    let name = url.rsplit('/').next().unwrap_or_default().to_string();
+    let crashed = Store::open_url(&url, false).await?;
+    // The node's database sessions end as they do when its process is killed.
+    pg.psql(
+        "postgres",
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"),
+    )
+    .await?;
+    // No wait for a heartbeat to go stale: a restart is let in straight away.
+    let restarted = Store::open_url(&url, false).await?;
+    restarted.close().await;
+    drop(crashed);
     Ok(())
 }
 
@@ -28,9 +47,9 @@ async fn nodes_with_a_shared_fanout_share_a_database_and_a_dead_one_is_forgotten
     let url = pg.database().await?;
     let a = Store::open_url(&url, true).await?;
     let b = Store::open_url(&url, true).await?;
-    // A node that died long ago (its heartbeat is old) does not block a single node.
     b.close().await;
     a.close().await;
+    // A row left by a node that died long ago does not block anyone.
     pg.psql(&url, "INSERT INTO nodes VALUES ('ghost', 'gone pid 1', 0, 0, false)").await?;
     let single = Store::open_url(&url, false).await?;
     single.close().await;

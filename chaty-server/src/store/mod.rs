@@ -1,8 +1,8 @@
 //! The store: chaty's one domain API over its storage. Connections, the
 //! listener and the file routes call these methods and never see SQL or a
 //! database handle; each backend keeps its SQL in its own files behind
-//! [`Backend`]. Today that is SQLite ([`sqlite`], embedded, the default);
-//! the clustered PostgreSQL store goes beside it as another variant.
+//! [`Backend`]: SQLite ([`sqlite`], embedded, the default) or PostgreSQL
+//! ([`postgres`], chosen by a `postgres://` URL).
 //!
 //! Every method checks what the domain requires (membership, ownership,
 //! uniqueness) inside its own transaction and refuses with a

@@ -267,6 +267,9 @@ pub struct App {
     auth: Auth,
     /// What was typed while signing in, replayed into the chat once signed in.
     typeahead: VecDeque<Typed>,
+    /// The password of the sign-in under way: a kept line equal to it (typed
+    /// again by someone who thought the first Enter was lost) is never sent.
+    typeahead_secret: Option<String>,
     pub rooms: Vec<Room>,
     pub current: usize,
     pub input: Input,
@@ -321,6 +324,7 @@ impl App {
             signed_in: false,
             auth: Auth::None,
             typeahead: VecDeque::new(),
+            typeahead_secret: None,
             rooms: Vec::new(),
             current: 0,
             input: Input::default(),

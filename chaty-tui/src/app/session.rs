@@ -145,6 +145,12 @@ impl App {
             let text = self.input.text();
             let message = !text.trim().is_empty() && (!text.starts_with('/') || text.starts_with("//"));
             let enter = matches!(typed, Typed::Key(k) if k.code == KeyCode::Enter && k.modifiers.is_empty());
+            if enter && self.typeahead_secret.as_deref().is_some_and(|p| !p.is_empty() && text.trim() == p.trim()) {
+                // The password, typed again: it goes nowhere.
+                self.input.take();
+                self.typeahead.pop_front();
+                continue;
+            }
             if wait && enter && message && self.current_room().is_none() {
                 break;
             }
@@ -154,11 +160,15 @@ impl App {
                 None => {}
             }
         }
+        if self.typeahead.is_empty() {
+            self.typeahead_secret = None;
+        }
         cmds
     }
 
     /// The sign-in failed: what was typed meanwhile goes, and the form says so.
     pub(super) fn drop_typeahead(&mut self) {
+        self.typeahead_secret = None;
         if self.typeahead.is_empty() {
             return;
         }
@@ -230,6 +240,7 @@ impl App {
         self.signin.error = None;
         self.signin.busy = true;
         self.auth = Auth::Password { register, user: user.clone(), password: password.clone() };
+        self.typeahead_secret = Some(password.clone());
         if server != self.server || matches!(self.conn, Conn::Failed { .. }) {
             // A different server, or one given up on: reconnect, and sign in once connected.
             self.server = server.clone();

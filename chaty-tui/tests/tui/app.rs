@@ -120,6 +120,29 @@ fn keys_typed_while_signing_in_go_to_the_chat_afterwards() {
 }
 
 #[test]
+fn a_password_typed_again_while_signing_in_is_never_sent() {
+    let now = Instant::now();
+    let mut app = App::new("ws://127.0.0.1:8181/ws", "", None, "t");
+    app.update(Msg::Net(NetEvent::Connected), now);
+    type_text(&mut app, "dave", now);
+    app.update(key(KeyCode::Tab), now);
+    type_text(&mut app, "correct horse", now);
+    app.update(ctrl('r'), now);
+    // "Did Enter not work?": the password again, and Enter.
+    type_text(&mut app, "correct horse", now);
+    app.update(key(KeyCode::Enter), now);
+    let mut cmds = app.update(reply(auth_ok("dave"), "auth"), now);
+    let room =
+        ServerFrame::Room { room_id: "lobby".into(), topic: String::new(), private: false, kind: RoomKind::Room };
+    cmds.extend(app.update(frame(room), now));
+    assert!(
+        !sent(&cmds).iter().any(|f| f.to_string().contains("correct horse") && f["type"] != "REGISTER"),
+        "{cmds:?}"
+    );
+    assert!(app.input.is_empty(), "not left in the input either: {:?}", app.input.text());
+}
+
+#[test]
 fn keys_typed_while_a_sign_in_fails_are_dropped_and_it_says_so() {
     let now = Instant::now();
     let mut app = App::new("ws://127.0.0.1:8181/ws", "", None, "t");

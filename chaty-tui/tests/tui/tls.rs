@@ -139,19 +139,19 @@ async fn the_ca_given_once_is_remembered_for_the_next_start() -> Result<()> {
 
     // First start: --ca given; the sign-in remembers it with the server.
     let first = config::load_config(&config_file)?;
-    let ca = config::resolve_ca(Some(&pem.cert), &first, &config_file)?;
+    let ca = config::resolve_ca(Some(&pem.cert), &first, &url, &config_file)?;
     connect_with(&url, ca.as_deref()).await?.map_err(anyhow::Error::msg)?;
     config::remember(&config_file, Some(url.clone()), "dave".into(), ca.as_deref())?;
 
     // Next start: no --ca, and it connects.
     let next = config::load_config(&config_file)?;
     assert_eq!(next.ca.as_deref(), Some(pem.cert.as_path()));
-    let ca = config::resolve_ca(None, &next, &config_file)?;
+    let ca = config::resolve_ca(None, &next, &url, &config_file)?;
     connect_with(&url, ca.as_deref()).await?.map_err(anyhow::Error::msg)?;
 
     // The remembered file gone: a clear error before connecting.
     std::fs::remove_file(&pem.cert)?;
-    let err = config::resolve_ca(None, &next, &config_file).expect_err("gone");
+    let err = config::resolve_ca(None, &next, &url, &config_file).expect_err("gone");
     assert!(format!("{err:#}").contains(&pem.cert.display().to_string()), "{err:#}");
     stop.cancel();
     Ok(())

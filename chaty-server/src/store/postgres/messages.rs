@@ -153,11 +153,17 @@ pub async fn edit(
     if sender != user.id {
         return Err(StoreError::refused(ErrorCode::Forbidden, "you can only edit your own messages"));
     }
-    db.execute(
-        "UPDATE messages SET content = $2, edited_at = $3, search = to_tsvector('simple', $4) WHERE id = $1",
-        &[&to_sql(id), &content, &now, &fts::words(content)],
-    )
-    .await?;
+    // Not onto a tombstone, should a delete have committed since `visible`.
+    let edited = db
+        .execute(
+            "UPDATE messages SET content = $2, edited_at = $3, search = to_tsvector('simple', $4)
+             WHERE id = $1 AND deleted_at IS NULL",
+            &[&to_sql(id), &content, &now, &fts::words(content)],
+        )
+        .await?;
+    if edited == 0 {
+        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
+    }
     m.content = content.to_string();
     m.edited_at = Some(format_millis(now));
     Ok(m)
@@ -201,7 +207,8 @@ pub async fn react(
         .await?
     } else {
         db.execute(
-            "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO reactions (message_id, user_id, emoji, created_at)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM messages WHERE id = $1 AND deleted_at IS NULL)
              ON CONFLICT DO NOTHING",
             &[&to_sql(id), &user.id, &emoji, &now],
         )

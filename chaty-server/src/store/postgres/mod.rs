@@ -28,6 +28,21 @@ use crate::store::model::{Post, Posted};
 
 /// Connections per node.
 const POOL_SIZE: usize = 16;
+/// Longest a message's transaction may take before it is refused.
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the URL's host is this machine (or a Unix socket).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "") || host.starts_with('/')
+}
 
 #[derive(Clone)]
 pub struct Postgres {
@@ -36,19 +51,26 @@ pub struct Postgres {
     /// This node's registration; the heartbeat stops with it.
     node: nodes::Node,
     heartbeat: tokio_util::sync::CancellationToken,
+    /// The session holding this node's advisory lock (see `nodes`): the lock
+    /// lives exactly as long as this connection, so a node that dies frees it.
+    lock_session: Arc<tokio_postgres::Client>,
+    /// Posts under way, waited for at a clean stop.
+    in_flight: tokio_util::task::TaskTracker,
     /// One poster per room at a time (see the module docs).
     posting: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
-/// `url` without its password, for messages and logs.
+/// `url` without its password (in the user part or as `?password=`), for
+/// messages and logs.
 pub fn redact(url: &str) -> String {
+    let (url, _) = take_param(url, "password");
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             let user = userinfo.split(':').next().unwrap_or_default();
             format!("{}{user}{}", &url[..scheme + 3], &url[at..])
         }
-        _ => url.to_string(),
+        _ => url,
     }
 }
 
@@ -115,12 +137,26 @@ impl Postgres {
     /// platform's roots (rustls does not do unverified TLS).
     pub async fn connect(url: &str, shared_fanout: bool) -> Result<Self, StoreError> {
         let (url, root_cert) = take_param(url, "sslrootcert");
-        let normalised =
+        let mut normalised =
             url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
-        let config: tokio_postgres::Config = normalised
+        if !normalised.contains("sslmode=") && is_loopback(&normalised) {
+            // libpq's default `prefer` would try TLS, and a loopback server's
+            // snakeoil certificate would then fail verification: on loopback,
+            // without an sslmode, connect in plain text as libpq effectively does.
+            normalised.push_str(if normalised.contains('?') { "&sslmode=disable" } else { "?sslmode=disable" });
+        }
+        let mut config: tokio_postgres::Config = normalised
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        // A database host that stops answering fails requests in seconds, not hours.
+        config.connect_timeout(std::time::Duration::from_secs(5)).keepalives_idle(std::time::Duration::from_secs(30));
         let tls = tls(root_cert.as_deref())?;
+        let (lock_session, session) = config.connect(tls.clone()).await?;
+        tokio::spawn(async move {
+            if let Err(e) = session.await {
+                tracing::warn!("the node's lock session ended: {e}");
+            }
+        });
         let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         // Bounded waits: while the database is down, requests fail quickly
         // (ERROR internal) instead of piling up.
@@ -140,11 +176,24 @@ impl Postgres {
             label: format!("{host} pid {}", std::process::id()),
             shared_fanout,
         };
-        let tx = client.transaction().await?;
-        nodes::register(&*tx, &node).await?;
-        tx.commit().await?;
+        nodes::register(&lock_session, &**client, &node).await?;
+        if !shared_fanout {
+            // The only node: guests' memberships ended with their connections,
+            // which a restart or crash ended too (as the SQLite store does).
+            client
+                .execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", &[])
+                .await?;
+        }
         drop(client);
-        let db = Self { pool, epoch: epoch.into(), node, heartbeat: Default::default(), posting: Arc::default() };
+        let db = Self {
+            pool,
+            epoch: epoch.into(),
+            node,
+            heartbeat: Default::default(),
+            lock_session: Arc::new(lock_session),
+            in_flight: Default::default(),
+            posting: Arc::default(),
+        };
         db.keep_alive();
         Ok(db)
     }
@@ -159,6 +208,12 @@ impl Postgres {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(period) => {}
                 }
+                if db.lock_session.is_closed() {
+                    tracing::error!(
+                        "this node's lock session with the database ended: another node could now start \
+                         on the same database; restart this node"
+                    );
+                }
                 let beat = async { nodes::heartbeat(&**db.client().await?, &db.node.id).await };
                 if let Err(e) = beat.await {
                     tracing::warn!("node heartbeat: {e}");
@@ -171,9 +226,15 @@ impl Postgres {
         &self.epoch
     }
 
-    /// Leaves the node registry and closes the pool.
+    /// Waits for posts under way, leaves the node registry (lock and row)
+    /// and closes the pool.
     pub async fn close(self) {
+        self.in_flight.close();
+        self.in_flight.wait().await;
         self.heartbeat.cancel();
+        if let Err(e) = self.lock_session.execute("SELECT pg_advisory_unlock_all()", &[]).await {
+            tracing::warn!("releasing the node lock: {e}");
+        }
         let left = async { nodes::leave(&**self.client().await?, &self.node.id).await };
         if let Err(e) = left.await {
             tracing::warn!("leaving the node registry: {e}");
@@ -198,12 +259,20 @@ impl Postgres {
             let mut rooms = self.posting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             rooms.entry(post.room_id.clone()).or_default().clone()
         };
-        let turn = lock.lock_owned().await;
+        let turn = lock.clone().lock_owned().await;
         let db = self.clone();
-        tokio::spawn(async move {
-            let result = db.post_now(&post, now).await;
+        self.in_flight.spawn(async move {
+            // A database that stops answering must not hold the room forever.
+            let result = tokio::time::timeout(POST_TIMEOUT, db.post_now(&post, now))
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("the database did not answer in time"))));
             done(result);
             drop(turn);
+            // Forget the room's lock when nobody else holds or waits for it.
+            let mut rooms = db.posting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if Arc::strong_count(&lock) <= 2 {
+                rooms.remove(&post.room_id);
+            }
         });
         Ok(())
     }

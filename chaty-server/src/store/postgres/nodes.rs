@@ -1,11 +1,12 @@
-//! The nodes sharing one PostgreSQL database. Each node registers itself and
-//! keeps a heartbeat; a node that stops cleanly leaves, one that dies is
-//! forgotten once its heartbeat is older than [`STALE_MS`]. Several nodes
-//! need a shared fan-out (`--redis`), or a room would be split between
-//! nodes that cannot hear each other: a node refuses to start into that.
+//! The nodes sharing one PostgreSQL database. Each node holds an advisory
+//! lock for as long as it runs (freed by PostgreSQL the moment its session
+//! ends, so a crashed node can be restarted at once), and a row naming it with
+//! a heartbeat, for messages. Several nodes need a shared fan-out, or a room
+//! would be split between nodes that cannot hear each other: a node refuses to
+//! start into that.
 
 use chaty_proto::time::{format_millis, now_millis};
-use tokio_postgres::GenericClient;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::error::StoreError;
 
@@ -13,8 +14,8 @@ use crate::error::StoreError;
 pub const HEARTBEAT_MS: i64 = 5_000;
 /// A node silent for this long is gone.
 pub const STALE_MS: i64 = 15_000;
-/// Serialises registrations (a transaction-level advisory lock).
-const REGISTRATION_LOCK: i64 = 0x0063_6861_7480;
+/// The advisory lock that says which nodes are alive (see [`register`]).
+const NODES_LOCK: i64 = 0x0063_6861_7480;
 
 /// What a node says about itself.
 #[derive(Debug, Clone)]
@@ -27,27 +28,40 @@ pub struct Node {
 }
 
 /// Registers `me`, refusing when that would split rooms between nodes.
-pub async fn register(db: &impl GenericClient, me: &Node) -> Result<(), StoreError> {
+///
+/// Liveness is an advisory lock held by `session`, a connection of the
+/// node's own: a node without a shared fan-out holds it exclusively, nodes
+/// with one hold it shared. PostgreSQL frees it when that session ends, so a
+/// node that crashed frees it at once and can be restarted straight away;
+/// the `nodes` rows only name who is there.
+pub async fn register(session: &Client, db: &impl GenericClient, me: &Node) -> Result<(), StoreError> {
+    let take =
+        if me.shared_fanout { "SELECT pg_try_advisory_lock_shared($1)" } else { "SELECT pg_try_advisory_lock($1)" };
+    let got: bool = session.query_one(take, &[&NODES_LOCK]).await?.get(0);
     let now = now_millis();
-    db.execute("SELECT pg_advisory_xact_lock($1)", &[&REGISTRATION_LOCK]).await?;
-    db.execute("DELETE FROM nodes WHERE heartbeat_at < $1", &[&(now - STALE_MS)]).await?;
-    let others = db.query("SELECT label, started_at, shared_fanout FROM nodes WHERE id <> $1", &[&me.id]).await?;
-    for other in &others {
-        let (label, started, shared): (String, i64, bool) = (other.get(0), other.get(1), other.get(2));
-        if !(me.shared_fanout && shared) {
-            let why = if me.shared_fanout {
-                "that node delivers to its own clients only"
-            } else {
-                "this node delivers to its own clients only"
-            };
-            return Err(StoreError::Io(std::io::Error::other(format!(
-                "another chaty-server node ({label}, up since {}) uses this database, and {why}: \
-                 nodes sharing a database need a shared fan-out, or rooms would be split between them; \
-                 run one chaty-server per database",
-                format_millis(started)
-            ))));
-        }
+    if !got {
+        let others = db
+            .query(
+                "SELECT label, started_at FROM nodes WHERE heartbeat_at >= $1 ORDER BY started_at",
+                &[&(now - STALE_MS)],
+            )
+            .await?;
+        let who = others
+            .iter()
+            .map(|r| format!("{}, up since {}", r.get::<_, String>(0), format_millis(r.get(1))))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let who = if who.is_empty() {
+            "another chaty-server node".to_string()
+        } else {
+            format!("another chaty-server node ({who})")
+        };
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "{who} uses this database, and nodes sharing a database need a shared fan-out, \
+             or rooms would be split between them; run one chaty-server per database"
+        ))));
     }
+    db.execute("DELETE FROM nodes WHERE heartbeat_at < $1", &[&(now - STALE_MS)]).await?;
     db.execute(
         "INSERT INTO nodes (id, label, started_at, heartbeat_at, shared_fanout) VALUES ($1, $2, $3, $3, $4)",
         &[&me.id, &me.label, &now, &me.shared_fanout],

@@ -46,7 +46,7 @@ pub async fn directory(db: &impl GenericClient, asker: i64, lookup: &Lookup) -> 
              WHERE u.pass_hash IS NOT NULL
                AND ($2::TEXT IS NULL OR lower(u.name) LIKE $2 ESCAPE '\\' OR u.search_key LIKE $3 ESCAPE '\\')
                AND ($4::TEXT[] IS NULL OR lower(u.name) = ANY($4))
-             ORDER BY lower(u.name) LIMIT $5",
+             ORDER BY lower(u.name) COLLATE \"C\" LIMIT $5",
             &[&asker, &name_pattern, &word_pattern, &ids, &limit],
         )
         .await?;

@@ -151,7 +151,7 @@ pub async fn members(db: &impl GenericClient, room_id: &str) -> Result<Vec<Membe
         .query(
             "SELECT u.name, m.read_seq, u.last_seen, u.display_name, u.status_text
              FROM members m JOIN users u ON u.id = m.user_id
-             WHERE m.room_id = $1 ORDER BY lower(u.name), u.name",
+             WHERE m.room_id = $1 ORDER BY lower(u.name) COLLATE \"C\", u.name COLLATE \"C\"",
             &[&room_id],
         )
         .await?;
@@ -197,7 +197,8 @@ pub async fn mark_read(
 }
 
 pub async fn rooms_of(db: &impl GenericClient, user_id: i64) -> Result<Vec<String>, StoreError> {
-    let rows = db.query("SELECT room_id FROM members WHERE user_id = $1 ORDER BY room_id", &[&user_id]).await?;
+    let rows =
+        db.query("SELECT room_id FROM members WHERE user_id = $1 ORDER BY room_id COLLATE \"C\"", &[&user_id]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -211,11 +212,11 @@ pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummar
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE (
                         SELECT COUNT(*) FROM messages x
                         WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> $1 AND x.deleted_at IS NULL
-                          AND (' ' || lower(x.content) || ' ') ~ ('[^a-z0-9_-]@' || lower($2) || '[^a-z0-9_-]')) END
+                          AND (' ' || lower(x.content) || ' ') ~ ('[^a-z0-9_-]@' || $2 || '[^a-z0-9_-]')) END
              FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1
              WHERE NOT r.private OR m.user_id IS NOT NULL
-             ORDER BY m.user_id IS NOT NULL DESC, r.kind = 'dm', r.id",
-            &[&user.id, &user.name],
+             ORDER BY m.user_id IS NOT NULL DESC, r.kind = 'dm', r.id COLLATE \"C\"",
+            &[&user.id, &regex_literal(&user.name.to_lowercase())],
         )
         .await?;
     Ok(rows
@@ -238,6 +239,19 @@ pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummar
             }
         })
         .collect())
+}
+
+/// `text` as a regular expression that matches it literally (guest ids may
+/// hold `.` and `+`).
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if matches!(c, '.' | '+' | '*' | '?' | '^' | '$' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A unique violation is a race with another transaction doing the same.

@@ -42,8 +42,16 @@ pub async fn register(
 ) -> Result<User, StoreError> {
     match by_name(db, name).await? {
         Some(user) if user.guest && guest_is_gone(user.id) => {
-            db.execute("UPDATE users SET name = $2, pass_hash = $3 WHERE id = $1", &[&user.id, &name, &pass_hash])
+            // Only while it is still a guest: two takeovers at once, one wins.
+            let taken_over = db
+                .execute(
+                    "UPDATE users SET name = $2, pass_hash = $3 WHERE id = $1 AND pass_hash IS NULL",
+                    &[&user.id, &name, &pass_hash],
+                )
                 .await?;
+            if taken_over == 0 {
+                return Err(taken(name));
+            }
             return Ok(User { id: user.id, name: name.to_string(), guest: false });
         }
         Some(_) => return Err(taken(name)),
