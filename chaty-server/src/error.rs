@@ -19,7 +19,8 @@ impl Refusal {
 
     /// `rate_limited`, retry after `wait`.
     pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
-        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Rounded up: waiting exactly what we say must be enough.
+        let ms = u64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
         Self { code: ErrorCode::RateLimited, message: message.into(), retry_after_ms: Some(ms) }
     }
 

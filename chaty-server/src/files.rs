@@ -121,7 +121,7 @@ async fn receive(body: Body, path: &std::path::Path, limit: u64) -> Result<(Stri
         refused(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "cannot store files")
     };
     let created = path.to_path_buf();
-    let file = tokio::task::spawn_blocking(move || crate::private::create_file(&created)).await;
+    let file = tokio::task::spawn_blocking(move || crate::private::create_new_file(&created)).await;
     let mut file = tokio::fs::File::from_std(file.map_err(std::io::Error::other).and_then(|r| r).map_err(internal)?);
     let mut hash = Sha256::new();
     let mut size = 0u64;

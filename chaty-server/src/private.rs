@@ -36,6 +36,14 @@ pub fn create_file(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Creates a new private file; fails if anything (a symlink included) is
+/// already at `path`, so a shared temp dir cannot redirect the write.
+pub fn create_new_file(path: &Path) -> io::Result<File> {
+    let file = options().write(true).create_new(true).open(path)?;
+    set_mode(path, FILE_MODE)?;
+    Ok(file)
+}
+
 /// Opens a file for appending, creating it private if it does not exist.
 /// An existing file keeps its mode.
 pub fn append_file(path: &Path) -> io::Result<File> {
@@ -97,6 +105,10 @@ mod tests {
         let log = nested.join("log");
         append_file(&log).expect("log");
         assert_eq!(mode(&log), 0o600);
+        let fresh = nested.join("fresh");
+        create_new_file(&fresh).expect("new");
+        assert_eq!(mode(&fresh), 0o600);
+        assert!(create_new_file(&fresh).is_err(), "never over something already there");
         let db = nested.join("db");
         touch_new(&db).expect("touch");
         assert_eq!(mode(&db), 0o600);
