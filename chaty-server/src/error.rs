@@ -68,6 +68,11 @@ impl StoreError {
                 _ => msg.clone().unwrap_or_else(|| e.to_string()),
             },
             Self::Io(e) => io_reason(e),
+            Self::Pool(deadpool_postgres::PoolError::Backend(e)) => match e.as_db_error() {
+                // It answered, and said no (a wrong password, a missing database, …).
+                Some(db) => format!("the database refused: {}", db.message()),
+                None => format!("cannot reach it: {e}"),
+            },
             Self::Pool(e) => format!("cannot reach it: {e}"),
             Self::Postgres(e) => e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
             other => other.to_string(),

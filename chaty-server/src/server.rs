@@ -244,7 +244,9 @@ async fn upgrade(
 /// load balancer then sends clients to another node).
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     if let Err(e) = shared.ctx.store.ping().await {
-        tracing::warn!("health check: the database does not answer: {e}");
+        // Debug, not warn: load balancers ask every second or so, and the
+        // failed writes meanwhile are logged as errors already.
+        tracing::debug!("health check: the database does not answer: {e}");
         let body = serde_json::json!({
             "status": "unavailable",
             "reason": "the database does not answer",

@@ -235,13 +235,15 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let mut out = Vec::new();
     let mut spans_of = Vec::new();
     let mut marker = None;
-    let mut last: Option<(&str, i64, chrono::NaiveDate)> = None;
+    // Sender, display name, time, day of the message before: a new header
+    // when any changes (a rename shows at once).
+    let mut last: Option<(&str, &str, i64, chrono::NaiveDate)> = None;
     for (m, sender) in room.messages.iter().zip(&senders) {
         let when = local(&m.timestamp, offset);
         let ms = chaty_proto::time::parse_millis(&m.timestamp).unwrap_or(0);
         let day = when.map(|w| w.date_naive());
         if let Some(day) = day {
-            if last.is_none_or(|(_, _, d)| d != day) {
+            if last.is_none_or(|(_, _, _, d)| d != day) {
                 let label = format!(" {} ", day.format("%A %-d %B %Y"));
                 let rule = width.saturating_sub(label.width()) / 2;
                 out.push(Line::styled(format!("{}{label}{}", "─".repeat(rule), "─".repeat(rule)), dim));
@@ -258,8 +260,9 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
             last = None;
         }
         let start = out.len();
-        let grouped =
-            last.is_some_and(|(u, t, d)| u == m.user_id && ms - t < GROUP_MS && Some(d) == day) && m.reply_to.is_none();
+        let grouped = last
+            .is_some_and(|(u, n, t, d)| u == m.user_id && n == m.user_name && ms - t < GROUP_MS && Some(d) == day)
+            && m.reply_to.is_none();
         if let Some(id) = m.reply_to {
             extra(
                 &mut out,
@@ -327,7 +330,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
             }
         }
         spans_of.push((m.id, start, out.len()));
-        last = Some((&m.user_id, ms, day.unwrap_or_default()));
+        last = Some((&m.user_id, &m.user_name, ms, day.unwrap_or_default()));
     }
     for p in &room.pending {
         let (_, text) = body(&p.content, &mine.label());
@@ -395,6 +398,30 @@ mod tests {
         assert!(!mentions("hey @alicebob", "alice"));
         assert!(!mentions("mail@alice.com", "alice"), "an address is not a mention");
         assert!(!mentions("hey @al", "alice"));
+    }
+
+    #[test]
+    fn a_rename_starts_a_new_header_at_once() {
+        let mut room = Room::new("general");
+        for (id, name, text) in [(1, "Alice Liddell", "before rename"), (2, "Queen Alice", "after rename")] {
+            room.insert(chaty_proto::Message {
+                id,
+                seq: id,
+                room_id: "general".into(),
+                user_id: "alice".into(),
+                user_name: name.into(),
+                content: text.into(),
+                timestamp: format!("2024-03-28T12:00:0{id}.000Z"),
+                ..chaty_proto::Message::default()
+            });
+        }
+        let text: Vec<String> = build(&room, "bob", 80, FixedOffset::east_opt(0).expect("utc"), None)
+            .lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
+            .collect();
+        let after = text.iter().find(|l| l.contains("after rename")).expect("shown");
+        assert!(after.contains("Queen Alice"), "the new name heads the message: {text:?}");
     }
 
     #[test]

@@ -175,6 +175,10 @@ async fn search_covers_only_your_rooms_newest_first() -> Result<()> {
     assert_eq!(contents, ["the \"deploy\" finished", "deploy started on Café server"]);
     assert_eq!(results["messages"][0]["snippet"], "the \"[deploy]\" finished");
 
+    // Accents ignored, and the match still marked (on either store).
+    alice.send(json!({"type": "SEARCH", "query": "cafe"})).await?;
+    let found = alice.recv_type("SEARCH_RESULTS").await?;
+    assert_eq!(found["messages"][0]["snippet"], "deploy started on [Café] server");
     for (query, expected) in [("cafe", 1), ("\"deploy started\"", 1), ("deploy NOT finished", 1), ("launch", 0)] {
         alice.send(json!({"type": "SEARCH", "query": query})).await?;
         let n = alice.recv_type("SEARCH_RESULTS").await?["messages"].as_array().map_or(0, Vec::len);

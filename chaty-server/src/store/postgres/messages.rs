@@ -277,7 +277,7 @@ pub async fn search(
         StoreError::refused(ErrorCode::Invalid, format!("search query {}: {why}", chaty_proto::validate::quote(query)))
     })?;
     let sql = format!(
-        "SELECT {COLUMNS}, ts_headline('simple', m.content, q, 'StartSel=[, StopSel=], MaxWords=12, MinWords=3')
+        "SELECT {COLUMNS}
          FROM messages m JOIN users u ON u.id = m.sender_id
          JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = $1,
          to_tsquery('simple', $2) q
@@ -287,5 +287,11 @@ pub async fn search(
     let rows = db.query(&sql, &[&user_id, &tsquery, &room, &limit]).await?;
     let mut messages: Vec<Message> = rows.iter().map(message).collect();
     add_reactions(db, &mut messages).await?;
-    Ok(messages.into_iter().zip(rows.iter()).map(|(message, r)| SearchHit { message, snippet: r.get(12) }).collect())
+    Ok(messages
+        .into_iter()
+        .map(|message| {
+            let snippet = fts::snippet(&message.content, query);
+            SearchHit { message, snippet }
+        })
+        .collect())
 }

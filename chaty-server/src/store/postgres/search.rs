@@ -190,6 +190,93 @@ fn term(t: &[Token], pos: &mut usize) -> Result<Option<String>, String> {
     }
 }
 
+/// Words of a search snippet, at most.
+const SNIPPET_WORDS: usize = 12;
+
+/// What to mark in a snippet: single words (with a prefix flag) and
+/// phrases, from the query's positive terms (a term after NOT is not marked).
+fn marks(query: &str) -> (Vec<(String, bool)>, Vec<Vec<String>>) {
+    let (mut words, mut phrases) = (Vec::new(), Vec::new());
+    let mut negated = false;
+    for token in tokens(query).unwrap_or_default() {
+        match token {
+            Token::Not => negated = true,
+            Token::Word(w, prefix) if !negated => words.push((w, prefix)),
+            Token::Phrase(p) if !negated => phrases.push(p),
+            Token::Word(..) | Token::Phrase(_) => negated = false,
+            _ => {}
+        }
+    }
+    (words, phrases)
+}
+
+/// The snippet SQLite's FTS5 `snippet()` gives: up to 12 words around the
+/// first match, cut ends shown with `…`, each matched word (a whole phrase
+/// as one) in `[…]`, matching without regard to case or accents.
+pub fn snippet(content: &str, query: &str) -> String {
+    let (terms, phrases) = marks(query);
+    // Each word's byte range in `content`, and its folded form.
+    let mut spans: Vec<(usize, usize, String)> = Vec::new();
+    let mut start = None;
+    for (i, c) in content.char_indices().chain(std::iter::once((content.len(), ' '))) {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                spans.push((s, i, fold(&content[s..i])));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    // Marked word ranges [first, last], in order.
+    let mut marked: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < spans.len() {
+        let phrase = phrases
+            .iter()
+            .find(|p| p.len() <= spans.len() - i && p.iter().enumerate().all(|(k, w)| spans[i + k].2 == *w));
+        if let Some(p) = phrase {
+            marked.push((i, i + p.len() - 1));
+            i += p.len();
+            continue;
+        }
+        let word = &spans[i].2;
+        if terms.iter().any(|(t, prefix)| if *prefix { word.starts_with(t.as_str()) } else { word == t }) {
+            marked.push((i, i));
+        }
+        i += 1;
+    }
+    let (from, to) = if spans.len() <= SNIPPET_WORDS {
+        (0, spans.len())
+    } else {
+        let first = marked.first().map_or(0, |m| m.0);
+        let from = first.saturating_sub(2).min(spans.len() - SNIPPET_WORDS);
+        (from, from + SNIPPET_WORDS)
+    };
+    if spans.is_empty() {
+        return content.to_string();
+    }
+    let begin = if from == 0 { 0 } else { spans[from].0 };
+    let end = if to == spans.len() { content.len() } else { spans[to - 1].1 };
+    let mut out = String::new();
+    if from > 0 {
+        out.push('…');
+    }
+    let mut at = begin;
+    for &(a, b) in marked.iter().filter(|(a, b)| *a >= from && *b < to) {
+        out.push_str(&content[at..spans[a].0]);
+        out.push('[');
+        out.push_str(&content[spans[a].0..spans[b].1]);
+        out.push(']');
+        at = spans[b].1;
+    }
+    out.push_str(&content[at..end]);
+    if to < spans.len() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +294,27 @@ mod tests {
         for bad in ["\"unbalanced", "(a", "a)", "OR b", "a NOT", "", "()"] {
             assert!(tsquery(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn snippets_mark_what_matched_like_fts5() {
+        assert_eq!(snippet("we met at the Café Royal", "cafe"), "we met at the [Café] Royal");
+        assert_eq!(snippet("we met at the Café Royal", "cafe royal"), "we met at the [Café] [Royal]");
+        assert_eq!(snippet("so naïve of me, really quite naïve", "naive"), "so [naïve] of me, really quite [naïve]");
+        assert_eq!(snippet("a phrase to find here", "\"a phrase\""), "[a phrase] to find here");
+        assert_eq!(snippet("the \"deploy\" finished", "deploy"), "the \"[deploy]\" finished");
+        assert_eq!(snippet("deploy started", "deploy NOT finished"), "[deploy] started");
+        assert_eq!(snippet("deployment done", "deploy*"), "[deployment] done");
+        let long = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen target end";
+        assert_eq!(
+            snippet(long, "target"),
+            "…five six seven eight nine ten eleven twelve thirteen fourteen [target] end"
+        );
+        let early = "alpha target beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu";
+        assert_eq!(
+            snippet(early, "target"),
+            "alpha [target] beta gamma delta epsilon zeta eta theta iota kappa lambda…"
+        );
     }
 
     #[test]
