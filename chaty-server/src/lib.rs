@@ -8,6 +8,7 @@ pub mod config;
 mod connection;
 pub mod error;
 mod files;
+pub mod healthcheck;
 pub mod hub;
 pub mod limits;
 pub mod private;

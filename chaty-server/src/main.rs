@@ -11,9 +11,32 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// A self-hosted chat server: WebSocket + JSON, SQLite inside (or PostgreSQL).
+/// With no command it serves, as `chaty-server serve` does.
 #[derive(Debug, Parser)]
-#[command(name = "chaty-server", version, about)]
+#[command(name = "chaty-server", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Serve,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(Serve),
+    /// Ask a running server whether it is ready (GET /readyz): exit 0 when it
+    /// is, 1 when not. For container health checks, where there is no curl.
+    Healthcheck {
+        /// The server, or its readiness URL (no path means /readyz).
+        #[arg(long, env = "CHATY_HEALTHCHECK_URL", default_value = "http://127.0.0.1:8181/readyz")]
+        url: String,
+    },
+}
+
+/// The server's settings.
+#[derive(Debug, clap::Args)]
+struct Serve {
     /// Address to listen on, HOST:PORT or :PORT for every interface (HTTP and WebSocket share it).
     #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181", value_name = "HOST:PORT")]
     listen: Listen,
@@ -63,7 +86,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    match start(cli) {
+    let serve = match cli.command {
+        None => cli.serve,
+        Some(Command::Serve(serve)) => serve,
+        Some(Command::Healthcheck { url }) => return healthcheck(&url),
+    };
+    match start(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chaty-server: {e:#}");
@@ -72,7 +100,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(cli: Cli) -> anyhow::Result<()> {
+/// `chaty-server healthcheck`: 0 ready, 1 not, 2 a bad URL.
+fn healthcheck(url: &str) -> ExitCode {
+    let target = match chaty_server::healthcheck::parse(url) {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("chaty-server healthcheck: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let checked = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(chaty_server::healthcheck::check(&target)));
+    match checked {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chaty-server healthcheck: not ready: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn start(cli: Serve) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -71,6 +71,7 @@ pub async fn run(
         .route("/", get(upgrade))
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/files", axum::routing::put(crate::files::upload))
         .route("/files/{id}", get(crate::files::download))
         .with_state(shared.clone());
@@ -238,6 +239,19 @@ async fn upgrade(
                 shared.open.fetch_sub(1, Ordering::Relaxed);
             })
         })
+}
+
+/// Readiness for load balancers and container health checks: 200 when
+/// writes go through, 503 (with the reason) when they do not.
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let (status, body) = match shared.ctx.store.ready().await {
+        Ok(()) => (StatusCode::OK, serde_json::json!({"status": "ready"})),
+        Err(e) => {
+            tracing::debug!("readiness: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "not ready", "reason": e.reason()}))
+        }
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// Liveness, and whether the database answers: 503 while it does not (a

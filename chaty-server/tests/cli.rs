@@ -199,3 +199,24 @@ fn starts_prints_its_address_and_database_and_stops_cleanly_on_sigterm() {
     assert!(db.exists(), "database created, with its directory");
     assert_eq!(terminate(&mut started.child), Some(0));
 }
+
+#[test]
+fn healthcheck_says_whether_a_server_is_ready_by_its_exit_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("chaty.db");
+    // `serve` is the same as no command.
+    let mut started = start_with("", &["serve", "--listen", "127.0.0.1:0", "--db", db.to_str().expect("p")], &[]);
+    let line = &started.lines[0];
+    let addr = line.split("ws://").nth(1).and_then(|r| r.split('/').next()).expect("an address").to_string();
+    for url in [format!("http://{addr}"), format!("http://{addr}/readyz"), format!("http://{addr}/healthz")] {
+        let (code, stderr) = run(&["healthcheck", "--url", &url]);
+        assert_eq!(code, 0, "{url}: {stderr}");
+    }
+    assert_eq!(terminate(&mut started.child), Some(0));
+    let (code, stderr) = run(&["healthcheck", "--url", &format!("http://{addr}")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with("chaty-server healthcheck: not ready: cannot connect to "), "{stderr}");
+    let (code, stderr) = run(&["healthcheck", "--url", "127.0.0.1:8181"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("\"127.0.0.1:8181\" is not a URL"), "{stderr}");
+}

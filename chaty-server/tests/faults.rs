@@ -13,7 +13,8 @@ async fn a_locked_database_refuses_with_internal_and_recovers() {
     let db = dir.path().join("chaty.db");
     let store = chaty_server::Store::open(&db).expect("store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("ws://{}/ws", listener.local_addr().expect("addr"));
+    let addr = listener.local_addr().expect("addr");
+    let url = format!("ws://{addr}/ws");
     let stop = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(chaty_server::run(listener, store, chaty_server::Config::default(), stop.clone()));
 
@@ -33,11 +34,16 @@ async fn a_locked_database_refuses_with_internal_and_recovers() {
     .await;
     let refused = recv_type(&mut ws, "ERROR").await;
     assert_eq!((&refused["code"], &refused["ref"]), (&json!("internal"), &json!("m1")), "{refused}");
-    // The server is still up, and reads still work.
+    // The server is still up, and reads still work; it says it is not ready.
     send(&mut ws, json!({"type": "PING"})).await;
     recv_type(&mut ws, "PONG").await;
+    let (status, body) = http_get(addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"not ready\""), "{body}");
 
     blocker.execute_batch("ROLLBACK").expect("unlock");
+    let (status, body) = http_get(addr, "/readyz").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
     send(&mut ws, json!({"type": "CHAT_MESSAGE", "roomId": "general", "content": "hello", "clientId": "c1"})).await;
     let echo = recv_type(&mut ws, "CHAT_MESSAGE").await;
     assert_eq!((&echo["clientId"], &echo["seq"]), (&json!("c1"), &json!(1)));
@@ -47,4 +53,19 @@ async fn a_locked_database_refuses_with_internal_and_recovers() {
 
     stop.cancel();
     server.await.expect("join").expect("server");
+}
+
+/// One GET; the status and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), tcp.read_to_string(&mut response))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
 }

@@ -124,6 +124,21 @@ impl Store {
             .map_err(|_| StoreError::Io(std::io::Error::other("no answer within 3 s")))?
     }
 
+    /// Whether writes go through: the database answers, and (SQLite) the
+    /// writer takes and finishes a job within 5 s, so a stuck writer or a
+    /// database locked by another process makes a node not ready.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let probe = s.write(|db| Ok(db.execute_batch("SELECT 1")?));
+                tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+                    .await
+                    .map_err(|_| StoreError::Io(std::io::Error::other("the writer made no progress for 5 s")))?
+            }
+            Backend::Postgres(_) => self.ping().await,
+        }
+    }
+
     /// Commits what is queued and closes the database cleanly.
     pub async fn close(self) {
         match self.backend {
