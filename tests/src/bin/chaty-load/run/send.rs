@@ -97,8 +97,9 @@ pub(super) async fn write_loop(
                     content.clear();
                     Payload { sender, seq, step: plan.idx, window, t_us }.write(&mut content, args.payload_bytes);
                     match args.protocol {
+                        // As the seed's own client writes it: a display name with a space.
                         Protocol::Seed => format!(
-                            r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","userId":"{user}","userName":"{user}","content":"{content}"}}"#
+                            r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","userId":"{user}","userName":"User {user}","content":"{content}"}}"#
                         ),
                         Protocol::Chaty => format!(
                             r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","content":"{content}","clientId":"c{}-{seq}"}}"#,
