@@ -34,6 +34,12 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// The server's settings.
 #[derive(Debug, clap::Args)]
 struct Serve {
@@ -79,6 +85,9 @@ struct Serve {
     /// Log filter for stderr, e.g. `info` or `chaty_server=debug`.
     #[arg(long, env = "CHATY_LOG", default_value = "info")]
     log: String,
+    /// Log lines as plain text, or as one JSON object each (for log shippers).
+    #[arg(long, env = "CHATY_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 fn main() -> ExitCode {
@@ -125,12 +134,13 @@ fn healthcheck(url: &str) -> ExitCode {
 
 fn start(cli: Serve) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
         // Colours for a person at a terminal; plain text for journald and log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // One object per line; a connection's span (id, peer, user) as `span`.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 
     // Everything that can fail without touching the disk comes first: a
     // start that fails creates no database.

@@ -62,3 +62,41 @@ async fn debug_logging_follows_a_connection_in_its_own_span() {
         "a vanished client is logged as lost:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_connection_span() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr.log");
+    let port = common::free_port();
+    let mut child = Command::new(common::BIN)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "chaty_server=debug", "--log-format", "json", "--db"])
+        .arg(dir.path().join("chaty.db"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn");
+    let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
+    common::send(&mut ws, json!({"type": "REGISTER", "userName": "alice", "password": "correct horse"})).await;
+    common::recv_type(&mut ws, "ROOMS").await;
+    ws.close(None).await.expect("close");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("\"close\"") || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let signed_in = lines.iter().find(|l| l["fields"]["message"] == "signed in").expect("a sign-in line");
+    assert_eq!(signed_in["level"], "DEBUG");
+    assert_eq!(
+        (&signed_in["span"]["name"], &signed_in["span"]["user"]),
+        (&json!("conn"), &json!("alice")),
+        "{signed_in}"
+    );
+    assert!(signed_in["span"]["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{signed_in}");
+}
