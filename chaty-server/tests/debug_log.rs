@@ -7,18 +7,38 @@ use std::time::Duration;
 
 use serde_json::json;
 
-#[tokio::test]
-async fn debug_logging_follows_a_connection_in_its_own_span() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("stderr.log");
+/// The server with debug logging (and `extra` flags) on a free port, its
+/// stderr going to a file; the process, the port and the file.
+fn start(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, std::path::PathBuf) {
+    let log = dir.join("stderr.log");
     let port = common::free_port();
-    let mut child = Command::new(common::BIN)
+    let child = Command::new(common::BIN)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "chaty_server=debug", "--db"])
-        .arg(dir.path().join("chaty.db"))
+        .arg(dir.join("chaty.db"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("spawn");
+    (child, port, log)
+}
+
+/// The log once `done` says it holds what the test waits for (10 s at most).
+async fn log_when(log: &std::path::Path, done: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if done(&text) || tokio::time::Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn debug_logging_follows_a_connection_in_its_own_span() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, port, log) = start(dir.path(), &[]);
     let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
     common::send(&mut ws, json!({"type": "REGISTER", "userName": "alice", "password": "correct horse"})).await;
     common::recv_type(&mut ws, "ROOMS").await;
@@ -33,14 +53,7 @@ async fn debug_logging_follows_a_connection_in_its_own_span() {
     common::recv_type(&mut gone, "PONG").await;
     drop(gone);
     // The close is the last thing a connection logs.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.matches("close code=").count() >= 2 || tokio::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let text = log_when(&log, |t| t.matches("close code=").count() >= 2).await;
     let _ = child.kill();
     let _ = child.wait();
     let conn = text.lines().filter(|l| l.contains("conn{id=1 peer=127.0.0.1:")).collect::<Vec<_>>();
@@ -66,27 +79,12 @@ async fn debug_logging_follows_a_connection_in_its_own_span() {
 #[tokio::test]
 async fn json_logs_are_one_object_per_line_with_the_connection_span() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("stderr.log");
-    let port = common::free_port();
-    let mut child = Command::new(common::BIN)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "chaty_server=debug", "--log-format", "json", "--db"])
-        .arg(dir.path().join("chaty.db"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn");
+    let (mut child, port, log) = start(dir.path(), &["--log-format", "json"]);
     let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
     common::send(&mut ws, json!({"type": "REGISTER", "userName": "alice", "password": "correct horse"})).await;
     common::recv_type(&mut ws, "ROOMS").await;
     ws.close(None).await.expect("close");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("\"close\"") || tokio::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let text = log_when(&log, |t| t.contains("\"close\"")).await;
     let _ = child.kill();
     let _ = child.wait();
     let lines: Vec<serde_json::Value> =
