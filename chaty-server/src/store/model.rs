@@ -115,6 +115,11 @@ pub struct Joined {
     pub newly: bool,
 }
 
+/// The refusal for a message that was deleted (a tombstone).
+pub fn deleted(id: u64) -> StoreError {
+    StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted"))
+}
+
 /// The refusal for a room the user may not see: the same words whether it
 /// exists or not, so nothing leaks.
 pub fn not_visible(room_id: &str) -> StoreError {

@@ -10,7 +10,7 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::{files, profiles, rooms, search as fts, users};
 use crate::error::StoreError;
-use crate::store::model::{MAX_RESULTS, Page, Post, Posted, User, not_visible};
+use crate::store::model::{MAX_RESULTS, Page, Post, Posted, User, deleted, not_visible};
 
 const COLUMNS: &str = "m.id, m.seq, m.room_id, u.name, m.sender_name, m.content, m.created_at, m.client_id,
      m.reply_to, m.edited_at, m.deleted_at IS NOT NULL, m.attachment";
@@ -148,7 +148,7 @@ pub async fn edit(
 ) -> Result<Message, StoreError> {
     let (mut m, sender) = visible(db, id, user.id).await?;
     if m.deleted {
-        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
+        return Err(deleted(id));
     }
     if sender != user.id {
         return Err(StoreError::refused(ErrorCode::Forbidden, "you can only edit your own messages"));
@@ -162,7 +162,7 @@ pub async fn edit(
         )
         .await?;
     if edited == 0 {
-        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
+        return Err(deleted(id));
     }
     m.content = content.to_string();
     m.edited_at = Some(format_millis(now));
@@ -197,7 +197,7 @@ pub async fn react(
 ) -> Result<(String, bool), StoreError> {
     let (m, _) = visible(db, id, user.id).await?;
     if m.deleted {
-        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
+        return Err(deleted(id));
     }
     let changed = if remove {
         db.execute(

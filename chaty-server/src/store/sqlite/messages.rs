@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::users;
 use super::{files, profiles, rooms};
 use crate::error::StoreError;
-use crate::store::model::{MAX_RESULTS, Page, Post, Posted, User, not_visible};
+use crate::store::model::{MAX_RESULTS, Page, Post, Posted, User, deleted, not_visible};
 
 /// The columns [`message`] reads, in its order.
 macro_rules! columns {
@@ -137,7 +137,7 @@ fn visible(conn: &Connection, id: u64, user_id: i64) -> Result<(Message, i64), S
 pub fn edit(conn: &Connection, id: u64, user: &User, content: &str, now: i64) -> Result<Message, StoreError> {
     let (mut m, sender) = visible(conn, id, user.id)?;
     if m.deleted {
-        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
+        return Err(deleted(id));
     }
     if sender != user.id {
         return Err(StoreError::refused(ErrorCode::Forbidden, "you can only edit your own messages"));
@@ -182,7 +182,7 @@ pub fn react(
 ) -> Result<(String, bool), StoreError> {
     let (m, _) = visible(conn, id, user.id)?;
     if m.deleted {
-        return Err(StoreError::refused(ErrorCode::NotFound, format!("message {id} was deleted")));
+        return Err(deleted(id));
     }
     let changed = if remove {
         conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3")?
