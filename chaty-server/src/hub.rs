@@ -45,11 +45,21 @@ impl Outbox {
     }
 }
 
+/// One user online through this node (what a cluster's nodes tell each other).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Online {
+    pub id: i64,
+    pub name: String,
+    pub away: bool,
+    pub guest: bool,
+}
+
 #[derive(Clone)]
 struct Sub {
     conn: u64,
     user_id: i64,
     user_name: Arc<str>,
+    guest: bool,
     outbox: Outbox,
 }
 
@@ -92,9 +102,17 @@ impl Hub {
     }
 
     /// Registers a signed-in connection. Returns true if it is the user's first.
-    pub fn attach(&self, conn: u64, user_id: i64, user_name: &str, outbox: Outbox, family: Option<String>) -> bool {
+    pub fn attach(
+        &self,
+        conn: u64,
+        user_id: i64,
+        user_name: &str,
+        guest: bool,
+        outbox: Outbox,
+        family: Option<String>,
+    ) -> bool {
         let mut st = self.lock();
-        let sub = Sub { conn, user_id, user_name: user_name.into(), outbox };
+        let sub = Sub { conn, user_id, user_name: user_name.into(), guest, outbox };
         st.conns.insert(conn, Conn { sub, rooms: Vec::new(), family });
         let conns = st.users.entry(user_id).or_default();
         conns.push(conn);
@@ -222,37 +240,53 @@ impl Hub {
         names
     }
 
-    /// Sends a frame once to every connection that shares a room with
-    /// `user_id` (the user's own connections included).
-    pub fn send_peers(&self, user_id: i64, frame: &Utf8Bytes) {
-        // Connection ids start at 1: 0 skips nobody.
-        self.send_peers_except_conn(user_id, 0, frame);
-    }
-
-    /// Like [`Hub::send_peers`], skipping connection `skip` (one that was answered directly).
-    pub fn send_peers_except_conn(&self, user_id: i64, skip: u64, frame: &Utf8Bytes) {
-        for outbox in self.peers(user_id, skip) {
-            outbox.send(frame.clone());
-        }
-    }
-
     /// The outboxes of every connection that shares a room with `user_id`
     /// (the user's own included, `skip` left out), each once. Taken before a
     /// change that would hide them (the user's last connection going away).
     pub fn peers(&self, user_id: i64, skip: u64) -> Vec<Outbox> {
         let st = self.lock();
-        let mut seen = HashSet::new();
-        let mut outboxes = Vec::new();
-        let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
-        let rooms: HashSet<&Arc<str>> = own.iter().filter_map(|c| st.conns.get(c)).flat_map(|c| &c.rooms).collect();
-        let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
-        let room_subs = rooms.into_iter().filter_map(|r| st.rooms.get(r)).flat_map(|subs| subs.iter());
-        for sub in own_subs.chain(room_subs) {
-            if sub.conn != skip && seen.insert(sub.conn) {
-                outboxes.push(sub.outbox.clone());
-            }
-        }
-        outboxes
+        outboxes_of(&st, user_id, user_rooms(&st, user_id).into_iter().map(|r| &**r), skip)
+    }
+
+    /// Like [`Hub::peers`] for rooms named by another node (where the user
+    /// is online), with no connection skipped.
+    pub fn peers_in(&self, user_id: i64, rooms: &[String]) -> Vec<Outbox> {
+        outboxes_of(&self.lock(), user_id, rooms.iter().map(String::as_str), 0)
+    }
+
+    /// The rooms `user_id`'s connections here are in.
+    pub fn rooms_of_user(&self, user_id: i64) -> Vec<Arc<str>> {
+        user_rooms(&self.lock(), user_id).into_iter().cloned().collect()
+    }
+
+    /// The rooms with a connection of this node in them.
+    pub fn rooms(&self) -> Vec<Arc<str>> {
+        self.lock().rooms.keys().cloned().collect()
+    }
+
+    /// Whether any connection of this node is in `room`.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.lock().rooms.contains_key(room)
+    }
+
+    /// Whether a connection of `user_id` is in `room`.
+    pub fn is_present(&self, room: &str, user_id: i64) -> bool {
+        present(&self.lock(), room, user_id)
+    }
+
+    /// Every user online through this node.
+    pub fn online_users(&self) -> Vec<Online> {
+        let st = self.lock();
+        st.users
+            .iter()
+            .filter_map(|(id, conns)| conns.first().and_then(|c| st.conns.get(c)).map(|c| (*id, &c.sub)))
+            .map(|(id, sub)| Online {
+                id,
+                name: sub.user_name.to_string(),
+                away: st.away.contains(&id),
+                guest: sub.guest,
+            })
+            .collect()
     }
 
     fn snapshot(&self, room: &str) -> Arc<[Sub]> {
@@ -284,6 +318,28 @@ impl Hub {
             outbox.send(frame.clone());
         }
     }
+}
+
+/// The rooms `user_id`'s connections are in, each once.
+fn user_rooms(st: &State, user_id: i64) -> HashSet<&Arc<str>> {
+    let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
+    own.iter().filter_map(|c| st.conns.get(c)).flat_map(|c| &c.rooms).collect()
+}
+
+/// The outboxes of `user_id`'s connections and of every connection in
+/// `rooms`, each once, `skip` left out.
+fn outboxes_of<'a>(st: &State, user_id: i64, rooms: impl Iterator<Item = &'a str>, skip: u64) -> Vec<Outbox> {
+    let mut seen = HashSet::new();
+    let mut outboxes = Vec::new();
+    let own = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
+    let own_subs = own.iter().filter_map(|c| st.conns.get(c)).map(|c| &c.sub);
+    let room_subs = rooms.filter_map(|r| st.rooms.get(r)).flat_map(|subs| subs.iter());
+    for sub in own_subs.chain(room_subs) {
+        if sub.conn != skip && seen.insert(sub.conn) {
+            outboxes.push(sub.outbox.clone());
+        }
+    }
+    outboxes
 }
 
 fn present(st: &State, room: &str, user_id: i64) -> bool {

@@ -40,7 +40,7 @@ impl TokenBucket {
 }
 
 /// Failed logins allowed before each further failure locks the key.
-const FREE_FAILURES: u32 = 5;
+pub const FREE_FAILURES: u32 = 5;
 /// Longest lock after repeated failures.
 const MAX_LOCK: Duration = Duration::from_secs(300);
 /// Entries kept before expired ones are swept.
@@ -50,6 +50,11 @@ const MAX_KEYS: usize = 100_000;
 struct Failures {
     count: u32,
     locked_until: Instant,
+}
+
+/// How long `failures` failed logins in a row lock a key, if at all.
+pub fn lock_after(failures: u32) -> Option<Duration> {
+    (failures > FREE_FAILURES).then(|| Duration::from_secs(1 << (failures - FREE_FAILURES - 1).min(9)).min(MAX_LOCK))
 }
 
 /// Slows password guessing: after a few failures for a user name (or from an
@@ -84,8 +89,7 @@ impl LoginThrottle {
         for key in keys {
             let f = map.entry(key.clone()).or_insert(Failures { count: 0, locked_until: now });
             f.count += 1;
-            if f.count > FREE_FAILURES {
-                let lock = Duration::from_secs(1 << (f.count - FREE_FAILURES - 1).min(9)).min(MAX_LOCK);
+            if let Some(lock) = lock_after(f.count) {
                 f.locked_until = now + lock;
             }
         }

@@ -51,6 +51,10 @@ struct Serve {
     /// [default: <data dir>/chaty/chaty.db].
     #[arg(long, env = "CHATY_DB")]
     db: Option<PathBuf>,
+    /// Redis shared by every node of a cluster (redis://host:port/ or
+    /// rediss://… for TLS): turns on cross-node fan-out. Needs a PostgreSQL --db.
+    #[arg(long, env = "CHATY_REDIS", value_name = "URL", value_parser = redis_url)]
+    redis: Option<String>,
     /// Let seed-protocol clients chat without an account (JOIN_ROOM with a userId).
     /// (The variable takes 1/0, true/false, yes/no, on/off.)
     #[arg(long, env = "CHATY_ALLOW_GUESTS", action = ArgAction::SetTrue,
@@ -150,6 +154,13 @@ fn start(cli: Serve) -> anyhow::Result<()> {
             chaty_server::config::default_db_path().context("no home directory to keep the database in; pass --db")?
         }
     };
+    if cli.redis.is_some() && !chaty_server::store::postgres::is_url(&db.to_string_lossy()) {
+        anyhow::bail!(
+            "--redis needs a PostgreSQL --db (postgres://…): the nodes of a cluster share one database, \
+             and {} is a SQLite file",
+            db.display()
+        );
+    }
     let tls = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some(chaty_server::tls::server_config(cert, key)?),
         _ => None,
@@ -171,7 +182,11 @@ fn start(cli: Serve) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = cli.listen.bind().await.map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
-        let store = open_store(&db).await?;
+        let redis = match &cli.redis {
+            Some(url) => Some(chaty_server::fanout::redis::Redis::connect(url).await.map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let store = open_store(&db, redis.is_some()).await?;
         let shutdown = CancellationToken::new();
         watch_signals(shutdown.clone())?;
         let shown = chaty_server::store::postgres::redact(&db.to_string_lossy());
@@ -179,19 +194,31 @@ fn start(cli: Serve) -> anyhow::Result<()> {
         if config.allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }
-        chaty_server::run(listener, store, config, shutdown).await?;
+        if let Some(url) = &cli.redis {
+            println!("cluster fan-out through Redis at {}", chaty_server::fanout::redis::redact(url));
+        }
+        chaty_server::run_on(listener, store, redis, config, shutdown).await?;
         tracing::info!("stopped cleanly");
         Ok(())
     })
 }
 
+/// A `redis://` or `rediss://` URL.
+fn redis_url(value: &str) -> Result<String, String> {
+    if value.starts_with("redis://") || value.starts_with("rediss://") {
+        Ok(value.to_string())
+    } else {
+        Err("expected redis://host:port/ or rediss://host:port/".to_string())
+    }
+}
+
 /// Creates the database's directory (private) and opens the database, with
 /// one-line errors that name the path once.
-async fn open_store(db: &std::path::Path) -> anyhow::Result<Store> {
+async fn open_store(db: &std::path::Path, shared_fanout: bool) -> anyhow::Result<Store> {
     let text = db.to_string_lossy();
     if chaty_server::store::postgres::is_url(&text) {
         let shown = chaty_server::store::postgres::redact(&text);
-        return Store::open_url(&text, false)
+        return Store::open_url(&text, shared_fanout)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {}", e.reason()));
     }

@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::connection::{self, Context, PreAuth};
+use crate::fanout::{Fanout, redis::Redis};
 use crate::limits::IpCaps;
 use crate::store::Store;
 
@@ -46,10 +47,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(store: Store, fanout: Fanout, config: Config, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
             ip_caps: IpCaps::new(config.max_connections_per_ip),
-            ctx: Context::new(store, config, shutdown),
+            ctx: Context::new(store, fanout, config, shutdown),
             started: Instant::now(),
             open: AtomicUsize::new(0),
             tracker: TaskTracker::new(),
@@ -66,7 +67,27 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let shared = Shared::new(store, config, shutdown.clone());
+    run_on(listener, store, None, config, shutdown).await
+}
+
+/// [`run`] as one node of a cluster when `redis` is given (the store is
+/// then the shared PostgreSQL database).
+pub async fn run_on(
+    listener: TcpListener,
+    store: Store,
+    redis: Option<Arc<Redis>>,
+    config: Config,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let fanout = match redis {
+        None => Fanout::local(),
+        Some(redis) => Fanout::clustered(redis, store.clone()),
+    };
+    let clustered = fanout.cluster().is_some();
+    let shared = Shared::new(store, fanout, config, shutdown.clone());
+    if clustered {
+        shared.tracker.spawn(connection::departures(shared.ctx.clone()));
+    }
     let router = Router::new()
         .route("/", get(upgrade))
         .route("/ws", get(upgrade))
@@ -109,6 +130,7 @@ pub async fn run(
     drop(listener);
     shared.tracker.close();
     shared.tracker.wait().await;
+    shared.ctx.fanout.close().await;
     let store = shared.ctx.store.clone();
     drop(shared);
     store.close().await;

@@ -33,8 +33,19 @@ impl TestServer {
     /// Starts a server on 127.0.0.1:0 with the database at `db`: that SQLite
     /// file, or with `CHATY_TEST_BACKEND=postgres` the PostgreSQL database that
     /// stands for it (made on first use, the same one for a restart).
+    /// On PostgreSQL the server is a node of a cluster, with fan-out through
+    /// the test binary's shared Redis: the whole suite runs through it.
     pub async fn start_at(db: &Path, config: Config) -> Result<Self> {
-        Self::start_with(open_store(db).await?, db, config).await
+        match backend()? {
+            Backend::Sqlite => Self::start_with(chaty_server::Store::open(db)?, db, config).await,
+            Backend::Postgres => {
+                let url = database_for(db).await?;
+                let redis = services::Redis::shared().await?.url();
+                let mut server = Self::start_node(&url, &redis, config).await?;
+                server.db = db.to_path_buf();
+                Ok(server)
+            }
+        }
     }
 
     /// Starts a server on the SQLite file `db`, whatever the backend: for
@@ -48,11 +59,28 @@ impl TestServer {
         Self::start_with(chaty_server::Store::open_url(url, false).await?, Path::new(url), config).await
     }
 
+    /// Starts one node of a cluster: the PostgreSQL database at `url`, fan-out
+    /// through the Redis at `redis`.
+    pub async fn start_node(url: &str, redis: &str, config: Config) -> Result<Self> {
+        let fanout = chaty_server::fanout::redis::Redis::connect(redis).await.map_err(anyhow::Error::msg)?;
+        let store = chaty_server::Store::open_url(url, true).await?;
+        Self::start_on(store, Some(fanout), Path::new(url), config).await
+    }
+
     async fn start_with(store: chaty_server::Store, db: &Path, config: Config) -> Result<Self> {
+        Self::start_on(store, None, db, config).await
+    }
+
+    async fn start_on(
+        store: chaty_server::Store,
+        fanout: Option<std::sync::Arc<chaty_server::fanout::redis::Redis>>,
+        db: &Path,
+        config: Config,
+    ) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let task = Some(tokio::spawn(chaty_server::run(listener, store, config, shutdown.clone())));
+        let task = Some(tokio::spawn(chaty_server::run_on(listener, store, fanout, config, shutdown.clone())));
         Ok(Self { addr, db: db.to_path_buf(), shutdown, task })
     }
 
@@ -135,27 +163,22 @@ pub fn backend() -> Result<Backend> {
     }
 }
 
-/// The store for a test's database path on the configured backend.
-async fn open_store(db: &Path) -> Result<chaty_server::Store> {
-    match backend()? {
-        Backend::Sqlite => Ok(chaty_server::Store::open(db)?),
-        Backend::Postgres => {
-            static DATABASES: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
-            let known = DATABASES
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .iter()
-                .find(|(p, _)| p == db)
-                .map(|(_, url)| url.clone());
-            let url = match known {
-                Some(url) => url,
-                None => {
-                    let url = services::Postgres::shared().await?.database().await?;
-                    DATABASES.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((db.to_path_buf(), url.clone()));
-                    url
-                }
-            };
-            Ok(chaty_server::Store::open_url(&url, false).await?)
+/// The PostgreSQL database that stands for a test's database path (made on
+/// first use, the same one for a restart).
+async fn database_for(db: &Path) -> Result<String> {
+    static DATABASES: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let known = DATABASES
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .iter()
+        .find(|(p, _)| p == db)
+        .map(|(_, url)| url.clone());
+    match known {
+        Some(url) => Ok(url),
+        None => {
+            let url = services::Postgres::shared().await?.database().await?;
+            DATABASES.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((db.to_path_buf(), url.clone()));
+            Ok(url)
         }
     }
 }

@@ -329,7 +329,16 @@ pub struct Redis {
     _watchdog: Watchdog,
 }
 
+static SHARED_REDIS: OnceCell<Redis> = OnceCell::const_new();
+
 impl Redis {
+    /// The test binary's shared `redis-server`, started on first use (nodes
+    /// on different databases do not hear each other: their keys and
+    /// channels carry the database's epoch).
+    pub async fn shared() -> Result<&'static Redis> {
+        SHARED_REDIS.get_or_try_init(Redis::start).await
+    }
+
     /// Starts `redis-server` on a free port and waits until it answers `PING`.
     pub async fn start() -> Result<Redis> {
         let bin = find_program("redis-server", "redis-server")?;

@@ -26,7 +26,7 @@ impl Connection {
         }
         let hash = crate::auth::hash_password(f.password).await?;
         let shared = self.ctx.clone();
-        let guest_is_gone = move |id| shared.hub.connections_of(id) == 0;
+        let guest_is_gone = move |id| shared.fanout.status(id).is_none();
         let (user, tokens) = self.ctx.store.register(f.user_name, hash, f.display_name, guest_is_gone).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
         Ok(())
@@ -38,17 +38,18 @@ impl Connection {
         let keys = [user_key.clone(), format!("ip:{}", self.peer.ip())];
         self.ctx
             .logins
-            .check(&keys, Instant::now())
+            .check(&keys)
+            .await
             .map_err(|wait| Refusal::rate_limited("too many failed logins; wait before trying again", wait))?;
         let name = f.user_name.clone();
         let found = self.ctx.store.credentials(name).await?;
         let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
         let verified = crate::auth::verify_password(f.password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
-            self.ctx.logins.failed(&keys, Instant::now());
+            self.ctx.logins.failed(&keys).await;
             return Err(refuse(ErrorCode::Unauthorized, "wrong user name or password"));
         };
-        self.ctx.logins.succeeded(&user_key);
+        self.ctx.logins.succeeded(&user_key).await;
         let user_id = user.id;
         let tokens = self.ctx.store.issue_tokens(user_id).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
@@ -69,7 +70,7 @@ impl Connection {
         let (user, tokens) = match rotation {
             Rotation::Rotated(user, tokens) => (user, tokens),
             Rotation::ReuseDetected(family) => {
-                self.ctx.hub.sign_out_family(&family);
+                self.ctx.fanout.sign_out(&family);
                 return Err(refuse(
                     ErrorCode::Unauthorized,
                     "that refresh token was already used; every session of that sign-in is revoked, LOGIN again",
@@ -80,7 +81,7 @@ impl Connection {
             Some(me) => {
                 // The connection now belongs to the refreshed sign-in, for LOGOUT and revocation too.
                 me.family = Some(tokens.family.clone());
-                self.ctx.hub.set_family(self.id, &tokens.family);
+                self.ctx.fanout.hub().set_family(self.id, &tokens.family);
                 let reply = auth_ok(&user, &me.profile, &SignIn::Issued(tokens));
                 self.send_ref(&reply, r);
             }
@@ -95,7 +96,7 @@ impl Connection {
             let revoked = family.clone();
             self.ctx.store.revoke_family(revoked).await?;
             // Any other connection on this sign-in ends too.
-            self.ctx.hub.sign_out_family(&family);
+            self.ctx.fanout.sign_out(&family);
         }
         self.closing = Some((close::NORMAL, "logged out"));
         Ok(())
@@ -132,7 +133,7 @@ impl Connection {
         let user_id = self.me()?.id;
         let rooms = self.ctx.store.rooms_of(user_id).await?;
         for room in rooms.into_iter().filter(|r| Some(r.as_str()) != except) {
-            if self.ctx.hub.enter_conn(&room, self.id) {
+            if self.ctx.fanout.enter_conn(&room, self.id, user_id) {
                 self.announce(&room, true).await;
             }
         }
@@ -143,7 +144,7 @@ impl Connection {
     pub(super) fn attach(&mut self, user: User, profile: Profile, family: Option<String>) -> bool {
         tracing::Span::current().record("user", user.name.as_str());
         tracing::debug!(guest = user.guest, "signed in");
-        let first = self.ctx.hub.attach(self.id, user.id, &user.name, self.outbox.clone(), family.clone());
+        let first = self.ctx.fanout.attach(self.id, &user, self.outbox.clone(), family.clone());
         self.me = Some(Me { user, profile, family });
         first
     }

@@ -33,8 +33,12 @@ impl Connection {
                 // live delivery in `seq` order.
                 move |result| match result {
                     Ok(posted) if posted.new => {
-                        let room = posted.message.room_id.clone();
-                        shared.hub.broadcast(&room, &ServerFrame::ChatMessage(posted.message).to_json(None).into());
+                        let (room, seq) = (posted.message.room_id.clone(), posted.message.seq);
+                        shared.fanout.message(
+                            &room,
+                            seq,
+                            ServerFrame::ChatMessage(posted.message).to_json(None).into(),
+                        );
                     }
                     // A retry: the original, to the sender only, answering its request.
                     Ok(posted) => {

@@ -5,21 +5,24 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::hub::Hub;
-use crate::limits::LoginThrottle;
+use crate::fanout::Fanout;
+use crate::logins::Logins;
 use crate::store::Store;
 
 pub struct Context {
-    pub hub: Hub,
+    /// Where frames go: this node's connections, and in a cluster the others'.
+    pub fanout: Fanout,
     pub store: Store,
     pub config: Config,
     /// Cancelled when the server shuts down: every connection closes with 1001.
     pub shutdown: CancellationToken,
-    pub logins: LoginThrottle,
+    pub logins: Logins,
 }
 
 impl Context {
-    pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self { hub: Hub::new(), store, config, shutdown, logins: LoginThrottle::default() })
+    pub fn new(store: Store, fanout: Fanout, config: Config, shutdown: CancellationToken) -> std::sync::Arc<Self> {
+        let logins =
+            fanout.cluster().map_or_else(Logins::default, |redis| Logins::shared(redis.manager(), redis.prefix()));
+        std::sync::Arc::new(Self { fanout, store, config, shutdown, logins })
     }
 }

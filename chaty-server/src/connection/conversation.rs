@@ -11,7 +11,7 @@ impl Connection {
         let moved = self.ctx.store.mark_read(f.room_id.clone(), user.id, f.seq).await?;
         if let Some(seq) = moved {
             let read = ServerFrame::Read { room_id: f.room_id.clone(), user_id: user.name, seq };
-            self.ctx.hub.broadcast(&f.room_id, &read.to_json(None).into());
+            self.ctx.fanout.room(&f.room_id, &read.to_json(None).into());
         }
         Ok(())
     }
@@ -25,7 +25,7 @@ impl Connection {
             content: edited.content,
             edited_at: edited.edited_at.unwrap_or_default(),
         };
-        self.ctx.hub.broadcast(&edited.room_id, &frame.to_json(None).into());
+        self.ctx.fanout.room(&edited.room_id, &frame.to_json(None).into());
         Ok(())
     }
 
@@ -34,7 +34,7 @@ impl Connection {
         let deleted = self.ctx.store.delete(f.message_id, user).await?;
         if let Some(deleted) = deleted {
             let frame = ServerFrame::MessageDeleted { room_id: deleted.room_id.clone(), message_id: deleted.id };
-            self.ctx.hub.broadcast(&deleted.room_id, &frame.to_json(None).into());
+            self.ctx.fanout.room(&deleted.room_id, &frame.to_json(None).into());
         }
         Ok(())
     }
@@ -51,7 +51,7 @@ impl Connection {
                 emoji: f.emoji,
                 added: !remove,
             };
-            self.ctx.hub.broadcast(&room_id, &frame.to_json(None).into());
+            self.ctx.fanout.room(&room_id, &frame.to_json(None).into());
         }
         Ok(())
     }
@@ -75,7 +75,7 @@ impl Connection {
                 ));
             }
         };
-        if self.ctx.hub.set_away(user_id, away) {
+        if self.ctx.fanout.set_away(user_id, away) {
             self.announce_presence(status);
         }
         Ok(())
@@ -85,7 +85,7 @@ impl Connection {
     pub(super) fn announce_presence(&self, status: proto::PresenceStatus) {
         if let Some(me) = self.me.as_ref().filter(|m| !m.user.guest) {
             let frame = ServerFrame::Presence { user_id: me.user.name.clone(), status, last_seen: None };
-            self.ctx.hub.send_peers(me.user.id, &frame.to_json(None).into());
+            self.ctx.fanout.peers(me.user.id, 0, &frame.to_json(None).into());
         }
     }
 }

@@ -48,7 +48,7 @@ impl Connection {
             }
         };
         tracing::debug!(room = %f.room_id, newly = joined.newly, "joined");
-        let newly_present = self.ctx.hub.enter_user(&f.room_id, user.id);
+        let newly_present = self.ctx.fanout.enter(&f.room_id, user.id, None);
         if !user.guest {
             // Seed-protocol guests get exactly the seed's frames; members learn the topic.
             self.send_ref(&room_frame(&joined.room), r);
@@ -72,9 +72,9 @@ impl Connection {
         self.ctx.store.leave(room, user.id).await?;
         tracing::debug!(room = room_id, "left");
         self.stop_typing(room_id);
-        self.ctx.hub.leave_user(room_id, user.id);
+        self.ctx.fanout.leave(room_id, user.id);
         let left = ServerFrame::UserLeft { room_id: room_id.to_string(), user_id: user.name.clone() };
-        self.ctx.hub.send_user(user.id, &left.to_json(None).into());
+        self.ctx.fanout.user(user.id, &left.to_json(None).into());
         self.announce(room_id, false).await;
         Ok(())
     }
@@ -87,7 +87,7 @@ impl Connection {
             let user = user.clone();
             self.ctx.store.create_room(room, user).await?
         };
-        self.ctx.hub.enter_user(&room.id, user.id);
+        self.ctx.fanout.enter(&room.id, user.id, None);
         self.send_ref(&room_frame(&room), r);
         self.announce(&room.id, true).await;
         Ok(())
@@ -99,8 +99,8 @@ impl Connection {
         let (joined, invitee) = self.ctx.store.invite(room_id, user, f.user_id).await?;
         self.send_ref(&room_frame(&joined.room), r);
         if joined.newly {
-            self.ctx.hub.send_user(invitee.id, &room_frame(&joined.room).to_json(None).into());
-            self.ctx.hub.enter_user(&joined.room.id, invitee.id);
+            let greeting = room_frame(&joined.room).to_json(None).into();
+            self.ctx.fanout.enter(&joined.room.id, invitee.id, Some(&greeting));
             self.announce_user(&joined.room.id, &invitee.name, true).await;
         }
         Ok(())
@@ -114,14 +114,11 @@ impl Connection {
         };
         let frame = room_frame(&room);
         self.send_ref(&frame, r);
-        let mut newly = self.ctx.hub.enter_user(&room.id, user.id);
-        if self.ctx.hub.enter_user(&room.id, other.id) {
-            self.ctx.hub.send_user(other.id, &frame.to_json(None).into());
-            newly = true;
-        }
-        if newly {
+        let greeting = frame.to_json(None).into();
+        let newly = self.ctx.fanout.enter(&room.id, user.id, None);
+        if self.ctx.fanout.enter(&room.id, other.id, Some(&greeting)) || newly {
             let update = self.members_update(&room.id).await?;
-            self.ctx.hub.broadcast(&room.id, &update.to_json(None).into());
+            self.ctx.fanout.room(&room.id, &update.to_json(None).into());
         }
         Ok(())
     }
@@ -140,49 +137,58 @@ impl Connection {
     }
 
     pub(super) async fn announce_user(&self, room_id: &str, user_name: &str, joined: bool) {
-        let (room_id, user_id) = (room_id.to_string(), user_name.to_string());
-        let frame = if joined {
-            ServerFrame::UserJoined { room_id: room_id.clone(), user_id }
-        } else {
-            ServerFrame::UserLeft { room_id: room_id.clone(), user_id }
-        };
-        self.ctx.hub.broadcast(&room_id, &frame.to_json(None).into());
-        match self.members_update(&room_id).await {
-            Ok(update) => self.ctx.hub.broadcast(&room_id, &update.to_json(None).into()),
-            Err(e) => tracing::warn!("member list for {room_id}: {e}"),
-        }
+        announce_user(&self.ctx, room_id, user_name, joined).await;
     }
 
     pub(super) async fn members_update(&self, room_id: &str) -> Result<ServerFrame, Refusal> {
-        let stored = self.ctx.store.members(room_id.to_string()).await?;
-        let online = self.ctx.hub.online(room_id);
-        let is_online = |name: &str| online.iter().any(|o| o.eq_ignore_ascii_case(name));
-        let last_seen = stored
-            .iter()
-            .filter(|m| !is_online(&m.name))
-            .filter_map(|m| m.last_seen.map(|t| (m.name.clone(), format_millis(t))))
-            .collect();
-        let read = stored.iter().filter(|m| m.read_seq > 0).map(|m| (m.name.clone(), m.read_seq)).collect();
-        let display_names = stored
-            .iter()
-            .filter_map(|m| m.display_name.as_ref().filter(|d| **d != m.name).map(|d| (m.name.clone(), d.clone())))
-            .collect();
-        let status_texts = stored
-            .iter()
-            .filter(|m| !m.status_text.is_empty())
-            .map(|m| (m.name.clone(), m.status_text.clone()))
-            .collect();
-        Ok(ServerFrame::RoomMembersUpdate {
-            room_id: room_id.to_string(),
-            members: stored.into_iter().map(|m| m.name).collect(),
-            away: self.ctx.hub.away(room_id),
-            online,
-            last_seen,
-            read,
-            display_names,
-            status_texts,
-        })
+        members_update(&self.ctx, room_id).await
     }
+}
+
+/// `USER_JOINED`/`USER_LEFT` for `user_name` in `room_id`, then the member
+/// list, to everyone in the room.
+pub(super) async fn announce_user(ctx: &Context, room_id: &str, user_name: &str, joined: bool) {
+    let (room_id, user_id) = (room_id.to_string(), user_name.to_string());
+    let frame = if joined {
+        ServerFrame::UserJoined { room_id: room_id.clone(), user_id }
+    } else {
+        ServerFrame::UserLeft { room_id: room_id.clone(), user_id }
+    };
+    ctx.fanout.room(&room_id, &frame.to_json(None).into());
+    match members_update(ctx, &room_id).await {
+        Ok(update) => ctx.fanout.room(&room_id, &update.to_json(None).into()),
+        Err(e) => tracing::warn!("member list for {room_id}: {e}"),
+    }
+}
+
+/// `ROOM_MEMBERS_UPDATE` for `room_id`: the stored members, with who is
+/// online (on any node), away, read cursors and how each is shown.
+pub(super) async fn members_update(ctx: &Context, room_id: &str) -> Result<ServerFrame, Refusal> {
+    let stored = ctx.store.members(room_id.to_string()).await?;
+    let (online, away) = ctx.fanout.online(room_id, &stored);
+    let is_online = |name: &str| online.iter().any(|o| o.eq_ignore_ascii_case(name));
+    let last_seen = stored
+        .iter()
+        .filter(|m| !is_online(&m.name))
+        .filter_map(|m| m.last_seen.map(|t| (m.name.clone(), format_millis(t))))
+        .collect();
+    let read = stored.iter().filter(|m| m.read_seq > 0).map(|m| (m.name.clone(), m.read_seq)).collect();
+    let display_names = stored
+        .iter()
+        .filter_map(|m| m.display_name.as_ref().filter(|d| **d != m.name).map(|d| (m.name.clone(), d.clone())))
+        .collect();
+    let status_texts =
+        stored.iter().filter(|m| !m.status_text.is_empty()).map(|m| (m.name.clone(), m.status_text.clone())).collect();
+    Ok(ServerFrame::RoomMembersUpdate {
+        room_id: room_id.to_string(),
+        members: stored.into_iter().map(|m| m.name).collect(),
+        away,
+        online,
+        last_seen,
+        read,
+        display_names,
+        status_texts,
+    })
 }
 
 fn room_frame(room: &Room) -> ServerFrame {

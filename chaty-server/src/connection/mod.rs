@@ -24,12 +24,14 @@ mod accounts;
 mod chat;
 mod context;
 mod conversation;
+mod departed;
 mod membership;
 mod people;
 mod presence;
 
 use accounts::SignIn;
 pub use context::Context;
+pub use departed::departures;
 
 /// Frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -100,7 +102,7 @@ where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
     use tracing::Instrument;
-    let id = shared.hub.next_connection_id();
+    let id = shared.fanout.hub().next_connection_id();
     let span = tracing::debug_span!("conn", id, %peer, user = tracing::field::Empty);
     run(id, socket, shared, pre_auth, peer).instrument(span).await;
 }

@@ -27,7 +27,7 @@ impl Connection {
         }
         self.send_ref(&frame, r);
         let shared = frame.to_json(None).into();
-        self.ctx.hub.send_peers_except_conn(user.id, self.id, &shared);
+        self.ctx.fanout.peers(user.id, self.id, &shared);
         Ok(())
     }
 
@@ -37,18 +37,15 @@ impl Connection {
         let asker = self.member()?.id;
         let lookup = Lookup { query: f.query, user_ids: f.user_ids, limit: f.limit };
         let entries = self.ctx.store.directory(asker, lookup).await?;
-        let hub = &self.ctx.hub;
+        let fanout = &self.ctx.fanout;
         let users = entries
             .into_iter()
             .map(|e| {
-                let (status, last_seen) = if !e.visible_presence {
-                    (None, None)
-                } else if hub.connections_of(e.id) == 0 {
-                    (Some(PresenceStatus::Offline), e.last_seen.map(format_millis))
-                } else if hub.is_away(e.id) {
-                    (Some(PresenceStatus::Away), None)
-                } else {
-                    (Some(PresenceStatus::Online), None)
+                let (status, last_seen) = match (e.visible_presence, fanout.status(e.id)) {
+                    (false, _) => (None, None),
+                    (true, None) => (Some(PresenceStatus::Offline), e.last_seen.map(format_millis)),
+                    (true, Some(true)) => (Some(PresenceStatus::Away), None),
+                    (true, Some(false)) => (Some(PresenceStatus::Online), None),
                 };
                 UserProfile {
                     user_id: e.name,

@@ -6,7 +6,7 @@ use super::*;
 impl Connection {
     pub(super) fn typing(&mut self, room_id: &str, typing: bool) -> Handled {
         let me = self.me()?.clone();
-        if !self.ctx.hub.is_in(room_id, self.id) {
+        if !self.ctx.fanout.hub().is_in(room_id, self.id) {
             return Err(not_visible(room_id).to_refusal());
         }
         let frame = typing_frame(room_id, &me, self.shown_name(), typing);
@@ -15,7 +15,7 @@ impl Connection {
         } else if self.typing.remove(room_id).is_none() {
             return Ok(());
         }
-        self.ctx.hub.broadcast_except(room_id, me.id, &frame);
+        self.ctx.fanout.room_except(room_id, me.id, &frame);
         Ok(())
     }
 
@@ -23,7 +23,7 @@ impl Connection {
         if self.typing.remove(room_id).is_some() {
             if let Some(me) = &self.me {
                 let frame = typing_frame(room_id, &me.user, &me.profile.display_name, false);
-                self.ctx.hub.broadcast_except(room_id, me.user.id, &frame);
+                self.ctx.fanout.room_except(room_id, me.user.id, &frame);
             }
         }
     }
@@ -45,7 +45,7 @@ impl Connection {
         }
         let Some(me) = &self.me else { return };
         let user = me.user.clone();
-        let last_connection = self.ctx.hub.connections_of(user.id) == 1;
+        let last_connection = self.ctx.fanout.is_last_connection(user.id);
         let mut offline_notice = None;
         if !user.guest && last_connection && !self.ctx.shutdown.is_cancelled() {
             // The user's last connection: record when, then tell the people
@@ -62,13 +62,11 @@ impl Connection {
                 status: proto::PresenceStatus::Offline,
                 last_seen: Some(format_millis(now)),
             };
-            offline_notice = Some((self.ctx.hub.peers(user.id, self.id), Utf8Bytes::from(offline.to_json(None))));
+            offline_notice = Some((self.ctx.fanout.peers_of(user.id, self.id), Utf8Bytes::from(offline.to_json(None))));
         }
-        let (gone, offline) = self.ctx.hub.detach(self.id);
+        let (gone, offline) = self.ctx.fanout.detach(self.id, user.id);
         if let Some((peers, frame)) = offline_notice {
-            for outbox in peers {
-                outbox.send(frame.clone());
-            }
+            self.ctx.fanout.send_peers(peers, &frame);
         }
         let gone: Vec<String> = if user.guest && offline {
             let user_id = user.id;

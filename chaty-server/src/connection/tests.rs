@@ -77,7 +77,8 @@ impl Peer {
 async fn an_idle_connection_is_a_small_task() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("chaty.db")).expect("store");
-    let shared = crate::connection::Context::new(store, Config::default(), Default::default());
+    let shared =
+        crate::connection::Context::new(store, crate::fanout::Fanout::local(), Config::default(), Default::default());
     let (_to_server, incoming) = mpsc::unbounded_channel();
     let (outgoing, _from_server) = mpsc::unbounded_channel();
     let task = serve(FakeSocket { incoming, outgoing }, shared, None, ([127, 0, 0, 1], 9).into());
@@ -90,8 +91,12 @@ async fn an_idle_connection_is_a_small_task() {
 async fn typing_expires_six_seconds_after_the_last_refresh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("chaty.db")).expect("store");
-    let shared =
-        crate::connection::Context::new(store, Config { allow_guests: true, ..Config::default() }, Default::default());
+    let shared = crate::connection::Context::new(
+        store,
+        crate::fanout::Fanout::local(),
+        Config { allow_guests: true, ..Config::default() },
+        Default::default(),
+    );
     let (mut alice, mut bob) = (Peer::connect(&shared), Peer::connect(&shared));
     alice.send(json!({"type": "JOIN_ROOM", "roomId": "general", "userId": "alice"}));
     alice.recv_type("ROOM_MEMBERS_UPDATE").await;

@@ -65,6 +65,9 @@ macro_rules! pg_read {
     }};
 }
 
+// After the macros, which it uses.
+pub mod cluster;
+
 /// A fresh random token as lowercase hex (`bytes` of entropy).
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

@@ -262,6 +262,16 @@ pub async fn history(db: &impl GenericClient, room_id: &str, page: Page) -> Resu
     Ok((messages, has_more))
 }
 
+/// Up to `limit` messages of `room_id` after `after`, in `seq` order, for a
+/// node filling a gap in its live delivery.
+pub async fn after(db: &impl GenericClient, room_id: &str, after: u64, limit: i64) -> Result<Vec<Message>, StoreError> {
+    let sql = format!("{} WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3", select());
+    let rows = db.query(&sql, &[&room_id, &to_sql(after), &limit]).await?;
+    let mut messages: Vec<Message> = rows.iter().map(message).collect();
+    add_reactions(db, &mut messages).await?;
+    Ok(messages)
+}
+
 pub async fn search(
     db: &impl GenericClient,
     user_id: i64,

@@ -61,6 +61,13 @@ pub struct Postgres {
     /// This node's registration; the heartbeat stops with it.
     node: nodes::Node,
     heartbeat: tokio_util::sync::CancellationToken,
+    /// Since when every heartbeat has gone through (none while they fail):
+    /// a node only takes others for departed once its own heartbeats have
+    /// gone through for longer than a node may be silent, so a database
+    /// outage, where every heartbeat stops, never reads as everyone leaving.
+    beating_since: Arc<Mutex<Option<std::time::Instant>>>,
+    /// Set when this node found its row gone (see [`nodes::heartbeat`]).
+    revived: Arc<std::sync::atomic::AtomicBool>,
     /// The session holding this node's advisory lock (see `nodes`): the lock
     /// lives exactly as long as this connection, so a node that dies frees it.
     lock_session: Arc<tokio_postgres::Client>,
@@ -187,19 +194,14 @@ impl Postgres {
             shared_fanout,
         };
         nodes::register(&lock_session, &**client, &node).await?;
-        if !shared_fanout {
-            // The only node: guests' memberships ended with their connections,
-            // which a restart or crash ended too (as the SQLite store does).
-            client
-                .execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", &[])
-                .await?;
-        }
         drop(client);
         let db = Self {
             pool,
             epoch: epoch.into(),
             node,
             heartbeat: Default::default(),
+            beating_since: Arc::new(Mutex::new(Some(std::time::Instant::now()))),
+            revived: Arc::default(),
             lock_session: Arc::new(lock_session),
             in_flight: Default::default(),
             posting: Arc::default(),
@@ -224,9 +226,20 @@ impl Postgres {
                          on the same database; restart this node"
                     );
                 }
-                let beat = async { nodes::heartbeat(&**db.client().await?, &db.node.id).await };
-                if let Err(e) = beat.await {
-                    tracing::warn!("node heartbeat: {e}");
+                let beat = async { nodes::heartbeat(&**db.client().await?, &db.node).await }.await;
+                let mut since = db.beating_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match beat {
+                    Ok(present) => {
+                        since.get_or_insert_with(std::time::Instant::now);
+                        if !present {
+                            tracing::warn!("this node was taken for departed (its heartbeat was late); it is back");
+                            db.revived.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        *since = None;
+                        tracing::warn!("node heartbeat: {e}");
+                    }
                 }
             }
         });
@@ -234,6 +247,23 @@ impl Postgres {
 
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// This node's id in the `nodes` table.
+    pub fn node_id(&self) -> &str {
+        &self.node.id
+    }
+
+    /// Whether this node's heartbeats have gone through for longer than a
+    /// node may be silent (see `beating_since`).
+    pub fn settled(&self) -> bool {
+        let since = *self.beating_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        since.is_some_and(|t| t.elapsed() >= std::time::Duration::from_millis(nodes::STALE_MS as u64))
+    }
+
+    /// True once after this node found itself taken for departed.
+    pub fn take_revived(&self) -> bool {
+        self.revived.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits for posts under way, leaves the node registry (lock and row)

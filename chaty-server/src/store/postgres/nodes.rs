@@ -11,9 +11,10 @@ use tokio_postgres::{Client, GenericClient};
 use crate::error::StoreError;
 
 /// How often a node says it is alive.
-pub const HEARTBEAT_MS: i64 = 5_000;
-/// A node silent for this long is gone.
-pub const STALE_MS: i64 = 15_000;
+pub const HEARTBEAT_MS: i64 = 2_000;
+/// A node silent for this long is gone: its users leave (see
+/// [`claim_departed`]), so within this plus one sweep, under the 15 s promised.
+pub const STALE_MS: i64 = 9_000;
 /// The advisory lock that says which nodes are alive (see [`register`]).
 const NODES_LOCK: i64 = 0x0063_6861_7480;
 
@@ -61,7 +62,16 @@ pub async fn register(session: &Client, db: &impl GenericClient, me: &Node) -> R
              or rooms would be split between them; run one chaty-server per database"
         ))));
     }
-    db.execute("DELETE FROM nodes WHERE heartbeat_at < $1", &[&(now - STALE_MS)]).await?;
+    let others: i64 =
+        db.query_one("SELECT count(*) FROM nodes WHERE heartbeat_at >= $1", &[&(now - STALE_MS)]).await?.get(0);
+    let alone = !me.shared_fanout || others == 0;
+    if alone {
+        // Nobody is left to remember what the departed nodes' users were
+        // doing: forget those nodes, and end guests' memberships, which ended
+        // with their connections (as the SQLite store does at start).
+        db.execute("DELETE FROM nodes", &[]).await?;
+        db.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", &[]).await?;
+    }
     db.execute(
         "INSERT INTO nodes (id, label, started_at, heartbeat_at, shared_fanout) VALUES ($1, $2, $3, $3, $4)",
         &[&me.id, &me.label, &now, &me.shared_fanout],
@@ -70,9 +80,34 @@ pub async fn register(session: &Client, db: &impl GenericClient, me: &Node) -> R
     Ok(())
 }
 
-pub async fn heartbeat(db: &impl GenericClient, id: &str) -> Result<(), StoreError> {
-    db.execute("UPDATE nodes SET heartbeat_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
-    Ok(())
+/// Says `me` is alive. Returns false when the row was gone: another node
+/// took this one for departed (a heartbeat delayed past [`STALE_MS`]) and
+/// told everyone its users left; the row is back, and the caller tells them
+/// they are here after all.
+pub async fn heartbeat(db: &impl GenericClient, me: &Node) -> Result<bool, StoreError> {
+    let now = now_millis();
+    let row = db
+        .query_one(
+            "INSERT INTO nodes (id, label, started_at, heartbeat_at, shared_fanout) VALUES ($1, $2, $3, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at
+             RETURNING xmax = 0",
+            &[&me.id, &me.label, &now, &me.shared_fanout],
+        )
+        .await?;
+    Ok(!row.get::<_, bool>(0))
+}
+
+/// Deletes the rows of nodes whose heartbeat stopped, and returns their ids.
+/// Each departed node goes to exactly one caller, which then does what its
+/// connections' ends would have done.
+pub async fn claim_departed(db: &impl GenericClient, me: &str) -> Result<Vec<String>, StoreError> {
+    let rows = db
+        .query(
+            "DELETE FROM nodes WHERE heartbeat_at < $1 AND id <> $2 AND shared_fanout RETURNING id",
+            &[&(now_millis() - STALE_MS), &me],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 pub async fn leave(db: &impl GenericClient, id: &str) -> Result<(), StoreError> {

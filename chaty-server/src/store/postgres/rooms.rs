@@ -202,6 +202,12 @@ pub async fn rooms_of(db: &impl GenericClient, user_id: i64) -> Result<Vec<Strin
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// The newest `seq` of each of `rooms` that exists.
+pub async fn last_seqs(db: &impl GenericClient, rooms: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+    let rows = db.query("SELECT id, last_seq FROM rooms WHERE id = ANY($1)", &[&rooms]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
+}
+
 pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummary>, StoreError> {
     let rows = db
         .query(
