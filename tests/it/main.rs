@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod chat;
 mod cluster;
+mod cluster_nodes;
 mod conversation;
 mod data_safety;
 mod fuzz_corpus;
