@@ -57,9 +57,9 @@ async fn nodes_with_a_shared_fanout_share_a_database_and_a_dead_one_is_forgotten
 }
 
 /// PostgreSQL stops (`pg_ctl stop -m immediate`) and starts again under a
-/// running node: writes meanwhile are refused with `internal`, never
-/// acknowledged without being stored; `/healthz` says 503; the node recovers
-/// by itself.
+/// running two-node cluster: writes meanwhile are refused with `internal`,
+/// never acknowledged without being stored; `/healthz` says 503; the nodes
+/// recover by themselves, and deliver across each other again.
 #[tokio::test]
 async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() -> Result<()> {
     use chaty_tests::{Client, Config, TestServer, WAIT};
@@ -67,9 +67,13 @@ async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() ->
 
     let pg = Postgres::dedicated().await?;
     let url = pg.database().await?;
-    let server = TestServer::start_url(&url, Config::default()).await?;
+    let redis = chaty_tests::services::Redis::shared().await?.url();
+    let server = TestServer::start_node(&url, &redis, Config::default()).await?;
+    let other = TestServer::start_node(&url, &redis, Config::default()).await?;
     let (mut alice, _) = Client::register(&server.url(), "alice").await?;
     alice.join("ops").await?;
+    let (mut bob, _) = Client::register(&other.url(), "bob").await?;
+    bob.join("ops").await?;
     let mut acked = Vec::new();
     for i in 0..3 {
         let id = format!("before-{i}");
@@ -86,6 +90,7 @@ async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() ->
         assert_eq!(reply["ref"], format!("d{i}"));
     }
     assert_eq!(server.http("GET", "/healthz", &[], b"").await?.0, 503);
+    assert_eq!(other.http("GET", "/healthz", &[], b"").await?.0, 503);
 
     pg.start().await?;
     // The node reconnects by itself; a client retries with the same clientId.
@@ -112,6 +117,14 @@ async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() ->
     let contents: Vec<&str> =
         history["messages"].as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
     assert!(!contents.contains(&"down"), "a refused message was stored: {contents:?}");
+    // The other node delivered exactly the stored messages, in order.
+    let mut live = Vec::new();
+    while live.len() < acked.len() {
+        live.push(bob.recv_type("CHAT_MESSAGE").await?["seq"].as_u64().unwrap_or(0));
+    }
+    assert_eq!(live, acked);
+    assert_eq!(other.http("GET", "/healthz", &[], b"").await?.0, 200);
+    other.stop().await?;
     server.stop().await
 }
 

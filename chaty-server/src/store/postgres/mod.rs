@@ -85,7 +85,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+            if user.is_empty() {
+                // `redis://:password@host/`: no user name to keep.
+                format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+            } else {
+                format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+            }
         }
         _ => url,
     }
