@@ -55,6 +55,10 @@ struct Serve {
     /// rediss://… for TLS): turns on cross-node fan-out. Needs a PostgreSQL --db.
     #[arg(long, env = "CHATY_REDIS", value_name = "URL", value_parser = redis_url)]
     redis: Option<String>,
+    /// CA certificates (PEM) that a rediss:// server's certificate must chain
+    /// to, instead of the system's roots.
+    #[arg(long, env = "CHATY_REDIS_CA", value_name = "FILE", requires = "redis")]
+    redis_ca: Option<PathBuf>,
     /// Let seed-protocol clients chat without an account (JOIN_ROOM with a userId).
     /// (The variable takes 1/0, true/false, yes/no, on/off.)
     #[arg(long, env = "CHATY_ALLOW_GUESTS", action = ArgAction::SetTrue,
@@ -183,7 +187,11 @@ fn start(cli: Serve) -> anyhow::Result<()> {
         let listener = cli.listen.bind().await.map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
         let redis = match &cli.redis {
-            Some(url) => Some(chaty_server::fanout::redis::Redis::connect(url).await.map_err(anyhow::Error::msg)?),
+            Some(url) => Some(
+                chaty_server::fanout::redis::Redis::connect(url, cli.redis_ca.as_deref())
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+            ),
             None => None,
         };
         let store = open_store(&db, redis.is_some()).await?;

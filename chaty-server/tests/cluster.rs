@@ -26,7 +26,7 @@ impl Node {
     async fn start(db: &str, redis: &str, log: &Path) -> Result<Node> {
         let port = common::free_port();
         let child = Command::new(common::BIN)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--db", db, "--redis", redis])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--db", db, "--redis", redis, "--allow-guests"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)
             .spawn()
@@ -104,6 +104,10 @@ async fn a_node_killed_under_load_behind_nginx_loses_nothing_and_its_users_leave
     let survivor = 1 - victim;
     let mut watcher = direct.swap_remove(survivor);
     let gone_user = format!("user{victim}");
+    // A seed-protocol guest on the dying node: their membership ends with it.
+    let mut guest = Client::connect(&nodes[victim].url()).await?;
+    guest.send(json!({"type": "JOIN_ROOM", "roomId": "ops", "userId": "visitor"})).await?;
+    guest.recv_type("ROOM_MEMBERS_UPDATE").await?;
 
     // Steady traffic from the survivor too, across the kill.
     let (mut steady, _) = Client::register(&nodes[survivor].url(), "steady").await?;
@@ -157,8 +161,8 @@ async fn a_node_killed_under_load_behind_nginx_loses_nothing_and_its_users_leave
     // The watcher, on the survivor, saw every message live in `seq` order,
     // and the dead node's other user leave within 15 s.
     let total = sent.len() + steady_sent;
-    let (mut live, mut offline_at, mut left_at) = (Vec::new(), None, None);
-    while live.len() < total || offline_at.is_none() || left_at.is_none() {
+    let (mut live, mut offline_at, mut left_at, mut guest_left_at) = (Vec::new(), None, None, None);
+    while live.len() < total || offline_at.is_none() || left_at.is_none() || guest_left_at.is_none() {
         let frame = watcher.recv().await?;
         match frame["type"].as_str() {
             Some("CHAT_MESSAGE") => live.push(frame["seq"].as_u64().unwrap_or_default()),
@@ -168,14 +172,18 @@ async fn a_node_killed_under_load_behind_nginx_loses_nothing_and_its_users_leave
             Some("USER_LEFT") if frame["userId"] == gone_user.as_str() && frame["roomId"] == "ops" => {
                 left_at = Some(killed.elapsed());
             }
+            Some("USER_LEFT") if frame["userId"] == "visitor" => guest_left_at = Some(killed.elapsed()),
             _ => {}
         }
         if killed.elapsed() > Duration::from_secs(30) {
-            bail!("after 30 s: {} of {total} messages, offline {offline_at:?}, left {left_at:?}", live.len());
+            bail!(
+                "after 30 s: {} of {total} messages, offline {offline_at:?}, left {left_at:?}, guest {guest_left_at:?}",
+                live.len()
+            );
         }
     }
     assert_eq!(live, (1..=total as u64).collect::<Vec<_>>(), "live delivery on the survivor is gap-free");
-    for at in [offline_at, left_at].into_iter().flatten() {
+    for at in [offline_at, left_at, guest_left_at].into_iter().flatten() {
         assert!(at <= Duration::from_secs(15), "the dead node's user left after {at:?}");
     }
 
@@ -189,7 +197,11 @@ async fn a_node_killed_under_load_behind_nginx_loses_nothing_and_its_users_leave
         let copies = stored.iter().filter(|m| m["clientId"] == id.as_str()).count();
         assert_eq!(copies, 1, "{id} stored {copies} times");
     }
-    drop(nginx);
+    // The guest is no longer a member.
+    watcher.send(json!({"type": "JOIN_ROOM", "roomId": "ops"})).await?;
+    let members = watcher.recv_type("ROOM_MEMBERS_UPDATE").await?;
+    assert!(!members["members"].to_string().contains("visitor"), "{members}");
+    drop((nginx, guest));
     Ok(())
 }
 

@@ -128,12 +128,10 @@ async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() ->
     server.stop().await
 }
 
-/// `sslmode=require` connects with TLS (rustls) and verifies the server's
-/// certificate: against `sslrootcert` when given, else the platform's roots.
-#[tokio::test]
-async fn tls_to_postgres_verifies_the_server_certificate() -> Result<()> {
+/// A CA of the test's own and a certificate it signed for localhost and
+/// 127.0.0.1: (CA PEM, certificate PEM, key PEM).
+fn private_ca() -> Result<(String, String, String)> {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let pg = Postgres::dedicated().await?;
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -141,10 +139,55 @@ async fn tls_to_postgres_verifies_the_server_certificate() -> Result<()> {
     let key = KeyPair::generate()?;
     let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?
         .signed_by(&key, &rcgen::Issuer::new(ca_params, ca_key))?;
-    pg.enable_tls(&leaf.pem(), &key.serialize_pem()).await?;
+    Ok((ca.pem(), leaf.pem(), key.serialize_pem()))
+}
+
+/// `rediss://` is TLS (rustls) verified against `--redis-ca` when given,
+/// else the platform's roots; nodes on a TLS Redis deliver to each other.
+#[tokio::test]
+async fn tls_to_redis_verifies_the_server_certificate_and_carries_the_cluster() -> Result<()> {
+    use chaty_server::fanout::redis::Redis as Fanout;
+    use chaty_tests::{Client, Config, TestServer};
+    let (ca, leaf, key) = private_ca()?;
+    let redis = chaty_tests::services::Redis::start_tls(&leaf, &key).await?;
     let dir = tempfile::tempdir()?;
     let ca_path = dir.path().join("ca.pem");
-    std::fs::write(&ca_path, ca.pem())?;
+    std::fs::write(&ca_path, ca)?;
+    let url = redis.tls_url();
+
+    let unknown = Fanout::connect(&url, None).await.err().unwrap_or_default();
+    assert!(unknown.starts_with(&format!("cannot reach Redis at {url}")), "{unknown}");
+    let missing = Fanout::connect(&url, Some(std::path::Path::new("/nonexistent.pem"))).await.err();
+    assert!(missing.unwrap_or_default().contains("cannot read --redis-ca /nonexistent.pem"));
+
+    let db = Postgres::shared().await?.database().await?;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let fanout = Fanout::connect(&url, Some(&ca_path)).await.map_err(anyhow::Error::msg)?;
+        nodes.push(TestServer::start_cluster_node(&db, fanout, Config::default()).await?);
+    }
+    let (mut alice, _) = Client::register(&nodes[0].url(), "alice").await?;
+    let (mut bob, _) = Client::register(&nodes[1].url(), "bob").await?;
+    alice.join("tls").await?;
+    bob.join("tls").await?;
+    alice.send(serde_json::json!({"type": "CHAT_MESSAGE", "roomId": "tls", "content": "sealed"})).await?;
+    assert_eq!(bob.recv_type("CHAT_MESSAGE").await?["content"], "sealed");
+    for node in nodes {
+        node.stop().await?;
+    }
+    Ok(())
+}
+
+/// `sslmode=require` connects with TLS (rustls) and verifies the server's
+/// certificate: against `sslrootcert` when given, else the platform's roots.
+#[tokio::test]
+async fn tls_to_postgres_verifies_the_server_certificate() -> Result<()> {
+    let pg = Postgres::dedicated().await?;
+    let (ca, leaf, key) = private_ca()?;
+    pg.enable_tls(&leaf, &key).await?;
+    let dir = tempfile::tempdir()?;
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca)?;
     let base = pg.database().await?;
 
     let url = format!("{base}?sslmode=require&sslrootcert={}", ca_path.display());

@@ -62,7 +62,16 @@ impl TestServer {
     /// Starts one node of a cluster: the PostgreSQL database at `url`, fan-out
     /// through the Redis at `redis`.
     pub async fn start_node(url: &str, redis: &str, config: Config) -> Result<Self> {
-        let fanout = chaty_server::fanout::redis::Redis::connect(redis).await.map_err(anyhow::Error::msg)?;
+        let fanout = chaty_server::fanout::redis::Redis::connect(redis, None).await.map_err(anyhow::Error::msg)?;
+        Self::start_cluster_node(url, fanout, config).await
+    }
+
+    /// [`TestServer::start_node`] with a Redis connection made by the caller.
+    pub async fn start_cluster_node(
+        url: &str,
+        fanout: std::sync::Arc<chaty_server::fanout::redis::Redis>,
+        config: Config,
+    ) -> Result<Self> {
         let store = chaty_server::Store::open_url(url, true).await?;
         Self::start_on(store, Some(fanout), Path::new(url), config).await
     }

@@ -325,6 +325,8 @@ pub struct Redis {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// The TLS port, for [`Redis::start_tls`].
+    tls_port: Option<u16>,
     child: Option<Child>,
     _watchdog: Watchdog,
 }
@@ -344,10 +346,30 @@ impl Redis {
         let bin = find_program("redis-server", "redis-server")?;
         let dir = temp_dir("chaty-redis-")?;
         let watchdog = Watchdog::for_pid_file(&dir)?;
-        let mut redis = Redis { port: free_port()?, dir, bin, child: None, _watchdog: watchdog };
+        let mut redis = Redis { port: free_port()?, tls_port: None, dir, bin, child: None, _watchdog: watchdog };
         redis.spawn()?;
         redis.wait_ready().await?;
         Ok(redis)
+    }
+
+    /// Like [`Redis::start`], also serving TLS (no client certificates) with
+    /// this certificate and key on a second port: [`Redis::tls_url`].
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Redis> {
+        let bin = find_program("redis-server", "redis-server")?;
+        let dir = temp_dir("chaty-redis-")?;
+        fs::write(dir.join("server.crt"), cert_pem)?;
+        fs::write(dir.join("server.key"), key_pem)?;
+        let watchdog = Watchdog::for_pid_file(&dir)?;
+        let tls_port = Some(free_port()?);
+        let mut redis = Redis { port: free_port()?, tls_port, dir, bin, child: None, _watchdog: watchdog };
+        redis.spawn()?;
+        redis.wait_ready().await?;
+        Ok(redis)
+    }
+
+    /// `rediss://127.0.0.1:port/` (after [`Redis::start_tls`]).
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/", self.tls_port.unwrap_or_default())
     }
 
     /// Its address, 127.0.0.1:port.
@@ -388,7 +410,16 @@ impl Redis {
         let mut command = Command::new(&self.bin);
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--daemonize", "no", "--logfile", ""])
+            .args(["--daemonize", "no", "--logfile", ""]);
+        if let Some(tls_port) = self.tls_port {
+            command.args(["--tls-port", &tls_port.to_string(), "--tls-auth-clients", "no"]).args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+            ]);
+        }
+        command
             .arg("--dir")
             .arg(&self.dir)
             .current_dir(&self.dir)

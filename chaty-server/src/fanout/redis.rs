@@ -39,6 +39,7 @@ pub struct Redis {
     /// key prefix (see [`event::prefix`]); set by [`Redis::start`].
     names: std::sync::OnceLock<(String, String)>,
     url: String,
+    client: redis::Client,
     outgoing: mpsc::Sender<String>,
     queue: std::sync::Mutex<Option<mpsc::Receiver<String>>>,
     manager: ConnectionManager,
@@ -60,10 +61,20 @@ fn reason(e: &redis::RedisError) -> String {
 
 impl Redis {
     /// Connects (or fails with a one-line reason naming the URL without its
-    /// password).
-    pub async fn connect(url: &str) -> Result<Arc<Self>, String> {
+    /// password). A `rediss://` server's certificate is verified against the
+    /// platform's roots, or only the PEM certificates in `ca` when given.
+    pub async fn connect(url: &str, ca: Option<&std::path::Path>) -> Result<Arc<Self>, String> {
         let shown = redact(url);
-        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL {shown}: {}", reason(&e)))?;
+        let bad_url = |e: redis::RedisError| format!("bad Redis URL {shown}: {}", reason(&e));
+        let client = match ca {
+            None => redis::Client::open(url).map_err(bad_url)?,
+            Some(ca) => {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| format!("cannot read --redis-ca {}: {}", ca.display(), crate::error::io_reason(&e)))?;
+                let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                redis::Client::build_with_tls(url, certs).map_err(bad_url)?
+            }
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT))
@@ -82,6 +93,7 @@ impl Redis {
         Ok(Arc::new(Self {
             names: std::sync::OnceLock::new(),
             url: url.to_string(),
+            client: client.clone(),
             outgoing,
             queue: std::sync::Mutex::new(Some(queue)),
             manager,
@@ -193,8 +205,7 @@ impl Redis {
         let channel = self.channel();
         loop {
             let subscribed = async {
-                let client = redis::Client::open(self.url.as_str())?;
-                let mut pubsub = client.get_async_pubsub().await?;
+                let mut pubsub = self.client.get_async_pubsub().await?;
                 pubsub.subscribe(&channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             };
