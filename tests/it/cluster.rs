@@ -124,6 +124,16 @@ async fn a_database_outage_is_survived_and_nothing_unstored_is_acknowledged() ->
     }
     assert_eq!(live, acked);
     assert_eq!(other.http("GET", "/healthz", &[], b"").await?.0, 200);
+    // Both nodes took their liveness locks back: a node without a shared
+    // fan-out is still kept out.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted";
+    while pg.psql("postgres", sql).await?.trim() != "2" {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the nodes never took their locks back");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let refused = Store::open_url(&url, false).await.err().map(|e| e.reason()).unwrap_or_default();
+    assert!(refused.contains("need a shared fan-out"), "{refused}");
     other.stop().await?;
     server.stop().await
 }

@@ -70,7 +70,9 @@ pub struct Postgres {
     revived: Arc<std::sync::atomic::AtomicBool>,
     /// The session holding this node's advisory lock (see `nodes`): the lock
     /// lives exactly as long as this connection, so a node that dies frees it.
-    lock_session: Arc<tokio_postgres::Client>,
+    lock_session: Arc<Mutex<Arc<tokio_postgres::Client>>>,
+    /// How to open the lock session again after the database restarted.
+    lock_config: Arc<(tokio_postgres::Config, tokio_postgres_rustls::MakeRustlsConnect)>,
     /// Posts under way, waited for at a clean stop.
     in_flight: tokio_util::task::TaskTracker,
     /// One poster per room at a time (see the module docs).
@@ -113,6 +115,20 @@ fn take_param(url: &str, name: &str) -> (String, Option<String>) {
         .collect();
     let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     (url, value)
+}
+
+/// A connection of the node's own that holds its liveness lock (see `nodes`).
+async fn open_lock_session(
+    config: &tokio_postgres::Config,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let (session, connection) = config.connect(tls.clone()).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("the node's lock session ended: {e}");
+        }
+    });
+    Ok(session)
 }
 
 /// Whether `db` names a PostgreSQL database rather than a SQLite file.
@@ -173,12 +189,8 @@ impl Postgres {
         // A database host that stops answering fails requests in seconds, not hours.
         config.connect_timeout(std::time::Duration::from_secs(5)).keepalives_idle(std::time::Duration::from_secs(30));
         let tls = tls(root_cert.as_deref())?;
-        let (lock_session, session) = config.connect(tls.clone()).await?;
-        tokio::spawn(async move {
-            if let Err(e) = session.await {
-                tracing::warn!("the node's lock session ended: {e}");
-            }
-        });
+        let lock_session = open_lock_session(&config, &tls).await?;
+        let lock_config = Arc::new((config.clone(), tls.clone()));
         let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         // Bounded waits: while the database is down, requests fail quickly
         // (ERROR internal) instead of piling up.
@@ -207,7 +219,8 @@ impl Postgres {
             heartbeat: Default::default(),
             beating_since: Arc::new(Mutex::new(Some(std::time::Instant::now()))),
             revived: Arc::default(),
-            lock_session: Arc::new(lock_session),
+            lock_session: Arc::new(Mutex::new(Arc::new(lock_session))),
+            lock_config,
             in_flight: Default::default(),
             posting: Arc::default(),
         };
@@ -225,12 +238,7 @@ impl Postgres {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(period) => {}
                 }
-                if db.lock_session.is_closed() {
-                    tracing::error!(
-                        "this node's lock session with the database ended: another node could now start \
-                         on the same database; restart this node"
-                    );
-                }
+                db.renew_lock_session().await;
                 let beat = async { nodes::heartbeat(&**db.client().await?, &db.node).await }.await;
                 let mut since = db.beating_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 match beat {
@@ -252,6 +260,34 @@ impl Postgres {
 
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    fn session(&self) -> Arc<tokio_postgres::Client> {
+        self.lock_session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// After the database restarted (or the session dropped), opens the
+    /// lock session again and takes the liveness lock back.
+    async fn renew_lock_session(&self) {
+        if !self.session().is_closed() {
+            return;
+        }
+        let (config, tls) = &*self.lock_config;
+        let session = match open_lock_session(config, tls).await {
+            Ok(session) => session,
+            Err(e) => return tracing::debug!("reopening the node's lock session: {e}"),
+        };
+        match nodes::take_lock(&session, &self.node).await {
+            Ok(true) => {
+                tracing::info!("the node's lock session is back");
+                *self.lock_session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(session);
+            }
+            Ok(false) => tracing::error!(
+                "while this node's lock session was down, a node without a shared fan-out started on the same \
+                 database: rooms are split between them; stop one of them"
+            ),
+            Err(e) => tracing::debug!("taking the node lock back: {e}"),
+        }
     }
 
     /// This node's id in the `nodes` table.
@@ -279,7 +315,7 @@ impl Postgres {
         self.in_flight.close();
         self.in_flight.wait().await;
         self.heartbeat.cancel();
-        if let Err(e) = self.lock_session.execute("SELECT pg_advisory_unlock_all()", &[]).await {
+        if let Err(e) = self.session().execute("SELECT pg_advisory_unlock_all()", &[]).await {
             tracing::warn!("releasing the node lock: {e}");
         }
         let left = async { nodes::leave(&**self.client().await?, &self.node.id).await };

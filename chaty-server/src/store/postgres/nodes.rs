@@ -36,9 +36,7 @@ pub struct Node {
 /// node that crashed frees it at once and can be restarted straight away;
 /// the `nodes` rows only name who is there.
 pub async fn register(session: &Client, db: &impl GenericClient, me: &Node) -> Result<(), StoreError> {
-    let take =
-        if me.shared_fanout { "SELECT pg_try_advisory_lock_shared($1)" } else { "SELECT pg_try_advisory_lock($1)" };
-    let got: bool = session.query_one(take, &[&NODES_LOCK]).await?.get(0);
+    let got = take_lock(session, me).await?;
     let now = now_millis();
     if !got {
         let others = db
@@ -78,6 +76,14 @@ pub async fn register(session: &Client, db: &impl GenericClient, me: &Node) -> R
     )
     .await?;
     Ok(())
+}
+
+/// Takes the liveness lock on `session` (shared with a shared fan-out,
+/// exclusive without). False if another node holds it the other way.
+pub async fn take_lock(session: &Client, me: &Node) -> Result<bool, StoreError> {
+    let take =
+        if me.shared_fanout { "SELECT pg_try_advisory_lock_shared($1)" } else { "SELECT pg_try_advisory_lock($1)" };
+    Ok(session.query_one(take, &[&NODES_LOCK]).await?.get(0))
 }
 
 /// Says `me` is alive. Returns false when the row was gone: another node
