@@ -35,8 +35,14 @@ impl Outbox {
     /// Queues a frame without waiting. Returns false if the connection is gone or was kicked.
     pub fn send(&self, frame: Utf8Bytes) -> bool {
         match self.tx.try_send(frame) {
-            Ok(()) => true,
+            Ok(()) => {
+                crate::metrics::metrics().deliveries.inc();
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.kick.is_cancelled() {
+                    crate::metrics::metrics().slow_consumers.inc();
+                }
                 self.kick.cancel();
                 false
             }

@@ -13,6 +13,7 @@ pub mod healthcheck;
 pub mod hub;
 pub mod limits;
 pub mod logins;
+pub mod metrics;
 pub mod private;
 pub mod proxy;
 mod server;

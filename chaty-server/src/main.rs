@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Ask a running server whether it is ready (GET /readyz): exit 0 when it
     /// is, 1 when not. For container health checks, where there is no curl.
     Healthcheck {
@@ -46,6 +46,10 @@ struct Serve {
     /// Address to listen on, HOST:PORT or :PORT for every interface (HTTP and WebSocket share it).
     #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181", value_name = "HOST:PORT")]
     listen: Listen,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its
+    /// own (keep it off the internet). Off by default.
+    #[arg(long, env = "CHATY_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<Listen>,
     /// SQLite database file, or a PostgreSQL URL
     /// (postgres://user[:password]@host:port/dbname[?sslmode=require])
     /// [default: <data dir>/chaty/chaty.db].
@@ -105,7 +109,7 @@ fn main() -> ExitCode {
     };
     let serve = match cli.command {
         None => cli.serve,
-        Some(Command::Serve(serve)) => serve,
+        Some(Command::Serve(serve)) => *serve,
         Some(Command::Healthcheck { url }) => return healthcheck(&url),
     };
     match start(serve) {
@@ -186,6 +190,10 @@ fn start(cli: Serve) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = cli.listen.bind().await.map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
+        let metrics = match &cli.metrics_listen {
+            Some(at) => Some(at.bind().await.map_err(|e| anyhow::anyhow!("--metrics-listen: {e}"))?),
+            None => None,
+        };
         let redis = match &cli.redis {
             Some(url) => Some(
                 chaty_server::fanout::redis::Redis::connect(url, cli.redis_ca.as_deref())
@@ -204,6 +212,10 @@ fn start(cli: Serve) -> anyhow::Result<()> {
         }
         if let Some(url) = &cli.redis {
             println!("cluster fan-out through Redis at {}", chaty_server::fanout::redis::redact(url));
+        }
+        if let Some(metrics) = metrics {
+            println!("metrics at http://{}/metrics", metrics.local_addr()?);
+            tokio::spawn(chaty_server::metrics::serve(metrics, shutdown.clone()));
         }
         chaty_server::run_on(listener, store, redis, config, shutdown).await?;
         tracing::info!("stopped cleanly");

@@ -25,6 +25,7 @@ impl Connection {
             attachment: f.attachment,
         };
         let (shared, outbox) = (self.ctx.clone(), self.outbox.clone());
+        let arrived = std::time::Instant::now();
         self.ctx
             .store
             .post(
@@ -33,6 +34,9 @@ impl Connection {
                 // live delivery in `seq` order.
                 move |result| match result {
                     Ok(posted) if posted.new => {
+                        let metrics = crate::metrics::metrics();
+                        metrics.messages_stored.inc();
+                        metrics.commit_seconds.observe(arrived.elapsed().as_secs_f64());
                         let (room, seq) = (posted.message.room_id.clone(), posted.message.seq);
                         shared.fanout.message(
                             &room,
