@@ -5,22 +5,11 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{recv_type, send};
+use common::{http_get, recv_type, send};
 use serde_json::json;
 
-/// One GET; the status and the body.
 async fn get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read_to_string(&mut response))
-        .await
-        .expect("answered in time")
-        .expect("read");
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+    http_get(([127, 0, 0, 1], port).into(), path).await
 }
 
 /// Parses Prometheus text exposition: every sample by `name{labels}`, and
