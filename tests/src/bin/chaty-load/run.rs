@@ -178,6 +178,7 @@ async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Valu
     let warm_ns = duration_ns(Duration::from_secs_f64(args.warmup));
     let window_ns = duration_ns(Duration::from_secs_f64(args.duration));
     let joined = sh.setup.borrow().joined;
+    let mut misses = 0;
     for (idx, rate) in args.rates().into_iter().enumerate() {
         if joined == 0 || deadline_hit {
             break;
@@ -300,7 +301,8 @@ async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Valu
             "history": history,
             "sustained": sustained,
         }));
-        if !sustained && args.rates.len() > 1 && !args.ramp_continue {
+        misses = if sustained { 0 } else { misses + 1 };
+        if misses >= args.ramp_misses.max(1) && args.rates.len() > 1 && !args.ramp_continue {
             break;
         }
     }

@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// Keep ramping after a step that is not sustained.
     #[arg(long)]
     pub ramp_continue: bool,
+    /// Stop a ramp after this many steps in a row that are not sustained (1:
+    /// at the first; 2 lets one hiccup pass, the highest sustained step counts).
+    #[arg(long, default_value_t = 1)]
+    pub ramp_misses: usize,
     /// Clients (the last N, not senders) that also request HISTORY pages.
     #[arg(long, default_value_t = 0)]
     pub history_clients: usize,
