@@ -389,6 +389,11 @@ TABLES=$("$LOAD" report --dir "$RESULTS" --servers "chaty,chaty-empty,chaty-acco
     echo
   fi
   echo "Raw results (one JSON per run) were in \`${RESULTS#"$ROOT"/}/\` on the machine that ran this."
+  # tests/bench/cluster.sh's section, kept as it was.
+  if [[ -f "$OUT" ]] && grep -q '^## Cluster[[:space:]]*$' "$OUT"; then
+    echo
+    awk '/^## Cluster[[:space:]]*$/ { on = 1; print; next } on && /^## / { on = 0 } on' "$OUT"
+  fi
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 log "done: $OUT"

@@ -26,6 +26,72 @@ pub fn sample(pid: Option<u32>) -> Option<Sample> {
     })
 }
 
+/// The sum of several processes' readings (a cluster's nodes); `None` when
+/// there are none or one cannot be read.
+pub fn sample_sum(pids: &[u32]) -> Option<Sample> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut sum = Sample::default();
+    for &pid in pids {
+        let s = sample(Some(pid))?;
+        sum.cpu_ticks += s.cpu_ticks;
+        sum.rss_kib += s.rss_kib;
+        sum.hwm_kib += s.hwm_kib;
+    }
+    Some(sum)
+}
+
+/// CPU clock ticks of `root` and every live descendant (e.g. a postmaster and
+/// its backends): utime + stime + cutime + cstime of each, so a child that
+/// exited and was reaped still counts, through its parent. `None` when `root`
+/// is gone.
+pub fn tree_ticks(root: u32) -> Option<u64> {
+    let mut procs: Vec<(u32, u32, u64)> = Vec::new(); // pid, ppid, ticks
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((ppid, ticks)) = ppid_and_all_ticks(&stat) {
+            procs.push((pid, ppid, ticks));
+        }
+    }
+    if !procs.iter().any(|p| p.0 == root) {
+        return None;
+    }
+    let mut members = vec![root];
+    let mut total = 0;
+    let mut i = 0;
+    while i < members.len() {
+        let parent = members[i];
+        for &(pid, ppid, ticks) in &procs {
+            if pid == parent {
+                total += ticks;
+            }
+            if ppid == parent && pid != parent {
+                members.push(pid);
+            }
+        }
+        i += 1;
+    }
+    Some(total)
+}
+
+/// ppid and utime + stime + cutime + cstime from a `stat` line.
+fn ppid_and_all_ticks(stat: &str) -> Option<(u32, u64)> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ppid: u32 = fields.get(1)?.parse().ok()?;
+    let mut ticks = 0;
+    for k in 11..=14 {
+        ticks += fields.get(k)?.parse::<u64>().ok()?;
+    }
+    Some((ppid, ticks))
+}
+
 /// utime + stime from a `stat` line. The command name may contain spaces and
 /// parentheses, so fields are counted from the last `)`.
 fn cpu_ticks(stat: &str) -> Option<u64> {
@@ -87,6 +153,11 @@ mod tests {
     fn parses_stat_and_status() {
         let stat = "123 (my (odd) name) S 1 123 123 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1 2 3";
         assert_eq!(cpu_ticks(stat), Some(300));
+        assert_eq!(ppid_and_all_ticks(stat), Some((1, 300)));
+        let me = std::process::id();
+        assert!(tree_ticks(me).is_some());
+        assert!(sample_sum(&[me, me]).is_some_and(|s| s.rss_kib > 0));
+        assert!(sample_sum(&[]).is_none());
         let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
         assert_eq!(status_kib(status, "VmRSS:"), Some(1024));
         assert_eq!(status_kib(status, "VmHWM:"), Some(2048));

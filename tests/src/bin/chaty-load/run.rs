@@ -55,7 +55,7 @@ pub const BUSY_WARNING_PCT: f64 = 15.0;
 /// Runs the load and prints the report; returns the exit code.
 pub fn main(args: RunArgs) -> Result<i32> {
     args.check()?;
-    let target = Target::parse(&args.url)?;
+    let targets = args.url.iter().map(|u| Target::parse(u)).collect::<Result<Vec<_>>>()?;
     let hard = args.deadline.unwrap_or_else(|| args.planned_seconds() + 30.0);
     if !(hard.is_finite() && hard > 0.0) {
         bail!("--deadline must be positive");
@@ -76,7 +76,7 @@ pub fn main(args: RunArgs) -> Result<i32> {
     // The run itself stops a little before the backstop so it can report.
     let soft = hard.saturating_sub(Duration::from_secs(3));
     let json_out = args.json;
-    let report = local.block_on(&runtime, run(args, target, soft))?;
+    let report = local.block_on(&runtime, run(args, targets, soft))?;
     if json_out {
         println!("{report}");
     } else {
@@ -86,7 +86,7 @@ pub fn main(args: RunArgs) -> Result<i32> {
     Ok(code)
 }
 
-async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
+async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Value> {
     let began = Instant::now();
     let deadline = began + soft;
     let rooms = args.rooms;
@@ -94,7 +94,7 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
     let clients = args.clients;
     let sh = Rc::new(Shared {
         nonce: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
-        target,
+        targets,
         clock: Clock::new(),
         room_alive: RefCell::new(vec![0; rooms]),
         sender_alive: RefCell::new(vec![false; senders]),
@@ -109,7 +109,10 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
         args,
     });
     let args = &sh.args;
-    let pid = args.server_pid;
+    let pids = args.server_pid.clone();
+    let has_server = !pids.is_empty();
+    let sample_server = || procfs::sample_sum(&pids);
+    let sample_aux = || -> Vec<Option<u64>> { args.aux_pids.iter().map(|&(_, p)| procfs::tree_ticks(p)).collect() };
     let clk = args.clk_tck.max(1) as f64;
     // How busy the machine is before we start: other processes skew everything.
     let cores_before = procfs::cpu_ticks_per_core();
@@ -121,9 +124,14 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
             cores(&json!(busy_before))
         ));
     }
-    let server_before = pid.and_then(|p| procfs::sample(Some(p)));
-    if pid.is_some() && server_before.is_none() {
-        sh.note(format!("cannot read /proc/{} (is the pid right?)", pid.unwrap_or(0)));
+    let server_before = sample_server();
+    if has_server && server_before.is_none() {
+        sh.note(format!("cannot read /proc/PID for one of the server pids {pids:?} (is the pid right?)"));
+    }
+    for ((name, p), ticks) in args.aux_pids.iter().zip(sample_aux()) {
+        if ticks.is_none() {
+            sh.note(format!("cannot read /proc/{p} ({name}): is the pid right?"));
+        }
     }
 
     // ----- connect, sign in, join ------------------------------------------
@@ -162,7 +170,7 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
     };
     // Let the last join announcements settle before measuring memory.
     sleep(Duration::from_millis(200)).await;
-    let server_connected = pid.and_then(|p| procfs::sample(Some(p)));
+    let server_connected = sample_server();
 
     // ----- steps ------------------------------------------------------------
     let mut steps = Vec::new();
@@ -170,6 +178,7 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
     let warm_ns = duration_ns(Duration::from_secs_f64(args.warmup));
     let window_ns = duration_ns(Duration::from_secs_f64(args.duration));
     let joined = sh.setup.borrow().joined;
+    let mut misses = 0;
     for (idx, rate) in args.rates().into_iter().enumerate() {
         if joined == 0 || deadline_hit {
             break;
@@ -203,11 +212,13 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
             deadline_hit = true;
         }
         sleep_until(warm_end.min(deadline)).await;
-        let server_w0 = pid.and_then(|p| procfs::sample(Some(p)));
+        let server_w0 = sample_server();
+        let aux_w0 = sample_aux();
         let self_w0 = procfs::sample(None);
         let cores_w0 = procfs::cpu_ticks_per_core();
         sleep_until(end.min(deadline)).await;
-        let server_w1 = pid.and_then(|p| procfs::sample(Some(p)));
+        let server_w1 = sample_server();
+        let aux_w1 = sample_aux();
         let self_w1 = procfs::sample(None);
         let cores_busy = procfs::busy_pct(&cores_w0, &procfs::cpu_ticks_per_core());
         let drain_until = (end + Duration::from_secs_f64(args.drain)).min(deadline);
@@ -235,6 +246,16 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
         };
         let server_cpu = cpu(server_w0, server_w1);
         let self_cpu = cpu(self_w0, self_w1);
+        // Other processes doing the server's work (a cluster's database and
+        // Redis): CPU per name, and everything per delivery.
+        let mut aux_cpu = serde_json::Map::new();
+        let mut aux_total = Some(0.0);
+        for ((name, _), (a, b)) in args.aux_pids.iter().zip(aux_w0.iter().zip(&aux_w1)) {
+            let secs = a.zip(*b).map(|(a, b)| b.saturating_sub(a) as f64 / clk);
+            aux_total = aux_total.zip(secs).map(|(t, s)| t + s);
+            aux_cpu.insert(name.clone(), json!(secs.map(|c| round(c, 2))));
+        }
+        let total_cpu = server_cpu.zip(aux_total).map(|(s, a)| s + a);
         let loss = expected.saturating_sub(st.delivered);
         let p99_ms = st.latency.value_at_quantile(0.99) as f64 / 1000.0;
         let sustained =
@@ -269,12 +290,19 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
             "drain_s": round(drained_s, 3),
             "server_cpu_s": server_cpu.map(|c| round(c, 2)),
             "server_cpu_pct": server_cpu.map(|c| round(100.0 * c / window_s, 1)),
+            "aux_cpu_s": (!aux_cpu.is_empty()).then_some(Value::Object(aux_cpu)),
+            "total_cpu_s": total_cpu.map(|c| round(c, 2)),
+            "total_cpu_pct": total_cpu.map(|c| round(100.0 * c / window_s, 1)),
+            "cpu_us_per_delivery": total_cpu
+                .filter(|_| st.delivered > 0)
+                .map(|c| round(c * 1e6 / st.delivered as f64, 2)),
             "loadgen_cpu_pct": self_cpu.map(|c| round(100.0 * c / window_s, 1)),
             "cores_busy_pct": cores_busy,
             "history": history,
             "sustained": sustained,
         }));
-        if !sustained && args.rates.len() > 1 && !args.ramp_continue {
+        misses = if sustained { 0 } else { misses + 1 };
+        if misses >= args.ramp_misses.max(1) && args.rates.len() > 1 && !args.ramp_continue {
             break;
         }
     }
@@ -282,7 +310,7 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
     sh.stopping.set(true);
 
     // ----- report -------------------------------------------------------------
-    let server_end = pid.and_then(|p| procfs::sample(Some(p)));
+    let server_end = sample_server();
     let self_end = procfs::sample(None);
     let setup = sh.setup.borrow();
     let best = steps
@@ -300,7 +328,7 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
                 "p99_ms": s["latency_ms"]["p99"],
             })
         });
-    let server = pid.map(|pid| {
+    let server = has_server.then(|| {
         let kib = |s: Option<procfs::Sample>, f: fn(&procfs::Sample) -> u64| s.map(|s| f(&s));
         let before = kib(server_before, |s| s.rss_kib);
         let connected = kib(server_connected, |s| s.rss_kib);
@@ -317,7 +345,8 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
             a.zip(b).map(|(a, b)| round(b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / clk, 2))
         };
         json!({
-            "pid": pid,
+            "pid": pids[0],
+            "pids": pids,
             "rss_before_kib": before,
             "rss_connected_kib": connected,
             "rss_per_conn_kib": per_conn,
@@ -331,7 +360,7 @@ async fn run(args: RunArgs, target: Target, soft: Duration) -> Result<Value> {
     let connect = sh.connect_latency.borrow();
     Ok(json!({
         "label": args.label,
-        "url": args.url,
+        "url": args.url.join(","),
         "protocol": args.protocol.name(),
         "clients": clients,
         "rooms": rooms,

@@ -23,9 +23,13 @@ impl Protocol {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// WebSocket URL of the server (loopback addresses only).
-    #[arg(long, env = "CHATY_LOAD_URL", default_value = "ws://127.0.0.1:8181/ws")]
-    pub url: String,
+    /// WebSocket URL of the server (loopback addresses only). Several servers
+    /// (the nodes of a cluster): repeat --url or separate them with commas;
+    /// each room's members then alternate over them (client i connects to URL
+    /// number (i mod R + i div R) mod U), so consecutive clients alternate and
+    /// every room spans every node.
+    #[arg(long, env = "CHATY_LOAD_URL", value_delimiter = ',', default_value = "ws://127.0.0.1:8181/ws")]
+    pub url: Vec<String>,
     /// Which protocol the clients speak.
     #[arg(long, value_enum, default_value = "seed")]
     pub protocol: Protocol,
@@ -83,6 +87,10 @@ pub struct RunArgs {
     /// Keep ramping after a step that is not sustained.
     #[arg(long)]
     pub ramp_continue: bool,
+    /// Stop a ramp after this many steps in a row that are not sustained (1:
+    /// at the first; 2 lets one hiccup pass, the highest sustained step counts).
+    #[arg(long, default_value_t = 1)]
+    pub ramp_misses: usize,
     /// Clients (the last N, not senders) that also request HISTORY pages.
     #[arg(long, default_value_t = 0)]
     pub history_clients: usize,
@@ -109,9 +117,15 @@ pub struct RunArgs {
     /// Password of --protocol chaty users.
     #[arg(long, default_value = "chaty-load-password")]
     pub password: String,
-    /// The server's pid: report its CPU time and RSS.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// The server's pid: report its CPU time and RSS. Several (a cluster's
+    /// nodes): repeat it or separate with commas; CPU and RSS are their sums.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// Other processes whose CPU counts per delivery, as NAME=PID (repeatable),
+    /// e.g. postgres=<postmaster pid>, redis=<pid>: the process and all its
+    /// descendants (utime+stime, plus what reaped children used), per NAME.
+    #[arg(long = "aux-pid", value_name = "NAME=PID", value_parser = parse_aux)]
+    pub aux_pids: Vec<(String, u32)>,
     /// Clock ticks per second of /proc CPU times (`getconf CLK_TCK`).
     #[arg(long, env = "CLK_TCK", default_value_t = 100)]
     pub clk_tck: u64,
@@ -123,6 +137,15 @@ pub struct RunArgs {
     pub label: String,
 }
 
+fn parse_aux(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=PID"))?;
+    let pid = pid.parse().map_err(|_| format!("{s:?}: bad pid"))?;
+    if name.is_empty() {
+        return Err(format!("{s:?}: empty name"));
+    }
+    Ok((name.to_string(), pid))
+}
+
 impl RunArgs {
     pub(super) fn rates(&self) -> Vec<f64> {
         if self.rates.is_empty() { vec![self.rate] } else { self.rates.clone() }
@@ -130,6 +153,9 @@ impl RunArgs {
 
     pub(super) fn check(&self) -> Result<()> {
         let name_ok = |s: &str| s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if self.url.is_empty() {
+            bail!("--url: at least one server");
+        }
         if self.clients == 0 || self.rooms == 0 {
             bail!("--clients and --rooms must be at least 1");
         }

@@ -83,21 +83,22 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
 }
 
 async fn handshake(sh: &Shared, i: usize, connected: &mut bool) -> Result<Ws> {
-    let tcp = match (sh.target.addr, sh.args.per_source) {
+    let target = sh.target_of(i);
+    let tcp = match (target.addr, sh.args.per_source) {
         (SocketAddr::V4(_), n) if n > 0 => {
             let k = i / n;
             let source = Ipv4Addr::new(127, 0, u8::try_from(k / 250).unwrap_or(255), (k % 250) as u8 + 1);
             let socket = TcpSocket::new_v4()?;
             socket.bind(SocketAddr::new(IpAddr::V4(source), 0)).with_context(|| format!("bind {source}"))?;
-            socket.connect(sh.target.addr).await
+            socket.connect(target.addr).await
         }
-        _ => TcpStream::connect(sh.target.addr).await,
+        _ => TcpStream::connect(target.addr).await,
     }
     .context("TCP connect")?;
     tcp.set_nodelay(true)?;
     // Small buffers: 10,000 idle clients should not need gigabytes.
     let config = WebSocketConfig::default().read_buffer_size(4 << 10).write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(sh.target.url.as_str(), tcp, Some(config))
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(target.url.as_str(), tcp, Some(config))
         .await
         .context("WebSocket handshake")?;
     *connected = true;

@@ -137,6 +137,18 @@ pub fn human(r: &Value) -> String {
             num(&s["loadgen_cpu_pct"]),
             cores(&s["cores_busy_pct"])
         );
+        if let Some(aux) = s["aux_cpu_s"].as_object() {
+            let parts: Vec<String> = aux.iter().map(|(k, v)| format!("{k} {} s", num(v))).collect();
+            let _ = writeln!(
+                out,
+                "  {:<20}{} s with {} ({}% of a core), {} µs per delivery",
+                "CPU, all processes",
+                num(&s["total_cpu_s"]),
+                parts.join(", "),
+                num(&s["total_cpu_pct"]),
+                num(&s["cpu_us_per_delivery"])
+            );
+        }
         let h = &s["history"];
         if !h.is_null() {
             let hl = &h["latency_ms"];

@@ -98,7 +98,8 @@ impl StepStats {
 
 pub(super) struct Shared {
     pub(super) args: RunArgs,
-    pub(super) target: Target,
+    /// The servers; see [`Shared::target_of`].
+    pub(super) targets: Vec<Target>,
     pub(super) clock: Clock,
     /// Distinguishes this run's clientIds from earlier runs on the same database.
     pub(super) nonce: u64,
@@ -125,6 +126,13 @@ impl Shared {
 
     pub(super) fn room_of(&self, i: usize) -> usize {
         i % self.args.rooms
+    }
+
+    /// Client i's server: round-robin over the members of each room (room
+    /// index plus i div R), so consecutive clients alternate and every room
+    /// has members on every server.
+    pub(super) fn target_of(&self, i: usize) -> &Target {
+        &self.targets[(self.room_of(i) + i / self.args.rooms) % self.targets.len()]
     }
 
     pub(super) fn user(&self, i: usize) -> String {

@@ -1,0 +1,535 @@
+#!/usr/bin/env bash
+# Cluster benchmark: scenario (a)'s fan-out load (1,000 clients, 10 rooms, 50
+# senders), ramped over rates, against
+#   sqlite  one chaty node on SQLite (as in run.sh),
+#   pg1     one node on PostgreSQL + Redis,
+#   pg2     two nodes on PostgreSQL + Redis, the clients split between them.
+# Prints the figures and writes/replaces the "## Cluster" section of
+# docs/benchmarks.md (the rest of the file is kept). Not a test; takes minutes.
+#
+#   tests/bench/cluster.sh                  # full (about 15 minutes)
+#   QUICK=1 tests/bench/cluster.sh          # short steps (about 5 minutes)
+#   SETUPS=pg2 PERF=0 OUT=/tmp/c.md tests/bench/cluster.sh
+#
+# chaty's nodes, PostgreSQL (postmaster and all its children) and Redis all run
+# pinned to one core (SERVER_CORE), chaty-load to the other, as in run.sh.
+# PostgreSQL and Redis are private instances in a temp dir on free loopback
+# ports, stopped by pid at the end. See tests/bench/README.md for every knob.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+KNOBS="QUICK SETUPS RATES RAMP_MISSES RAMP_WARMUP RAMP_DURATION DRAIN CLIENTS ROOMS SENDERS PERF PERF_RATE PERF_SECONDS
+QUIET_WAIT SERVER_CORE LOAD_CORE PG_BIN BENCH_DIR OUT REPORT_ONLY"
+CMD=""
+for knob in $KNOBS; do
+  if [[ -n "${!knob+x}" ]]; then CMD+="$knob=${!knob} "; fi
+done
+CMD+="tests/bench/cluster.sh"
+
+QUICK=${QUICK:-0}
+SETUPS=${SETUPS:-sqlite,pg1,pg2}
+if [[ "$QUICK" == 1 ]]; then
+  RATES=${RATES:-2,4,6,8,10,15,20,30,40}; RAMP_WARMUP=${RAMP_WARMUP:-2}; RAMP_DURATION=${RAMP_DURATION:-5}
+  PERF_SECONDS=${PERF_SECONDS:-5}
+else
+  RATES=${RATES:-2,4,6,8,10,15,20,25,30,35,40,50,60}; RAMP_WARMUP=${RAMP_WARMUP:-3}; RAMP_DURATION=${RAMP_DURATION:-10}
+  PERF_SECONDS=${PERF_SECONDS:-10}
+fi
+DRAIN=${DRAIN:-3}
+RAMP_MISSES=${RAMP_MISSES:-2}
+CLIENTS=${CLIENTS:-1000}
+ROOMS=${ROOMS:-10}
+SENDERS=${SENDERS:-50}
+PERF=${PERF:-1}
+PERF_RATE=${PERF_RATE:-}
+QUIET_WAIT=${QUIET_WAIT:-30}
+SERVER_CORE=${SERVER_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+BENCH_DIR=${BENCH_DIR:-$ROOT/target/bench}
+OUT=${OUT:-$ROOT/docs/benchmarks.md}
+
+# REPORT_ONLY=DIR: no runs, only the section again from the results in DIR.
+REPORT_ONLY=${REPORT_ONLY:-}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS=${REPORT_ONLY:-"$BENCH_DIR/cluster-$STAMP"}
+mkdir -p "$RESULTS"
+if [[ -n "$REPORT_ONLY" ]]; then
+  [[ -f "$RESULTS/settings.sh" ]] || { echo "$RESULTS/settings.sh not found: not a results directory" >&2; exit 2; }
+  # The run's own settings.
+  # shellcheck disable=SC1091
+  source "$RESULTS/settings.sh"
+else
+  CMD_RAN=$CMD
+  WHEN=$(date -u '+%Y-%m-%d %H:%M UTC')
+  : >"$RESULTS/notes.md"
+fi
+
+log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
+has() { [[ ",$2," == *",$1,"* ]]; }
+
+# ----- only what we started is stopped, by pid --------------------------------
+PIDS=()
+PG_DATA=""
+TMP=""
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid ignored SIGTERM for 10 s; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
+}
+PG_PID=""
+stop_postgres() {
+  [[ -n "$PG_PID" ]] || return 0
+  # SIGINT to the postmaster is PostgreSQL's "fast" shutdown.
+  kill -INT "$PG_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 150); do
+    kill -0 "$PG_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$PG_PID" 2>/dev/null; then
+    log "postgres $PG_PID still up after 15 s; SIGQUIT"
+    kill -QUIT "$PG_PID" 2>/dev/null || true
+    sleep 2
+  fi
+  PG_PID=""
+}
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  PIDS=()
+  stop_postgres
+  [[ -n "$TMP" && -d "$TMP" ]] && rm -rf "$TMP"
+  return 0
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ----- the machine ----------------------------------------------------------------
+for tool in cargo timeout jq taskset runuser redis-server "$PG_BIN/initdb" psql; do
+  command -v "$tool" >/dev/null || { log "needs $tool"; exit 2; }
+done
+HARD_NOFILE=$(ulimit -Hn)
+if [[ "$HARD_NOFILE" == unlimited ]]; then HARD_NOFILE=1048576; fi
+ulimit -n "$HARD_NOFILE" 2>/dev/null || warn "could not raise the open-files limit to $HARD_NOFILE"
+if taskset -c "$SERVER_CORE" true 2>/dev/null && taskset -c "$LOAD_CORE" true 2>/dev/null; then
+  PIN_SERVER=(taskset -c "$SERVER_CORE")
+  PIN_LOAD=(taskset -c "$LOAD_CORE")
+else
+  warn "cores $SERVER_CORE/$LOAD_CORE do not exist: nothing is pinned"
+  PIN_SERVER=()
+  PIN_LOAD=()
+fi
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
+if [[ "$PERF" == 1 ]] && ! command -v perf >/dev/null; then
+  warn "perf not found: no profile"
+  PERF=0
+fi
+
+# ----- build ------------------------------------------------------------------------
+if [[ -z "$REPORT_ONLY" ]]; then
+log "building chaty-server and chaty-load (release)"
+timeout 1800 cargo build --release -p chaty-server -p chaty-tests --bin chaty-server --bin chaty-load >&2
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CHATY="$TARGET_DIR/release/chaty-server"
+LOAD="$TARGET_DIR/release/chaty-load"
+
+# A temp dir PostgreSQL (running as the postgres user when we are root) can use.
+TMP=$(mktemp -d /tmp/chaty-cluster-bench.XXXXXX)
+chmod 755 "$TMP"
+fi
+
+# ----- PostgreSQL and Redis, started when a setup first needs them ------------------------
+PG_PORT=""
+REDIS_PID=""
+REDIS_URL=""
+as_pg() {
+  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+start_postgres() {
+  [[ -z "$PG_PID" ]] || return 0
+  PG_PORT=$("$LOAD" free-port)
+  PG_DATA="$TMP/pg"
+  mkdir -p "$PG_DATA"
+  [[ $(id -u) == 0 ]] && chown postgres: "$PG_DATA"
+  log "initdb and start PostgreSQL on 127.0.0.1:$PG_PORT (pinned to core $SERVER_CORE)"
+  (cd "$TMP" && as_pg "$PG_BIN/initdb" -D "$PG_DATA/data" --auth=trust -U postgres --encoding=UTF8 --locale=C) >"$RESULTS/initdb.log" 2>&1
+  # Durable like the SQLite node (fsync and synchronous_commit on, the defaults).
+  cat >>"$PG_DATA/data/postgresql.conf" <<EOF
+# tests/bench/cluster.sh
+port = $PG_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_DATA'
+max_connections = 200
+EOF
+  (cd "$TMP" && timeout 60 "${PIN_SERVER[@]}" runuser -u postgres -- \
+    "$PG_BIN/pg_ctl" -D "$PG_DATA/data" -l "$PG_DATA/postgres.log" -w -t 50 start >&2)
+  PG_PID=$(head -n1 "$PG_DATA/data/postmaster.pid")
+  log "postgres postmaster pid $PG_PID"
+}
+start_redis() {
+  [[ -z "$REDIS_PID" ]] || return 0
+  local port
+  port=$("$LOAD" free-port)
+  mkdir -p "$TMP/redis"
+  "${PIN_SERVER[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$TMP/redis" --logfile "$TMP/redis/redis.log" --daemonize no &
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
+  REDIS_URL="redis://127.0.0.1:$port/"
+  local i
+  for i in $(seq 1 100); do
+    redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  log "redis pid $REDIS_PID on $REDIS_URL"
+}
+new_database() { # new_database NAME: a fresh, empty database; prints its URL
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" >&2
+  echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
+}
+
+# ----- chaty nodes --------------------------------------------------------------------
+NODE_PIDS=()
+NODE_URLS=()
+NODE_LOGS=()
+start_node() { # start_node SETUP INDEX DB [REDIS]
+  local setup=$1 index=$2 db=$3 redis=${4:-} port launch_ns log
+  port=$("$LOAD" free-port)
+  log="$RESULTS/$setup-node$index.log"
+  local cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn)
+  [[ -n "$redis" ]] && cmd+=(--redis "$redis")
+  launch_ns=$(date +%s%N)
+  "${PIN_SERVER[@]}" "${cmd[@]}" >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  NODE_PIDS+=("$pid")
+  NODE_LOGS+=("$log")
+  NODE_URLS+=("ws://127.0.0.1:$port/ws")
+  if ! timeout 70 "${PIN_LOAD[@]}" "$LOAD" wait --url "ws://127.0.0.1:$port/ws" --timeout 60 --since-ns "$launch_ns" >/dev/null; then
+    warn "$setup node $index did not start; its log ends: $(tail -n 3 "$log" | tr '\n' ' ')"
+    return 1
+  fi
+}
+stop_nodes() {
+  local pid
+  for pid in "${NODE_PIDS[@]+"${NODE_PIDS[@]}"}"; do
+    stop_pid "$pid"
+    forget_pid "$pid"
+  done
+  NODE_PIDS=()
+  NODE_URLS=()
+  NODE_LOGS=()
+}
+# start_setup SETUP: its nodes (and the database and Redis it needs).
+start_setup() {
+  local setup=$1 db
+  case "$setup" in
+    sqlite)
+      db="$RESULTS/sqlite.db"
+      start_node sqlite 1 "$db"
+      ;;
+    pg1 | pg2)
+      start_postgres
+      start_redis
+      db=$(new_database "chaty_${setup}_$RANDOM")
+      start_node "$setup" 1 "$db" "$REDIS_URL"
+      # The second node after the first has migrated the schema.
+      if [[ "$setup" == pg2 ]]; then start_node "$setup" 2 "$db" "$REDIS_URL"; fi
+      ;;
+    *) log "unknown setup $setup"; return 1 ;;
+  esac
+}
+aux_args() { # the processes besides chaty that do the setup's work
+  case "$1" in
+    pg1 | pg2) echo "--aux-pid postgres=$PG_PID --aux-pid redis=$REDIS_PID" ;;
+  esac
+}
+
+# load SETUP FILE DEADLINE ARGS...: chaty-load against the setup's nodes.
+load() {
+  local setup=$1 out=$2 deadline=$3
+  shift 3
+  if ((QUIET_WAIT > 0)); then
+    local busy
+    if ! busy=$("$LOAD" quiet --timeout "$QUIET_WAIT"); then
+      log "cores still ${busy} % busy after ${QUIET_WAIT}s; running anyway"
+    fi
+  fi
+  local urls pids
+  urls=$(IFS=,; echo "${NODE_URLS[*]}")
+  pids=$(IFS=,; echo "${NODE_PIDS[*]}")
+  # shellcheck disable=SC2046
+  log "$setup: chaty-load --url $urls $* (deadline ${deadline}s)"
+  if timeout $((deadline + 30)) "${PIN_LOAD[@]}" "$LOAD" run --url "$urls" --server-pid "$pids" $(aux_args "$setup") \
+    --clk-tck "$CLK_TCK" --deadline "$deadline" --json --label "cluster $setup" \
+    --clients "$CLIENTS" --rooms "$ROOMS" --senders "$SENDERS" --connect-rate 500 "$@" >"$out.tmp"; then
+    mv "$out.tmp" "$out"
+    "$LOAD" show "$out" >&2 || true
+  else
+    warn "$setup: chaty-load failed (exit $?)"
+    [[ -s "$out.tmp" ]] && mv "$out.tmp" "$out"
+  fi
+}
+
+# The nodes' stderr: anything at WARN or above is a finding.
+check_logs() {
+  local setup=$1 f n
+  for f in "${NODE_LOGS[@]}"; do
+    n=$(grep -c -E 'WARN|ERROR' "$f" || true)
+    if ((n > 0)); then
+      warn "$setup $(basename "$f" .log): $n WARN/ERROR lines in chaty's stderr, first: \`$(grep -m1 -E 'WARN|ERROR' "$f" | cut -c1-300)\`"
+    fi
+  done
+}
+
+# ----- helpers for the report ---------------------------------------------------------------
+title() {
+  case "$1" in
+    sqlite) echo "SQLite, 1 node" ;;
+    pg1) echo "PostgreSQL + Redis, 1 node" ;;
+    pg2) echo "PostgreSQL + Redis, 2 nodes" ;;
+    *) echo "$1" ;;
+  esac
+}
+# jq over one setup's result; prints "–" when it is missing.
+q() {
+  local f="$RESULTS/$1.json"
+  if [[ -s "$f" ]]; then jq -r "$2" "$f"; else echo "–"; fi
+}
+# Helpers every jq program below starts with.
+JQ_DEFS='def n0: if . == null then "–" else (. | round | tostring | [while(length>0; .[:-3]) | .[-3:]] | reverse | join(",")) end;
+def n2: if . == null then "–" else ((. * 100 | round) / 100 | tostring) end;
+def n1: if . == null then "–" else ((. * 10 | round) / 10 | tostring) end;
+def best: [.steps[] | select(.sustained)] | max_by(.deliveries_per_s);
+def failed: (best.rate_per_sender // 0) as $r | [.steps[] | select((.sustained | not) and .rate_per_sender > $r)] | first;
+def others: [.steps[] | ((.cores_busy_pct | add) - (.total_cpu_pct // .server_cpu_pct) - .loadgen_cpu_pct)] | max;
+def us(c): if c == null or .delivered == 0 then null else c * 1e6 / .delivered end;'
+
+# ----- the runs ---------------------------------------------------------------------------
+if [[ -z "$REPORT_ONLY" ]]; then
+  declare -p CMD_RAN WHEN QUICK SETUPS RATES RAMP_MISSES RAMP_WARMUP RAMP_DURATION DRAIN CLIENTS ROOMS SENDERS \
+    SERVER_CORE LOAD_CORE >"$RESULTS/settings.sh"
+fi
+IFS=, read -r -a RATE_LIST <<<"$RATES"
+IFS=, read -r -a SETUP_LIST <<<"$SETUPS"
+STEP_S=$((RAMP_WARMUP + RAMP_DURATION + DRAIN + 2))
+RAMP_DEADLINE=$((120 + ${#RATE_LIST[@]} * STEP_S))
+log "setups $SETUPS, rates $RATES msg/s per sender; results in $RESULTS"
+for setup in "${SETUP_LIST[@]}"; do
+  [[ -z "$REPORT_ONLY" ]] || break
+  if start_setup "$setup"; then
+    load "$setup" "$RESULTS/$setup.json" "$RAMP_DEADLINE" --rates "$RATES" --ramp-misses "$RAMP_MISSES" \
+      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain "$DRAIN"
+  fi
+  check_logs "$setup"
+  stop_nodes
+done
+
+# ----- where the time goes: perf on the server core, at one fixed rate, two nodes ----------
+PERF_SETUP=pg2
+if [[ "$PERF" == 1 ]] && ! has pg2 "$SETUPS"; then PERF_SETUP=${SETUP_LIST[0]}; fi
+if [[ "$PERF" == 1 && -z "$REPORT_ONLY" ]]; then
+  # By default the highest rate the profiled setup sustained: its steady state.
+  if [[ -z "$PERF_RATE" ]]; then
+    PERF_RATE=$(jq -r --arg r "${RATE_LIST[0]}" '.sustained.rate_per_sender // ($r | tonumber)' "$RESULTS/$PERF_SETUP.json" 2>/dev/null || echo "${RATE_LIST[0]}")
+  fi
+  if start_setup "$PERF_SETUP"; then
+    connect_s=$(((CLIENTS + 499) / 500 + 2))
+    log "perf: $PERF_SETUP at $PERF_RATE msg/s per sender, recording core $SERVER_CORE for ${PERF_SECONDS}s"
+    "$LOAD" quiet --timeout "$QUIET_WAIT" >/dev/null || true
+    QUIET_WAIT=0 load "$PERF_SETUP" "$RESULTS/perf-run.json" $((120 + PERF_SECONDS + 20)) --rate "$PERF_RATE" \
+      --warmup $((connect_s + 3)) --duration $((PERF_SECONDS + 4)) --drain "$DRAIN" &
+    load_pid=$!
+    PIDS+=("$load_pid")
+    # Setup (connects at 500/s) plus half the warm-up, then the window.
+    sleep $((connect_s + 4))
+    timeout $((PERF_SECONDS + 30)) perf record -q -e cpu-clock -F 999 -C "$SERVER_CORE" -o "$RESULTS/perf.data" \
+      -- sleep "$PERF_SECONDS" >/dev/null 2>&1 || warn "perf record failed"
+    wait "$load_pid" || true
+    forget_pid "$load_pid"
+    {
+      echo "\`perf record -e cpu-clock -C $SERVER_CORE\` for ${PERF_SECONDS} s while $(title "$PERF_SETUP") carried"
+      echo "$PERF_RATE msg/s per sender ($(jq -r "$JQ_DEFS"' .steps[0] | "\(.deliveries_per_s | n0) deliveries/s, p99 \(.latency_ms.p99 | n1) ms, \(.loss) lost"' "$RESULTS/perf-run.json" 2>/dev/null || echo '?'))."
+    } >"$RESULTS/perf-head.md"
+    if [[ -s "$RESULTS/perf.data" ]]; then
+      perf report -i "$RESULTS/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null |
+        grep -E '^ +[0-9]' | head -n 12 >"$RESULTS/perf-comm.txt" || true
+      perf report -i "$RESULTS/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null |
+        grep -E '^ +[0-9]' | head -n 25 >"$RESULTS/perf-sym.txt" || true
+    fi
+  fi
+  check_logs "perf-$PERF_SETUP"
+  stop_nodes
+fi
+cleanup
+
+# ----- the report ---------------------------------------------------------------------------
+row() { # row LABEL JQ: one table row, a cell per setup
+  local line="| $1 |" s
+  for s in "${SETUP_LIST[@]}"; do line+=" $(q "$s" "$JQ_DEFS $2") |"; done
+  echo "$line"
+}
+header() {
+  local line="| |" sep="|---|" s
+  for s in "${SETUP_LIST[@]}"; do line+=" $(title "$s") |"; sep+="---|"; done
+  echo "$line"
+  echo "$sep"
+}
+# The highest step every setup sustained (the ramp's steps are in the same order for all).
+COMMON=""
+for s in "${SETUP_LIST[@]}"; do
+  k=$(q "$s" '[.steps | to_entries[] | select(.value.sustained) | .key] | max // 0')
+  [[ "$k" == "–" ]] && k=0
+  if [[ -z "$COMMON" ]] || ((k < COMMON)); then COMMON=$k; fi
+done
+((COMMON >= 0)) || COMMON=0
+SECTION="$RESULTS/cluster.md"
+{
+  echo "## Cluster"
+  echo
+  echo "<!-- Written by tests/bench/cluster.sh; re-run it rather than editing by hand. -->"
+  echo
+  if [[ "$QUICK" == 1 ]]; then
+    echo "**Quick run** (\`QUICK=1\`: ${RAMP_DURATION} s steps): indicative only."
+    echo
+  fi
+  echo "- **When**: $WHEN; ${CPU_MODEL:-unknown CPU}, $(nproc) cores;"
+  echo "  chaty $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown),"
+  echo "  $("$PG_BIN/postgres" --version), $(redis-server --version | awk '{print $3}' | sed 's/v=/Redis /')"
+  echo "- **Command**: \`$CMD_RAN\`"
+  echo "- **Load**: scenario (a)'s fan-out: $CLIENTS clients in $ROOMS rooms, $SENDERS senders, 100 B messages,"
+  echo "  the rate per sender ramped over $RATES msg/s (${RAMP_DURATION} s measured after ${RAMP_WARMUP} s warm-up"
+  echo "  per step) until $RAMP_MISSES steps in a row lose a message or have p99 > 50 ms; the highest step"
+  echo "  without either counts. With two nodes the clients alternate"
+  echo "  between them (\`chaty-load --url A,B\`), so every room has members on both and every message"
+  echo "  crosses Redis."
+  echo "- **Servers**: \`chaty-server --allow-guests\`; SQLite in WAL mode with \`synchronous=FULL\`;"
+  echo "  PostgreSQL 15 with its durable defaults (\`fsync\`, \`synchronous_commit\` on) and Redis for"
+  echo "  fan-out (no persistence). Every chaty node, the postmaster with all its backends, and redis-server"
+  echo "  are pinned to core $SERVER_CORE; chaty-load to core $LOAD_CORE. Each setup starts on a fresh database."
+  echo "- **CPU** is utime+stime from \`/proc\` over each measured window: chaty's nodes, PostgreSQL"
+  echo "  (the postmaster and every descendant, reaped ones included) and redis-server; per delivery it is"
+  echo "  their sum divided by the messages delivered in the window. *CPU of other processes* is both cores'"
+  echo "  busy time minus ours and the load generator's: well above 0, something else was running and"
+  echo "  the throughput figures of that setup are low; CPU per delivery is unaffected."
+  echo
+  header
+  row "**highest sustained deliveries/s** (p99 ≤ 50 ms, no loss)" \
+    'best | if . == null then "**none**" else "**\(.deliveries_per_s | n0)** (\(.rate_per_sender) msg/s per sender)" end'
+  row "… p50 / p99 there (ms)" 'best | if . == null then "–" else "\(.latency_ms.p50 | n1) / \(.latency_ms.p99 | n1)" end'
+  row "… CPU per delivery there (µs, all processes)" 'best | if . == null then "–" else (.cpu_us_per_delivery | n2) end'
+  row "… of a core busy there (chaty + postgres + redis)" \
+    'best | if . == null then "–" else "\(.total_cpu_pct | n0) % (\(.server_cpu_pct | n0) + \(if .aux_cpu_s then (100 * .aux_cpu_s.postgres / '"$RAMP_DURATION"' | n0) else "0" end) + \(if .aux_cpu_s then (100 * .aux_cpu_s.redis / '"$RAMP_DURATION"' | n0) else "0" end))" end'
+  row "relative to SQLite, 1 node" \
+    '(best.deliveries_per_s // 0) as $b | '"$(q sqlite "$JQ_DEFS best.deliveries_per_s // 0" | sed 's/–/0/')"' as $s | if $s > 0 then "\($b / $s * 100 | round) %" else "–" end'
+  row "next step (not sustained): deliveries/s, p99, lost" \
+    'failed | if . == null then "none failed" else "\(.deliveries_per_s | n0) at \(.rate_per_sender) msg/s: p99 \(.latency_ms.p99 | n1) ms, \(.loss | n0) lost" end'
+  row "**messages lost** in sustained steps / whole ramp" \
+    '"**\([.steps[] | select(.sustained) | .loss] | add // 0)** / \([.steps[].loss] | add // 0) of \([.steps[].expected] | add // 0 | n0)"'
+  row "duplicates / reorders / ERROR frames / disconnects" \
+    '"\([.steps[].duplicates] | add // 0) / \([.steps[].reorders] | add // 0) / \(.error_frames) / \(.disconnects)"'
+  row "clients joined (of $CLIENTS)" '.joined'
+  row "CPU of other processes on the machine, worst step (% of a core)" 'others | n0'
+  echo
+  if [[ -s "$RESULTS/sqlite.json" && -s "$RESULTS/pg2.json" ]]; then
+    verdict=$(jq -r -s "$JQ_DEFS"' (.[0] | best.deliveries_per_s // 0) as $s | (.[1] | best.deliveries_per_s // 0) as $c
+      | ([.[1].steps[] | select(.sustained) | .loss] | add // 0) as $lost
+      | "**Target** (two nodes sustain ≥ ½ of one SQLite node, nothing lost): \($c | n0) vs \($s | n0) deliveries/s"
+        + (if $s > 0 then " = \($c / $s * 100 | round) %" else "" end)
+        + ", \($lost) lost: " + (if $s > 0 and $c >= $s / 2 and $lost == 0 then "**met**." else "**not met**." end)' \
+      "$RESULTS/sqlite.json" "$RESULTS/pg2.json")
+    echo "$verdict"
+    echo
+  fi
+  echo "### Where the time goes, at the same load"
+  echo
+  echo "Step $((COMMON + 1)) of every ramp (${RATE_LIST[$COMMON]} msg/s per sender, the highest rate every setup"
+  echo "sustained), CPU seconds per window turned into µs per delivery; \`% core\` is the share of the one"
+  echo "server core."
+  echo
+  header
+  row "deliveries/s, p50 / p99 (ms)" '.steps['"$COMMON"'] | "\(.deliveries_per_s | n0), \(.latency_ms.p50 | n1) / \(.latency_ms.p99 | n1)"'
+  row "chaty nodes: µs/delivery (% core)" '.steps['"$COMMON"'] | "\(us(.server_cpu_s) | n2) (\(.server_cpu_pct | n0) %)"'
+  row "PostgreSQL: µs/delivery (% core)" \
+    '.steps['"$COMMON"'] | if .aux_cpu_s then "\(us(.aux_cpu_s.postgres) | n2) (\(100 * .aux_cpu_s.postgres / '"$RAMP_DURATION"' | n0) %)" else "–" end'
+  row "Redis: µs/delivery (% core)" \
+    '.steps['"$COMMON"'] | if .aux_cpu_s then "\(us(.aux_cpu_s.redis) | n2) (\(100 * .aux_cpu_s.redis / '"$RAMP_DURATION"' | n0) %)" else "–" end'
+  row "**total µs/delivery** (% core)" '.steps['"$COMMON"'] | "**\(.cpu_us_per_delivery | n2)** (\(.total_cpu_pct | n0) %)"'
+  row "load generator (% of its core)" '.steps['"$COMMON"'] | .loadgen_cpu_pct | n0'
+  echo
+  echo "### The ramps"
+  echo
+  echo "Per step: deliveries/s, p99 in ms, messages lost, µs of CPU per delivery (all processes)."
+  echo
+  header
+  for i in "${!RATE_LIST[@]}"; do
+    row "${RATE_LIST[$i]} msg/s per sender" \
+      ".steps[$i] | if . == null then \"\" else \"\(.deliveries_per_s | n0); \(.latency_ms.p99 | n1); \(.loss); \(.cpu_us_per_delivery | n2)\(if .sustained then \"\" else \" ✗\" end)\" end"
+  done
+  echo
+  echo "✗: not sustained (lost messages or p99 > 50 ms); the ramp stops after $RAMP_MISSES in a row."
+  echo
+  if [[ -s "$RESULTS/perf-comm.txt" ]]; then
+    echo "### Profile of the server core"
+    echo
+    cat "$RESULTS/perf-head.md"
+    echo "By process (command) and binary:"
+    echo
+    echo '```'
+    cat "$RESULTS/perf-comm.txt"
+    echo '```'
+    echo
+    echo "Hottest symbols:"
+    echo
+    echo '```'
+    cat "$RESULTS/perf-sym.txt"
+    echo '```'
+    echo
+  fi
+  if [[ -s "$RESULTS/notes.md" ]]; then
+    echo "### Notes from this run"
+    echo
+    cat "$RESULTS/notes.md"
+    echo
+  fi
+  for s in "${SETUP_LIST[@]}"; do
+    q "$s" '.notes[]? | "- '"$s"': " + .' 2>/dev/null | grep -v '^–$' || true
+  done
+  echo
+  echo "Raw results were in \`${RESULTS#"$ROOT"/}/\` on the machine that ran this."
+} >"$SECTION"
+
+cat "$SECTION"
+
+# Replace the "## Cluster" section of OUT (up to the next "## " heading), or append it.
+mkdir -p "$(dirname "$OUT")"
+touch "$OUT"
+awk -v section="$SECTION" '
+  function emit() { while ((getline line < section) > 0) print line; close(section); done = 1 }
+  /^## Cluster[[:space:]]*$/ { if (!done) emit(); skipping = 1; next }
+  skipping && /^## / { skipping = 0; print ""; }
+  skipping { next }
+  { print }
+  END { if (!done) { print ""; emit() } }
+' "$OUT" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+log "done: the Cluster section of $OUT"
