@@ -204,3 +204,34 @@ async fn rooms_are_remembered_and_listed_on_login() -> Result<()> {
     assert_eq!(joined, ["general", "ops"]);
     server.stop().await
 }
+
+/// Messages pipelined into one room are committed together (SQLite's group
+/// commit, PostgreSQL's per-room batches); one refused among them refuses
+/// only itself, and the others keep their order and a gap-free `seq`.
+#[tokio::test]
+async fn a_refused_message_among_pipelined_ones_refuses_only_itself() -> Result<()> {
+    let (server, _dir) = server().await?;
+    let (mut alice, _) = Client::register(&server.url(), "alice").await?;
+    alice.join("pipe").await?;
+    for n in 0..30 {
+        let mut frame = json!({"type": "CHAT_MESSAGE", "roomId": "pipe", "content": format!("m{n}"), "clientId": format!("c{n}"), "ref": format!("r{n}")});
+        if n % 10 == 5 {
+            frame["replyTo"] = json!(987_654);
+        }
+        alice.send(frame).await?;
+    }
+    let (mut stored, mut refused) = (Vec::new(), Vec::new());
+    while stored.len() + refused.len() < 30 {
+        let frame = alice.recv().await?;
+        match frame["type"].as_str() {
+            Some("CHAT_MESSAGE") => stored.push((frame["seq"].as_u64().unwrap_or(0), frame["content"].to_string())),
+            Some("ERROR") => refused.push((frame["code"].to_string(), frame["ref"].to_string())),
+            _ => {}
+        }
+    }
+    assert_eq!(refused, [5, 15, 25].map(|n| ("\"not_found\"".to_string(), format!("\"r{n}\""))));
+    let kept: Vec<String> = (0..30).filter(|n| n % 10 != 5).map(|n| format!("\"m{n}\"")).collect();
+    assert_eq!(stored.iter().map(|m| m.1.clone()).collect::<Vec<_>>(), kept);
+    assert_eq!(stored.iter().map(|m| m.0).collect::<Vec<_>>(), (1..=27).collect::<Vec<_>>());
+    server.stop().await
+}

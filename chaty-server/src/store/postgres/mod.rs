@@ -4,14 +4,15 @@
 //! write runs in one transaction; `synchronous_commit` is on, so COMMIT
 //! returning means the message is durable before anyone is told.
 //!
-//! Order: a node posts one message per room at a time (a worker per busy
-//! room takes its posts in arrival order, and runs each completion before
-//! the next transaction), so on one node completions run in `seq` order, as
-//! the SQLite writer guarantees; posting never blocks the connection.
+//! Order: a worker per busy room takes its posts in arrival order, stores
+//! what has queued up in one transaction, and runs each completion before the
+//! next (`posting`), so on one node completions run in `seq` order, as the
+//! SQLite writer guarantees; posting never blocks the connection.
 
 pub mod files;
 pub mod messages;
 pub mod nodes;
+mod posting;
 pub mod profiles;
 pub mod rooms;
 mod schema;
@@ -25,21 +26,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
-use crate::store::model::{Post, Posted};
 
 /// Connections per node.
 const POOL_SIZE: usize = 16;
-/// Longest a message's transaction may take before it is refused.
-const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// A room's post worker retires after this long without posts.
-const WORKER_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A message waiting for its room's worker.
-struct PostJob {
-    post: Post,
-    now: i64,
-    done: Box<dyn FnOnce(Result<Posted, StoreError>) + Send>,
-}
 
 /// Whether the URL's host is this machine (or a Unix socket).
 fn is_loopback(url: &str) -> bool {
@@ -76,7 +65,7 @@ pub struct Postgres {
     /// Posts under way, waited for at a clean stop.
     in_flight: tokio_util::task::TaskTracker,
     /// One poster per room at a time (see the module docs).
-    posting: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<PostJob>>>>,
+    posting: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<posting::PostJob>>>>,
 }
 
 /// `url` without its password (in the user part or as `?password=`), for
@@ -328,82 +317,5 @@ impl Postgres {
     /// A pooled connection.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
-    }
-
-    /// Queues `post` for its room and returns at once; `done` runs after
-    /// COMMIT, in this node's `seq` order for the room. Each room with posts
-    /// under way has one worker taking them in arrival order; it retires
-    /// when the room has been quiet for [`WORKER_IDLE`].
-    pub async fn post(
-        &self,
-        post: Post,
-        now: i64,
-        done: impl FnOnce(Result<Posted, StoreError>) + Send + 'static,
-    ) -> Result<(), StoreError> {
-        let job = PostJob { post, now, done: Box::new(done) };
-        let mut rooms = self.rooms();
-        let job = match rooms.get(&job.post.room_id) {
-            Some(queue) => match queue.send(job) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(job)) => job,
-            },
-            None => job,
-        };
-        let (queue, jobs) = mpsc::unbounded_channel();
-        let room = job.post.room_id.clone();
-        let _ = queue.send(job);
-        rooms.insert(room.clone(), queue);
-        drop(rooms);
-        self.in_flight.spawn(self.clone().room_worker(room, jobs));
-        Ok(())
-    }
-
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<PostJob>>> {
-        self.posting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Stores one room's posts, one after another.
-    async fn room_worker(self, room: String, mut jobs: mpsc::UnboundedReceiver<PostJob>) {
-        loop {
-            let job = match tokio::time::timeout(WORKER_IDLE, jobs.recv()).await {
-                Ok(Some(job)) => job,
-                Ok(None) => return,
-                Err(_) => {
-                    // Quiet: retire, unless a post slipped in. Posts are only
-                    // queued under the map's lock, so none can come after this.
-                    let mut rooms = self.rooms();
-                    if jobs.is_empty() {
-                        rooms.remove(&room);
-                        return;
-                    }
-                    continue;
-                }
-            };
-            // A database that stops answering must not hold the room forever.
-            let result = tokio::time::timeout(POST_TIMEOUT, self.post_now(&job.post, job.now))
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("the database did not answer in time"))));
-            (job.done)(result);
-        }
-    }
-
-    async fn post_now(&self, post: &Post, now: i64) -> Result<Posted, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let posted = messages::post(&*tx, post, now).await;
-        match posted {
-            Ok(posted) if posted.new => {
-                tx.commit().await?;
-                Ok(posted)
-            }
-            Ok(posted) => Ok(posted),
-            Err(StoreError::Postgres(e)) if rooms::is_race(&e) => {
-                // The same (sender, clientId) committed meanwhile on another node: a retry.
-                drop(tx);
-                let client: &tokio_postgres::Client = &client;
-                messages::existing(client, post).await?.ok_or(StoreError::Postgres(e))
-            }
-            Err(e) => Err(e),
-        }
     }
 }
