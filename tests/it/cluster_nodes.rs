@@ -311,3 +311,38 @@ async fn failed_logins_spread_over_nodes_are_counted_together() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn what_a_redis_outage_hid_is_told_when_it_is_back() -> Result<()> {
+    let mut redis = Redis::start().await?;
+    let nodes = nodes(2, &redis.url()).await?;
+    let (mut alice, _) = Client::register(&nodes[0].url(), "alice").await?;
+    alice.join("lobby").await?;
+    redis.kill()?;
+    // Everything B publishes now is lost: bob coming online, joining.
+    let (mut bob, _) = Client::register(&nodes[1].url(), "bob").await?;
+    bob.join("lobby").await?;
+    redis.restart().await?;
+    // Back on Redis, A's node learns from B's snapshot and tells alice.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (mut online, mut listed) = (false, false);
+    while !(online && listed) {
+        ensure!(tokio::time::Instant::now() < deadline, "alice never heard of bob (online {online}, listed {listed})");
+        let frame = alice.recv().await?;
+        match frame["type"].as_str() {
+            Some("PRESENCE") if frame["userId"] == "bob" => online = frame["status"] == "online",
+            Some("ROOM_MEMBERS_UPDATE") => {
+                listed = names(&frame["members"]).contains(&"bob") && names(&frame["online"]).contains(&"bob");
+            }
+            _ => {}
+        }
+    }
+    // And live again: bob leaving is heard at once.
+    drop(bob);
+    let offline = alice.recv_type("PRESENCE").await?;
+    assert_eq!((&offline["userId"], &offline["status"]), (&json!("bob"), &json!("offline")));
+    for node in nodes {
+        node.stop().await?;
+    }
+    Ok(())
+}

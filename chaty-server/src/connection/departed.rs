@@ -14,7 +14,7 @@ use chaty_proto::time::{format_millis, now_millis};
 use chaty_proto::{PresenceStatus, ServerFrame};
 
 use super::Context;
-use super::membership::announce_user;
+use super::membership::{announce_user, members_update};
 use crate::hub::Online;
 
 /// How often a node looks for departed nodes.
@@ -27,6 +27,9 @@ pub async fn departures(ctx: Arc<Context>) {
         tokio::select! {
             () = ctx.shutdown.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        if let Some(repairs) = ctx.fanout.take_repairs() {
+            repair(&ctx, repairs).await;
         }
         if ctx.store.take_revived() {
             // Another node took this one for departed and said its users left.
@@ -71,6 +74,46 @@ async fn left(ctx: &Context, user: &Online) {
     }
     for room in rooms {
         announce_user(ctx, &room, &user.name, false).await;
+    }
+}
+
+/// Tells this node's clients what lost events did not: who came online and
+/// who left (as their snapshots show), and after a gap in the subscription,
+/// every room's member list afresh.
+async fn repair(ctx: &Context, repairs: crate::fanout::redis::Repairs) {
+    let hub = ctx.fanout.hub();
+    let mut rooms: Vec<String> = Vec::new();
+    let changed = repairs.appeared.iter().map(|u| (u, true));
+    let changed = changed.chain(repairs.vanished.iter().map(|u| (u, false)));
+    for (user, online) in changed {
+        if !online && ctx.fanout.status(user.id).is_some() {
+            continue;
+        }
+        let Ok(theirs) = ctx.store.rooms_of(user.id).await else { continue };
+        if !user.guest {
+            let status = match (online, user.away) {
+                (false, _) => PresenceStatus::Offline,
+                (true, true) => PresenceStatus::Away,
+                (true, false) => PresenceStatus::Online,
+            };
+            let frame = ServerFrame::Presence { user_id: user.name.clone(), status, last_seen: None };
+            let frame = Utf8Bytes::from(frame.to_json(None));
+            for outbox in hub.peers_in(user.id, &theirs) {
+                outbox.send(frame.clone());
+            }
+        }
+        rooms.extend(theirs);
+    }
+    if repairs.resubscribed {
+        rooms.extend(hub.rooms().iter().map(|r| r.to_string()));
+    }
+    rooms.sort_unstable();
+    rooms.dedup();
+    for room in rooms.iter().filter(|r| hub.has_room(r)) {
+        match members_update(ctx, room).await {
+            Ok(update) => hub.broadcast(room, &update.to_json(None).into()),
+            Err(e) => tracing::warn!("member list for {room}: {e}"),
+        }
     }
 }
 

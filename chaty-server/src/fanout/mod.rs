@@ -68,6 +68,20 @@ impl Fanout {
         }
     }
 
+    /// Runs a presence change and its publication in the order snapshots see.
+    fn in_order<R>(&self, change: impl FnOnce() -> R) -> R {
+        match &self.cluster {
+            Some(cluster) => cluster.in_order(change),
+            None => change(),
+        }
+    }
+
+    /// Presence changes that reached this node only through snapshots, for
+    /// its clients to be told (see `connection/departed.rs`).
+    pub fn take_repairs(&self) -> Option<redis::Repairs> {
+        self.cluster.as_ref().map(|c| c.take_repairs()).filter(|r| !r.is_empty())
+    }
+
     /// Stops the cluster's tasks (after the connections closed).
     pub async fn close(&self) {
         if let Some(cluster) = &self.cluster {
@@ -173,26 +187,32 @@ impl Fanout {
     /// Registers a signed-in connection. True if the user just came online
     /// (their first connection anywhere).
     pub fn attach(&self, conn: u64, user: &crate::store::User, outbox: Outbox, family: Option<String>) -> bool {
-        let first_here = self.hub.attach(conn, user.id, &user.name, user.guest, outbox, family);
         let elsewhere = self.remote_status(user.id);
-        if first_here {
-            let away = elsewhere == Some(true);
-            if away {
-                self.hub.set_away(user.id, true);
+        let first_here = self.in_order(|| {
+            let first_here = self.hub.attach(conn, user.id, &user.name, user.guest, outbox, family);
+            if first_here {
+                let away = elsewhere == Some(true);
+                if away {
+                    self.hub.set_away(user.id, true);
+                }
+                let (id, name, guest) = (user.id, user.name.clone(), user.guest);
+                self.publish(|| Event::Here { user: Online { id, name, away, guest } });
             }
-            let (id, name, guest) = (user.id, user.name.clone(), user.guest);
-            self.publish(|| Event::Here { user: Online { id, name, away, guest } });
-        }
+            first_here
+        });
         first_here && elsewhere.is_none()
     }
 
     /// Drops a connection. Returns the rooms where its user is no longer
     /// present, and whether the user went offline (here and everywhere).
     pub fn detach(&self, conn: u64, user: i64) -> (Vec<Arc<str>>, bool) {
-        let (gone, offline_here) = self.hub.detach(conn);
-        if offline_here {
-            self.publish(|| Event::Gone { user });
-        }
+        let (gone, offline_here) = self.in_order(|| {
+            let (gone, offline_here) = self.hub.detach(conn);
+            if offline_here {
+                self.publish(|| Event::Gone { user });
+            }
+            (gone, offline_here)
+        });
         if self.remote_status(user).is_some() { (Vec::new(), false) } else { (gone, offline_here) }
     }
 
@@ -203,11 +223,13 @@ impl Fanout {
 
     /// Marks an online user away (or back), on every device. True if that changed anything.
     pub fn set_away(&self, user: i64, away: bool) -> bool {
-        let changed = self.hub.set_away(user, away);
-        if changed {
-            self.publish(|| Event::Away { user, away });
-        }
-        changed
+        self.in_order(|| {
+            let changed = self.hub.set_away(user, away);
+            if changed {
+                self.publish(|| Event::Away { user, away });
+            }
+            changed
+        })
     }
 
     /// `Some(away)` if `user` is online anywhere.

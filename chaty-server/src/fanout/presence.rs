@@ -44,8 +44,18 @@ impl Remote {
         Self::node(&mut self.lock(), node).users.remove(&user);
     }
 
-    pub fn snapshot(&self, node: &str, users: Vec<Online>) {
-        Self::node(&mut self.lock(), node).users = users.into_iter().map(|u| (u.id, u)).collect();
+    /// Replaces what `node` said with its snapshot. Returns who appeared and
+    /// who vanished with it: the `Here`/`Gone` events that were lost (Redis
+    /// dropped them, or this node was not listening), for the caller to
+    /// repair what its clients were not told.
+    pub fn snapshot(&self, node: &str, users: Vec<Online>) -> (Vec<Online>, Vec<Online>) {
+        let mut map = self.lock();
+        let entry = Self::node(&mut map, node);
+        let users: HashMap<i64, Online> = users.into_iter().map(|u| (u.id, u)).collect();
+        let appeared = users.values().filter(|u| !entry.users.contains_key(&u.id)).cloned().collect();
+        let vanished = entry.users.values().filter(|u| !users.contains_key(&u.id)).cloned().collect();
+        entry.users = users;
+        (appeared, vanished)
     }
 
     /// `user` set themselves away (or back): on every node.
@@ -126,7 +136,10 @@ mod tests {
     fn a_snapshot_replaces_what_a_node_said_before() {
         let remote = Remote::default();
         remote.here("a", ann());
-        remote.snapshot("a", vec![Online { id: 2, name: "bob".into(), ..ann() }]);
+        let bob = Online { id: 2, name: "bob".into(), ..ann() };
+        let (appeared, vanished) = remote.snapshot("a", vec![bob.clone()]);
+        assert_eq!((appeared, vanished), (vec![bob.clone()], vec![ann()]), "the lost Gone of ann and Here of bob");
+        assert_eq!(remote.snapshot("a", vec![bob]), (vec![], vec![]), "nothing was lost since");
         assert_eq!(remote.status(1), None);
         assert_eq!(remote.status(2), Some(false));
     }

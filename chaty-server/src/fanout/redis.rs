@@ -34,6 +34,21 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the filler looks again while something is missing.
 const FILL_POLL: Duration = Duration::from_millis(20);
 
+/// Presence changes this node learnt only from snapshots (their events were
+/// lost), and whether it missed events altogether (it re-subscribed).
+#[derive(Default)]
+pub struct Repairs {
+    pub appeared: Vec<super::event::Online>,
+    pub vanished: Vec<super::event::Online>,
+    pub resubscribed: bool,
+}
+
+impl Repairs {
+    pub fn is_empty(&self) -> bool {
+        self.appeared.is_empty() && self.vanished.is_empty() && !self.resubscribed
+    }
+}
+
 pub struct Redis {
     /// This node's id in the database's `nodes` table, and the cluster's
     /// key prefix (see [`event::prefix`]); set by [`Redis::start`].
@@ -46,6 +61,12 @@ pub struct Redis {
     pub remote: Remote,
     pub sequencer: Sequencer,
     filler: Notify,
+    /// What this node's clients were not told because events were lost.
+    repairs: std::sync::Mutex<Repairs>,
+    /// Held while a presence change is made and published, and while a
+    /// snapshot is taken and published, so a snapshot never goes out before
+    /// an event it already reflects (or after one it does not).
+    order: std::sync::Mutex<()>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -100,6 +121,8 @@ impl Redis {
             remote: Remote::default(),
             sequencer: Sequencer::default(),
             filler: Notify::new(),
+            repairs: std::sync::Mutex::default(),
+            order: std::sync::Mutex::default(),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
         }))
@@ -133,6 +156,25 @@ impl Redis {
         if self.outgoing.try_send(envelope).is_err() {
             tracing::debug!("the Redis publish queue is full: dropping an event (the sweep repairs it)");
         }
+    }
+
+    /// Runs `change` (a presence change and its publication) in the order
+    /// snapshots see.
+    pub fn in_order<R>(&self, change: impl FnOnce() -> R) -> R {
+        let _order = self.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        change()
+    }
+
+    /// What was learnt from snapshots since the last call.
+    pub fn take_repairs(&self) -> Repairs {
+        std::mem::take(&mut *self.repairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn repair(&self, node: &str, users: Vec<super::event::Online>) {
+        let (appeared, vanished) = self.remote.snapshot(node, users);
+        let mut repairs = self.repairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        repairs.appeared.extend(appeared);
+        repairs.vanished.extend(vanished);
     }
 
     /// Something is held: the filler should look soon.
@@ -232,6 +274,7 @@ impl Redis {
             };
             if !first {
                 tracing::info!("back on Redis at {shown}: every room catches up from the database");
+                self.repairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).resubscribed = true;
             }
             first = false;
             // Whatever was published while this node was not listening is
@@ -292,7 +335,7 @@ impl Redis {
                 hub.set_away(user, away);
             }
             Event::Gone { user } => self.remote.gone(node, user),
-            Event::Snapshot { users } => self.remote.snapshot(node, users),
+            Event::Snapshot { users } => self.repair(node, users),
         }
     }
 
@@ -332,13 +375,16 @@ impl Redis {
 
     /// Tells the others (and Redis, with a TTL) who is online here.
     async fn publish_snapshot(&self, hub: &Hub) {
-        let users = hub.online_users();
+        let users = self.in_order(|| {
+            let users = hub.online_users();
+            self.publish(Event::Snapshot { users: users.clone() });
+            users
+        });
         let key = self.presence_key(self.node());
         let stored = serde_json::to_string(&users).unwrap_or_default();
         let mut manager = self.manager.clone();
         let ttl = FORGET_AFTER.as_secs();
         let _ = tokio::time::timeout(COMMAND_TIMEOUT, manager.set_ex::<_, _, ()>(key, stored, ttl)).await;
-        self.publish(Event::Snapshot { users });
     }
 
     /// Reads every other node's stored snapshot (after (re)subscribing).
@@ -351,7 +397,7 @@ impl Redis {
                 let Some(node) = key.strip_prefix(&mine).filter(|n| *n != self.node()) else { continue };
                 let stored: Option<String> = manager.get(&key).await?;
                 if let Some(users) = stored.and_then(|s| serde_json::from_str(&s).ok()) {
-                    self.remote.snapshot(node, users);
+                    self.repair(node, users);
                 }
             }
             Ok::<_, redis::RedisError>(())
