@@ -57,7 +57,8 @@ pub async fn register(session: &Client, db: &impl GenericClient, me: &Node) -> R
         };
         return Err(StoreError::Io(std::io::Error::other(format!(
             "{who} uses this database, and nodes sharing a database need a shared fan-out, \
-             or rooms would be split between them; run one chaty-server per database"
+             or rooms would be split between them: start every node with --redis (one Redis for all), \
+             or run one chaty-server per database"
         ))));
     }
     let others: i64 =
