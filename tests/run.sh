@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, on both storage backends: the README's one test command.
 # Installs what the tests need when it is missing (Debian: openssl,
-# PostgreSQL, Redis, nginx, with apt-get; as root, or through sudo), then runs
+# PostgreSQL, Redis, nginx, systemd's tools, with apt-get; as root, or
+# through sudo), then runs
 #   1. cargo test --workspace        (the end-to-end suite on SQLite, and all else)
 #   2. the end-to-end suite again on PostgreSQL (CHATY_TEST_BACKEND=postgres)
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then

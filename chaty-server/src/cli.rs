@@ -77,22 +77,72 @@ impl Listen {
     }
 }
 
-/// Parses the process's command line into `P`. Help and version are printed
-/// (`Err(SUCCESS)`); anything wrong is one line on stderr (`Err(2)`).
+/// Parses the process's command line into `P` (with `--config`'s file, see
+/// [`crate::config_file`]). Help and version are printed (`Err(SUCCESS)`);
+/// anything wrong is one line on stderr (`Err(2)`).
 pub fn parse<P: clap::Parser>() -> Result<P, std::process::ExitCode> {
     // Lossy, never panicking: a non-UTF-8 argument becomes an error that names it.
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    let mut command = P::command();
-    command.try_get_matches_from_mut(&args).and_then(|m| P::from_arg_matches(&m)).map_err(|e| {
-        use clap::error::ErrorKind;
-        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-            let _ = e.print();
-            std::process::ExitCode::SUCCESS
-        } else {
-            eprintln!("{}", one_line(&e, &command, &args));
+    parse_from(&args).map_err(|e| match e {
+        Parsed::Shown => std::process::ExitCode::SUCCESS,
+        Parsed::Bad(line) => {
+            eprintln!("{line}");
             std::process::ExitCode::from(2)
         }
     })
+}
+
+/// Why [`parse_from`] gave no `P`.
+pub enum Parsed {
+    /// Help or version was printed.
+    Shown,
+    /// What was wrong, on one line.
+    Bad(String),
+}
+
+/// Parses `args` (the command line, program name first) into `P`, with the
+/// settings of the `--config` file (or `CHATY_CONFIG`) where neither a flag
+/// nor the environment gives them. Used at start and again on SIGHUP.
+pub fn parse_from<P: clap::Parser>(args: &[String]) -> Result<P, Parsed> {
+    let mut command = P::command();
+    let name = command.get_name().to_string();
+    let (args, from_file) = with_config(args, &command).map_err(|e| Parsed::Bad(format!("{name}: {e}")))?;
+    command.try_get_matches_from_mut(&args).and_then(|m| P::from_arg_matches(&m)).map_err(|e| {
+        use clap::error::{ContextKind, ErrorKind};
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = e.print();
+            return Parsed::Shown;
+        }
+        let line = one_line(&e, &command, &args);
+        // A bad value that came from the file says so.
+        let flag = e.get(ContextKind::InvalidArg).map(|a| a.to_string()).unwrap_or_default();
+        let flag = flag.split_whitespace().next().unwrap_or_default().to_string();
+        match from_file {
+            Some((path, flags)) if !flag.is_empty() && flags.iter().any(|f| f.starts_with(&format!("{flag}="))) => {
+                let key = flag.trim_start_matches("--").replace('-', "_");
+                let note = format!(" (from `{key}` in the config file {})", path.display());
+                Parsed::Bad(line.replacen("; see ", &format!("{note}; see "), 1))
+            }
+            _ => Parsed::Bad(line),
+        }
+    })
+}
+
+/// `args` with the config file's flags inserted before the command line's
+/// own (after `serve` when it is given); other commands take no file.
+type FromFile = Option<(std::path::PathBuf, Vec<String>)>;
+
+fn with_config(args: &[String], command: &clap::Command) -> Result<(Vec<String>, FromFile), String> {
+    let Some(path) = crate::config_file::path(args) else { return Ok((args.to_vec(), None)) };
+    let at = match args.get(1).map(String::as_str) {
+        Some("serve") => 2,
+        Some(sub) if command.get_subcommands().any(|c| c.get_name() == sub) => return Ok((args.to_vec(), None)),
+        _ => 1,
+    };
+    let flags = crate::config_file::flags(&path, command, args)?;
+    let mut all = args.to_vec();
+    all.splice(at.min(all.len())..at.min(all.len()), flags.iter().cloned());
+    Ok((all, Some((path, flags))))
 }
 
 /// One line for a clap error: its first line without `error: `, naming the

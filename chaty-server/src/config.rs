@@ -65,6 +65,26 @@ impl Default for Config {
     }
 }
 
+/// The settings in use. A reload (SIGHUP) replaces them as a whole; what
+/// reads them takes the current ones (`get`), so a change applies from the
+/// next request, sign-up, upload, connection or TLS handshake on.
+#[derive(Debug)]
+pub struct LiveConfig(std::sync::RwLock<std::sync::Arc<Config>>);
+
+impl LiveConfig {
+    pub fn new(config: Config) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::RwLock::new(std::sync::Arc::new(config))))
+    }
+
+    pub fn get(&self) -> std::sync::Arc<Config> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn set(&self, config: Config) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(config);
+    }
+}
+
 /// `<platform data dir>/chaty.db`, e.g. `~/.local/share/chaty/chaty.db` on Linux.
 pub fn default_db_path() -> Option<std::path::PathBuf> {
     directories::ProjectDirs::from("", "", "chaty").map(|dirs| dirs.data_dir().join("chaty.db"))

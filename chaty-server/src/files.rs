@@ -24,9 +24,9 @@ use crate::store::random_hex;
 /// system's temp dir and the bytes are kept in the database.
 pub fn dir(shared: &Shared) -> PathBuf {
     if shared.ctx.store.keeps_file_bytes() {
-        return shared.ctx.config.files_dir.clone().unwrap_or_else(std::env::temp_dir);
+        return shared.ctx.config().files_dir.clone().unwrap_or_else(std::env::temp_dir);
     }
-    shared.ctx.config.files_dir.clone().unwrap_or_else(|| {
+    shared.ctx.config().files_dir.clone().unwrap_or_else(|| {
         shared.ctx.store.path().and_then(|p| p.parent()).map_or_else(|| PathBuf::from("files"), |p| p.join("files"))
     })
 }
@@ -62,7 +62,7 @@ pub async fn upload(
         .filter(|m| validate::bounded("mime", m, 127).is_ok())
         .unwrap_or("application/octet-stream")
         .to_string();
-    let limit = shared.ctx.config.max_upload_bytes;
+    let limit = shared.ctx.config().max_upload_bytes;
     if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > limit)
     {
         return too_large(limit);

@@ -5,12 +5,14 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 mod connection;
 pub mod error;
 pub mod fanout;
 mod files;
 pub mod healthcheck;
 pub mod hub;
+pub mod lifecycle;
 pub mod limits;
 pub mod logins;
 pub mod metrics;

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chaty_server::cli::{self, Listen};
-use chaty_server::{Config, Registration, Store};
+use chaty_server::config::LiveConfig;
+use chaty_server::{Config, Registration, Store, lifecycle};
 use clap::{ArgAction, Parser};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -41,11 +43,16 @@ enum LogFormat {
 }
 
 /// The server's settings.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct Serve {
     /// Address to listen on, HOST:PORT or :PORT for every interface (HTTP and WebSocket share it).
     #[arg(long, env = "CHATY_LISTEN", default_value = "127.0.0.1:8181", value_name = "HOST:PORT")]
     listen: Listen,
+    /// A TOML file with any of these settings, each key named like its flag
+    /// in snake_case (rate_limit = 100). Flags and environment variables win
+    /// over it; SIGHUP reads it again (see docs/deploy.md).
+    #[arg(long, env = "CHATY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its
     /// own (keep it off the internet). Off by default.
     #[arg(long, env = "CHATY_METRICS_LISTEN", value_name = "HOST:PORT")]
@@ -112,7 +119,8 @@ fn main() -> ExitCode {
         Some(Command::Serve(serve)) => *serve,
         Some(Command::Healthcheck { url }) => return healthcheck(&url),
     };
-    match start(serve) {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    match start(serve, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chaty-server: {e:#}");
@@ -144,19 +152,100 @@ fn healthcheck(url: &str) -> ExitCode {
     }
 }
 
-fn start(cli: Serve) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cli.log_format {
+/// Replaces the log filter in use (SIGHUP).
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+fn log_filter(cli: &Serve) -> anyhow::Result<EnvFilter> {
+    EnvFilter::try_new(&cli.log).with_context(|| format!("bad --log value {:?}", cli.log))
+}
+
+/// Starts logging to stderr; returns how to change the filter later.
+fn start_logs(cli: &Serve) -> anyhow::Result<SetFilter> {
+    let logs = tracing_subscriber::fmt().with_env_filter(log_filter(cli)?).with_writer(std::io::stderr);
+    Ok(match cli.log_format {
         // Colours for a person at a terminal; plain text for journald and log files.
-        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Text => {
+            let logs = logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_filter_reloading();
+            let handle = logs.reload_handle();
+            logs.init();
+            Box::new(move |filter| handle.reload(filter).map_err(|e| e.to_string()))
+        }
         // One object per line; a connection's span (id, peer, user) as `span`.
-        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
-    }
+        LogFormat::Json => {
+            let logs = logs.json().with_current_span(true).with_span_list(false).with_filter_reloading();
+            let handle = logs.reload_handle();
+            logs.init();
+            Box::new(move |filter| handle.reload(filter).map_err(|e| e.to_string()))
+        }
+    })
+}
+
+/// The settings `cli` gives (reading the TLS certificate and key).
+fn settings(cli: &Serve) -> anyhow::Result<Config> {
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(chaty_server::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    Ok(Config {
+        allow_guests: cli.allow_guests,
+        registration: cli.registration,
+        max_upload_bytes: cli.max_upload_mib.saturating_mul(1024 * 1024),
+        max_connections_per_ip: usize::try_from(cli.max_connections_per_ip).unwrap_or(usize::MAX),
+        frames_per_sec: cli.rate_limit,
+        frame_burst: cli.rate_limit.saturating_mul(4),
+        tls,
+        trusted_proxies: cli.trusted_proxies.clone(),
+        ..Config::default()
+    })
+}
+
+/// SIGHUP: the command line and environment as at start, the config file
+/// as it is now. What cannot change while running is named, and waits for
+/// a restart.
+fn reloader(args: Vec<String>, before: Serve, live: Arc<LiveConfig>, set_filter: SetFilter) -> lifecycle::Reload {
+    Box::new(move || {
+        let now = match cli::parse_from::<Cli>(&args) {
+            Ok(Cli { command: None, serve }) => serve,
+            Ok(Cli { command: Some(Command::Serve(serve)), .. }) => *serve,
+            Ok(_) | Err(cli::Parsed::Shown) => return Err("the command line is not a server's".into()),
+            Err(cli::Parsed::Bad(e)) => return Err(e),
+        };
+        let filter = log_filter(&now).map_err(|e| format!("{e:#}"))?;
+        let config = settings(&now).map_err(|e| format!("{e:#}"))?;
+        let at_restart: Vec<&str> = [
+            ("listen", format!("{:?}", before.listen) != format!("{:?}", now.listen)),
+            ("db", before.db != now.db),
+            ("redis", before.redis != now.redis || before.redis_ca != now.redis_ca),
+            ("metrics_listen", format!("{:?}", before.metrics_listen) != format!("{:?}", now.metrics_listen)),
+            ("log_format", before.log_format != now.log_format),
+            ("max_connections_per_ip", before.max_connections_per_ip != now.max_connections_per_ip),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
+        live.set(config);
+        set_filter(filter)?;
+        let mut what = format!(
+            "registration {:?}, rate_limit {}, max_upload_mib {}, log {:?}, tls {}",
+            now.registration,
+            now.rate_limit,
+            now.max_upload_mib,
+            now.log,
+            if now.tls_cert.is_some() { "certificate re-read" } else { "off" }
+        );
+        if !at_restart.is_empty() {
+            what.push_str(&format!("; {} take effect at the next restart", at_restart.join(", ")));
+        }
+        Ok(what)
+    })
+}
+
+fn start(cli: Serve, args: Vec<String>) -> anyhow::Result<()> {
+    let set_filter = start_logs(&cli)?;
 
     // Everything that can fail without touching the disk comes first: a
     // start that fails creates no database.
-    let db = match cli.db {
+    let db = match cli.db.clone() {
         Some(path) => path,
         None => {
             chaty_server::config::default_db_path().context("no home directory to keep the database in; pass --db")?
@@ -169,22 +258,10 @@ fn start(cli: Serve) -> anyhow::Result<()> {
             db.display()
         );
     }
-    let tls = match (&cli.tls_cert, &cli.tls_key) {
-        (Some(cert), Some(key)) => Some(chaty_server::tls::server_config(cert, key)?),
-        _ => None,
-    };
-    let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let config = Config {
-        allow_guests: cli.allow_guests,
-        registration: cli.registration,
-        max_upload_bytes: cli.max_upload_mib.saturating_mul(1024 * 1024),
-        max_connections_per_ip: usize::try_from(cli.max_connections_per_ip).unwrap_or(usize::MAX),
-        frames_per_sec: cli.rate_limit,
-        frame_burst: cli.rate_limit.saturating_mul(4),
-        tls,
-        trusted_proxies: cli.trusted_proxies,
-        ..Config::default()
-    };
+    let config = settings(&cli)?;
+    let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+    let allow_guests = config.allow_guests;
+    let live = LiveConfig::new(config);
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -204,10 +281,11 @@ fn start(cli: Serve) -> anyhow::Result<()> {
         };
         let store = open_store(&db, redis.is_some()).await?;
         let shutdown = CancellationToken::new();
-        watch_signals(shutdown.clone())?;
+        let reload = reloader(args, cli.clone(), live.clone(), set_filter);
+        lifecycle::watch_signals(shutdown.clone(), reload).context("cannot watch signals")?;
         let shown = chaty_server::store::postgres::redact(&db.to_string_lossy());
         println!("chaty-server listening on {scheme}://{addr}/ws (database: {shown})");
-        if config.allow_guests {
+        if allow_guests {
             println!("guests allowed: seed-protocol clients may JOIN_ROOM with a userId");
         }
         if let Some(url) = &cli.redis {
@@ -217,7 +295,9 @@ fn start(cli: Serve) -> anyhow::Result<()> {
             println!("metrics at http://{}/metrics", metrics.local_addr()?);
             tokio::spawn(chaty_server::metrics::serve(metrics, shutdown.clone()));
         }
-        chaty_server::run_on(listener, store, redis, config, shutdown).await?;
+        lifecycle::ready();
+        lifecycle::keep_watchdog(shutdown.clone());
+        chaty_server::run_on(listener, store, redis, live, shutdown).await?;
         tracing::info!("stopped cleanly");
         Ok(())
     })
@@ -252,29 +332,4 @@ async fn open_store(db: &std::path::Path, shared_fanout: bool) -> anyhow::Result
         })?;
     }
     Store::open(db).map_err(|e| anyhow::anyhow!("cannot open the database {}: {}", db.display(), e.reason()))
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM. The handlers are in place when
-/// this returns, so a signal sent right after "listening" is not missed.
-fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    let (mut int, mut term) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
-            signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
-        )
-    };
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down: closing connections, committing queued messages");
-        shutdown.cancel();
-    });
-    Ok(())
 }

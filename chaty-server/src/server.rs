@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::connection::{self, Context, PreAuth};
 use crate::fanout::{Fanout, redis::Redis};
 use crate::limits::IpCaps;
@@ -47,9 +47,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(store: Store, fanout: Fanout, config: Config, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(store: Store, fanout: Fanout, config: Arc<LiveConfig>, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
-            ip_caps: IpCaps::new(config.max_connections_per_ip),
+            ip_caps: IpCaps::new(config.get().max_connections_per_ip),
             ctx: Context::new(store, fanout, config, shutdown),
             started: Instant::now(),
             open: AtomicUsize::new(0),
@@ -67,7 +67,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    run_on(listener, store, None, config, shutdown).await
+    run_on(listener, store, None, LiveConfig::new(config), shutdown).await
 }
 
 /// [`run`] as one node of a cluster when `redis` is given (the store is
@@ -76,7 +76,7 @@ pub async fn run_on(
     listener: TcpListener,
     store: Store,
     redis: Option<Arc<Redis>>,
-    config: Config,
+    config: Arc<LiveConfig>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let fanout = match redis {
@@ -113,12 +113,12 @@ pub async fn run_on(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(peer))));
         let shared = shared.clone();
-        match shared.ctx.config.tls.clone() {
+        match shared.ctx.config().tls.clone() {
             None => shared.tracker.clone().spawn(serve_http(stream, peer, service, shared)),
             Some(tls) => shared.tracker.clone().spawn(async move {
                 // The TLS handshake counts against the handshake timeout too.
                 let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
-                match tokio::time::timeout(shared.ctx.config.handshake_timeout, accept).await {
+                match tokio::time::timeout(shared.ctx.config().handshake_timeout, accept).await {
                     Ok(Ok(tls_stream)) => serve_http(tls_stream, peer, service, shared).await,
                     Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
                     Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
@@ -144,7 +144,7 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.ctx.config.handshake_timeout)
+        .header_read_timeout(shared.ctx.config().handshake_timeout)
         .max_buf_size(MAX_REQUEST_HEAD);
     let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(conn);
@@ -220,7 +220,7 @@ async fn upgrade(
     if shared.ctx.shutdown.is_cancelled() {
         return json_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unsupported, "server is shutting down");
     }
-    if shared.open.load(Ordering::Relaxed) >= shared.ctx.config.max_connections {
+    if shared.open.load(Ordering::Relaxed) >= shared.ctx.config().max_connections {
         crate::metrics::metrics().rate_limited.inc();
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -229,7 +229,7 @@ async fn upgrade(
         );
     }
     // Behind a trusted proxy, the client is who the proxy says.
-    let client = crate::proxy::client_ip(peer.ip(), &headers, &shared.ctx.config.trusted_proxies);
+    let client = crate::proxy::client_ip(peer.ip(), &headers, &shared.ctx.config().trusted_proxies);
     let peer = if client == peer.ip() { peer } else { SocketAddr::new(client, 0) };
     let Some(slot) = shared.ip_caps.try_open(peer.ip()) else {
         crate::metrics::metrics().rate_limited.inc();

@@ -89,7 +89,13 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let task = Some(tokio::spawn(chaty_server::run_on(listener, store, fanout, config, shutdown.clone())));
+        let task = Some(tokio::spawn(chaty_server::run_on(
+            listener,
+            store,
+            fanout,
+            chaty_server::config::LiveConfig::new(config),
+            shutdown.clone(),
+        )));
         Ok(Self { addr, db: db.to_path_buf(), shutdown, task })
     }
 

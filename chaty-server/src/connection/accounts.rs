@@ -21,7 +21,7 @@ impl Connection {
 
     pub(super) async fn register(&mut self, f: proto::Register, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
-        if self.ctx.config.registration == crate::config::Registration::Closed {
+        if self.ctx.config().registration == crate::config::Registration::Closed {
             return Err(refuse(ErrorCode::Forbidden, "registration is closed on this server"));
         }
         let hash = crate::auth::hash_password(f.password).await?;

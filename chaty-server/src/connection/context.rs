@@ -4,7 +4,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::fanout::Fanout;
 use crate::logins::Logins;
 use crate::store::Store;
@@ -13,16 +13,26 @@ pub struct Context {
     /// Where frames go: this node's connections, and in a cluster the others'.
     pub fanout: Fanout,
     pub store: Store,
-    pub config: Config,
+    config: std::sync::Arc<LiveConfig>,
     /// Cancelled when the server shuts down: every connection closes with 1001.
     pub shutdown: CancellationToken,
     pub logins: Logins,
 }
 
 impl Context {
-    pub fn new(store: Store, fanout: Fanout, config: Config, shutdown: CancellationToken) -> std::sync::Arc<Self> {
+    pub fn new(
+        store: Store,
+        fanout: Fanout,
+        config: std::sync::Arc<LiveConfig>,
+        shutdown: CancellationToken,
+    ) -> std::sync::Arc<Self> {
         let logins =
             fanout.cluster().map_or_else(Logins::default, |redis| Logins::shared(redis.manager(), redis.prefix()));
         std::sync::Arc::new(Self { fanout, store, config, shutdown, logins })
+    }
+
+    /// The settings in use now (a reload may replace them).
+    pub fn config(&self) -> std::sync::Arc<Config> {
+        self.config.get()
     }
 }

@@ -21,7 +21,7 @@ impl Connection {
             }
             return Ok(Some(me.user.clone()));
         }
-        if !self.ctx.config.allow_guests {
+        if !self.ctx.config().allow_guests {
             return Err(self.me().err().unwrap_or_else(|| refuse(ErrorCode::Unauthorized, "sign in first")));
         }
         Ok(None)

@@ -113,7 +113,7 @@ where
 {
     tracing::debug!("open");
     let (outbox, mut rx, kicked, signed_out) = Outbox::new();
-    let config = &shared.config;
+    let config = shared.config();
     let now = Instant::now();
     let mut conn = Connection {
         id,
@@ -131,7 +131,7 @@ where
         connection_id: id.to_string(),
         protocol: proto::PROTOCOL_VERSION,
         server: format!("chaty/{}", env!("CARGO_PKG_VERSION")),
-        auth_required: !shared.config.allow_guests,
+        auth_required: !config.allow_guests,
         epoch: shared.store.epoch().to_string(),
     });
     if let Some(PreAuth { access, token }) = pre_auth {
@@ -309,7 +309,7 @@ impl Connection {
 
     fn me(&self) -> Result<&User, Refusal> {
         self.me.as_ref().map(|m| &m.user).ok_or_else(|| {
-            let hint = if self.ctx.config.allow_guests {
+            let hint = if self.ctx.config().allow_guests {
                 "sign in first (REGISTER, LOGIN or AUTH), or JOIN_ROOM with a userId as a guest"
             } else {
                 "sign in first: REGISTER, LOGIN or AUTH"

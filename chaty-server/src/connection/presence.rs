@@ -11,7 +11,7 @@ impl Connection {
         }
         let frame = typing_frame(room_id, &me, self.shown_name(), typing);
         if typing {
-            self.typing.insert(room_id.to_string(), Instant::now() + self.ctx.config.typing_ttl);
+            self.typing.insert(room_id.to_string(), Instant::now() + self.ctx.config().typing_ttl);
         } else if self.typing.remove(room_id).is_none() {
             return Ok(());
         }

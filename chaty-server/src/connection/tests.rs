@@ -77,8 +77,12 @@ impl Peer {
 async fn an_idle_connection_is_a_small_task() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("chaty.db")).expect("store");
-    let shared =
-        crate::connection::Context::new(store, crate::fanout::Fanout::local(), Config::default(), Default::default());
+    let shared = crate::connection::Context::new(
+        store,
+        crate::fanout::Fanout::local(),
+        crate::config::LiveConfig::new(Config::default()),
+        Default::default(),
+    );
     let (_to_server, incoming) = mpsc::unbounded_channel();
     let (outgoing, _from_server) = mpsc::unbounded_channel();
     let task = serve(FakeSocket { incoming, outgoing }, shared, None, ([127, 0, 0, 1], 9).into());
@@ -94,7 +98,7 @@ async fn typing_expires_six_seconds_after_the_last_refresh() {
     let shared = crate::connection::Context::new(
         store,
         crate::fanout::Fanout::local(),
-        Config { allow_guests: true, ..Config::default() },
+        crate::config::LiveConfig::new(Config { allow_guests: true, ..Config::default() }),
         Default::default(),
     );
     let (mut alice, mut bob) = (Peer::connect(&shared), Peer::connect(&shared));
