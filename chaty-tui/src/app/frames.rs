@@ -92,6 +92,7 @@ impl App {
                 read,
                 display_names,
                 status_texts,
+                ..
             } => {
                 self.member_profiles(&room_id, display_names, status_texts);
                 self.members_update(MembersUpdate { room_id, members, online, away, last_seen, read });
@@ -112,7 +113,10 @@ impl App {
                 self.users(users, &reference);
                 Vec::new()
             }
-            ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),
+            ServerFrame::UserJoined { .. }
+            | ServerFrame::UserLeft { .. }
+            | ServerFrame::Kicked { .. }
+            | ServerFrame::Pong {} => Vec::new(),
             ServerFrame::Typing { room_id, user_id, typing, .. } => {
                 if user_id.eq_ignore_ascii_case(&self.me) {
                     return Vec::new();
