@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, ParseError};
-use crate::validate::{self, MAX_CLIENT_ID_CHARS, MAX_OPAQUE_CHARS, MAX_PASSWORD_CHARS, MAX_TOPIC_CHARS};
+use crate::validate::{self, MAX_CLIENT_ID_CHARS, MAX_OPAQUE_CHARS, MAX_PASSWORD_CHARS};
 
 /// Checks a decoded frame's values; the message names the field.
 trait Validate {
@@ -121,7 +121,7 @@ frames! {
         if f.room_id.starts_with("dm:") {
             return Err("`roomId` must not use the dm: form; send OPEN_DM".into());
         }
-        opt(&f.topic, |t| validate::bounded("topic", t, MAX_TOPIC_CHARS))
+        opt(&f.topic, |t| validate::topic("topic", t))
     };
     "INVITE" => Invite { room_id: String, user_id: String } |f| {
         validate::room_id("roomId", &f.room_id)?;
@@ -185,7 +185,61 @@ frames! {
             ids.iter().try_for_each(|id| validate::guest_id("userIds", id))
         })
     };
+    /// Moderation (room admins, server admins): make a member an admin or a plain member.
+    "SET_ROLE" => SetRole { room_id: String, user_id: String, role: Role } |f| moderated(&f.room_id, &f.user_id, None);
+    /// Remove a member from a room; they may join again.
+    "KICK" => Kick {
+        room_id: String, user_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] reason: Option<String>,
+    } |f| moderated(&f.room_id, &f.user_id, f.reason.as_ref());
+    /// A kick that also refuses their `JOIN_ROOM` (and invitations) until `UNBAN`.
+    "BAN" => Ban {
+        room_id: String, user_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] reason: Option<String>,
+    } |f| moderated(&f.room_id, &f.user_id, f.reason.as_ref());
+    "UNBAN" => Unban { room_id: String, user_id: String } |f| moderated(&f.room_id, &f.user_id, None);
+    /// Change a room's topic (empty clears it).
+    "SET_TOPIC" => SetTopic { room_id: String, topic: String } |f| {
+        validate::room_id("roomId", &f.room_id)?;
+        validate::topic("topic", &f.topic)
+    };
     "PING" => Ping {} |_f| Ok(());
+}
+
+/// The `roomId`, `userId` and `reason` of a moderation frame (guests may be moderated too).
+fn moderated(room_id: &str, user_id: &str, reason: Option<&String>) -> Result<(), String> {
+    validate::room_id("roomId", room_id)?;
+    validate::guest_id("userId", user_id)?;
+    reason.map_or(Ok(()), |r| validate::reason("reason", r))
+}
+
+/// A member's role in a room. Direct-message rooms have no admins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            _ => Err(format!("{} must be admin or member", validate::quote(&text))),
+        }
+    }
 }
 
 /// Most users one `USERS` lookup may name (the most a reply lists).
@@ -368,6 +422,29 @@ mod tests {
     }
 
     #[test]
+    fn moderation_fields_are_checked() {
+        let cases = [
+            (
+                r#"{"type":"SET_ROLE","roomId":"a","userId":"bo","role":"owner"}"#,
+                "`role`: \"owner\" must be admin or member",
+            ),
+            (r#"{"type":"SET_ROLE","roomId":"a","userId":"bo"}"#, "missing field `role`"),
+            (r#"{"type":"KICK","roomId":"a","userId":"b o"}"#, "`userId` \"b o\" must be"),
+            (r#"{"type":"BAN","roomId":"A","userId":"bo"}"#, "`roomId` \"A\" must be"),
+            (r#"{"type":"KICK","roomId":"a","userId":"bo","reason":"x\u202e"}"#, "`reason` \"x\\u{202e}\""),
+            (r#"{"type":"SET_TOPIC","roomId":"a","topic":" pad"}"#, "`topic` \" pad\" must not start"),
+            (r#"{"type":"UNBAN","roomId":"a"}"#, "missing field `userId`"),
+        ];
+        for (text, msg) in cases {
+            let e = err(text);
+            assert_eq!(e.code, ErrorCode::Invalid, "{text}: {e}");
+            assert!(e.message.starts_with(msg), "{text}: got {:?}, want {msg:?}", e.message);
+        }
+        let clear = parse_client(r#"{"type":"SET_TOPIC","roomId":"a","topic":""}"#).expect("an empty topic clears it");
+        assert_eq!(clear.frame, ClientFrame::SetTopic(SetTopic { room_id: "a".into(), topic: String::new() }));
+    }
+
+    #[test]
     fn oversize_content_is_refused_with_the_limit() {
         let text = serde_json::json!({"type": "CHAT_MESSAGE", "roomId": "a", "content": "x".repeat(4001)}).to_string();
         assert_eq!(err(&text).message, "`content` is 4001 characters; the limit is 4000");
@@ -445,6 +522,11 @@ mod tests {
                 status_text: Some("in a meeting".into()),
             }),
             ClientFrame::Users(Users { query: Some("zo".into()), user_ids: Some(vec!["al".into()]), limit: Some(5) }),
+            ClientFrame::SetRole(SetRole { room_id: "ops".into(), user_id: "bo".into(), role: Role::Admin }),
+            ClientFrame::Kick(Kick { room_id: "ops".into(), user_id: "bo".into(), reason: Some("spam".into()) }),
+            ClientFrame::Ban(Ban { room_id: "ops".into(), user_id: "bo".into(), reason: None }),
+            ClientFrame::Unban(Unban { room_id: "ops".into(), user_id: "bo".into() }),
+            ClientFrame::SetTopic(SetTopic { room_id: "ops".into(), topic: "on call 🚒".into() }),
             ClientFrame::Ping(Ping {}),
         ];
         assert_eq!(samples.len(), CLIENT_TYPES.len(), "a sample for every type");

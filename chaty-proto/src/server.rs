@@ -88,6 +88,9 @@ pub struct RoomSummary {
     /// Unread messages that mention the asking user (`@name`).
     #[serde(default)]
     pub mentions: u64,
+    /// The asking user's role, in rooms they belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::Role>,
 }
 
 /// A registered user as the directory (`USERS`) shows them.
@@ -167,6 +170,9 @@ pub enum ServerFrame {
         /// Members' status texts (empty ones are left out).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         status_texts: BTreeMap<String, String>,
+        /// The room's admins (left out when it has none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        admins: Vec<String>,
     },
     AuthOk {
         user_id: String,
@@ -243,6 +249,16 @@ pub enum ServerFrame {
     /// The answer to `USERS`, in user-name order.
     Users {
         users: Vec<UserProfile>,
+    },
+    /// You were removed from a room by a moderator (`KICK`, or `BAN`).
+    Kicked {
+        room_id: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Also banned: `JOIN_ROOM` is refused until `UNBAN`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        banned: bool,
     },
     Pong {},
     Error {
@@ -343,6 +359,7 @@ mod tests {
                 read: [(s("alice"), 3)].into(),
                 display_names: [(s("bob"), s("Bob 🎸"))].into(),
                 status_texts: [(s("bob"), s("in a meeting"))].into(),
+                admins: vec![s("alice")],
             },
             ServerFrame::AuthOk {
                 user_id: s("alice"),
@@ -366,6 +383,7 @@ mod tests {
                     read_seq: 7,
                     unread: 2,
                     mentions: 1,
+                    role: Some(crate::Role::Admin),
                 }],
             },
             ServerFrame::History { room_id: s("general"), messages: vec![message()], has_more: false },
@@ -395,6 +413,7 @@ mod tests {
                     last_seen: None,
                 }],
             },
+            ServerFrame::Kicked { room_id: s("ops"), by: s("alice"), reason: Some(s("spam")), banned: true },
             ServerFrame::Pong {},
             ServerFrame::Error { code: ErrorCode::RateLimited, message: s("slow down"), retry_after_ms: Some(250) },
         ]
@@ -436,6 +455,7 @@ mod tests {
             read: BTreeMap::new(),
             display_names: BTreeMap::new(),
             status_texts: BTreeMap::new(),
+            admins: vec![],
         }
         .to_json(None);
         assert_eq!(members, r#"{"type":"ROOM_MEMBERS_UPDATE","roomId":"g","members":[],"online":[]}"#);

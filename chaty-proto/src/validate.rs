@@ -17,6 +17,8 @@ pub const MAX_STATUS_TEXT_CHARS: usize = 100;
 pub const MAX_ROOM_ID_CHARS: usize = 64;
 /// Longest room topic, in characters.
 pub const MAX_TOPIC_CHARS: usize = 256;
+/// Longest moderation reason (`KICK`, `BAN`), in characters.
+pub const MAX_REASON_CHARS: usize = 200;
 /// Password length bounds on `REGISTER`.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 256;
@@ -87,6 +89,16 @@ pub fn display_name(field: &str, text: &str) -> Check {
 /// A short status ("in a meeting"): 0..=100 characters of printable text.
 pub fn status_text(field: &str, text: &str) -> Check {
     crate::printable::check(field, text, 0, MAX_STATUS_TEXT_CHARS)
+}
+
+/// A room's topic: 0..=256 characters of printable text (empty: no topic).
+pub fn topic(field: &str, text: &str) -> Check {
+    crate::printable::check(field, text, 0, MAX_TOPIC_CHARS)
+}
+
+/// Why a moderator removed someone: 1..=200 characters of printable text.
+pub fn reason(field: &str, text: &str) -> Check {
+    crate::printable::check(field, text, 1, MAX_REASON_CHARS)
 }
 
 /// 1..=4000 characters, no NUL, not only whitespace.

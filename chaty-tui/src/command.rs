@@ -37,10 +37,32 @@ pub enum Command {
     Whois(String),
     /// Find people in the directory (everyone when `None`).
     Users(Option<String>),
+    /// Moderation of the current room (its admins and server admins).
+    Moderate(Moderation),
     Retry,
     Logout,
     Quit,
     Help,
+}
+
+/// A moderation command for the current room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moderation {
+    Kick {
+        user: String,
+        reason: Option<String>,
+    },
+    Ban {
+        user: String,
+        reason: Option<String>,
+    },
+    Unban(String),
+    /// Make a member an admin of the room.
+    Op(String),
+    /// Make an admin a plain member again.
+    Deop(String),
+    /// The room's topic ("" clears it).
+    Topic(String),
 }
 
 /// Every command with its usage, for `/help` and completion.
@@ -65,7 +87,13 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/status", "/status [TEXT] — set your status text (none clears it)"),
     ("/whois", "/whois USER — show someone's profile (login or display name)"),
     ("/users", "/users [TEXT] — find people by name; Enter opens a DM"),
-    ("/who", "/who — who is in this room"),
+    ("/who", "/who — who is in this room (@ marks its admins)"),
+    ("/topic", "/topic [TEXT] — set this room's topic (none clears it; admins)"),
+    ("/kick", "/kick USER [reason] — remove USER from this room (admins)"),
+    ("/ban", "/ban USER [reason] — remove USER and keep them out (admins)"),
+    ("/unban", "/unban USER — let a banned USER back in (admins)"),
+    ("/op", "/op USER — make USER an admin of this room (admins)"),
+    ("/deop", "/deop USER — make an admin a plain member again (admins)"),
     ("/logout", "/logout — sign out and forget the saved session"),
     ("/quit", "/quit — leave chaty (also Ctrl-C)"),
     ("/help", "/help — this list"),
@@ -95,6 +123,46 @@ fn user_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
     let user = user.trim_start_matches('@');
     validate::user_name("user", user).map_err(|e| e.replace("`user` ", ""))?;
     Ok(user.to_string())
+}
+
+/// A user to moderate (guests too, so a guest id) and the rest of the line.
+fn target_arg(cmd: &str, rest: &str) -> Result<(String, Option<String>), String> {
+    let (user, reason) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(u, r)| (u, r.trim()));
+    if user.is_empty() {
+        return Err(format!("usage: {}", usage(cmd)));
+    }
+    let user = user.trim_start_matches('@');
+    validate::guest_id("user", user).map_err(|e| e.replace("`user` ", ""))?;
+    Ok((user.to_string(), (!reason.is_empty()).then(|| reason.to_string())))
+}
+
+/// `/kick` … `/topic`.
+fn moderation(cmd: &str, rest: &str) -> Result<Moderation, String> {
+    let no_reason = |(user, reason): (String, Option<String>)| match reason {
+        None => Ok(user),
+        Some(_) => Err(format!("usage: {}", usage(cmd))),
+    };
+    let checked = |reason: Option<String>| match &reason {
+        Some(r) => validate::reason("reason", r).map(|()| reason.clone()).map_err(|e| e.replace('`', "")),
+        None => Ok(None),
+    };
+    Ok(match cmd {
+        "/kick" => {
+            let (user, reason) = target_arg(cmd, rest)?;
+            Moderation::Kick { user, reason: checked(reason)? }
+        }
+        "/ban" => {
+            let (user, reason) = target_arg(cmd, rest)?;
+            Moderation::Ban { user, reason: checked(reason)? }
+        }
+        "/unban" => Moderation::Unban(no_reason(target_arg(cmd, rest)?)?),
+        "/op" => Moderation::Op(no_reason(target_arg(cmd, rest)?)?),
+        "/deop" => Moderation::Deop(no_reason(target_arg(cmd, rest)?)?),
+        _ => {
+            validate::topic("topic", rest).map_err(|e| e.replace('`', ""))?;
+            Moderation::Topic(rest.to_string())
+        }
+    })
 }
 
 fn usage(cmd: &str) -> &'static str {
@@ -167,6 +235,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
             Command::Users((!rest.is_empty()).then(|| rest.to_string()))
         }
         "/who" | "/names" => Command::Who,
+        "/kick" | "/ban" | "/unban" | "/op" | "/deop" | "/topic" => Command::Moderate(moderation(cmd, rest)?),
         "/logout" => Command::Logout,
         "/quit" | "/exit" => Command::Quit,
         "/help" | "/?" => Command::Help,
@@ -201,6 +270,31 @@ mod tests {
         assert!(parse("/join Bad Room").unwrap_err().contains("\"Bad\""));
         assert!(parse("/dm a:b").is_err());
         assert!(parse("/me").is_err());
+    }
+
+    #[test]
+    fn moderation_commands_name_a_user_and_check_their_text() {
+        let kick = |user: &str, reason: Option<&str>| {
+            Ok(Command::Moderate(Moderation::Kick { user: user.into(), reason: reason.map(String::from) }))
+        };
+        assert_eq!(parse("/kick @bob"), kick("bob", None));
+        assert_eq!(parse("/kick bob  too loud, twice "), kick("bob", Some("too loud, twice")));
+        assert_eq!(
+            parse("/ban guest-7 spam"),
+            Ok(Command::Moderate(Moderation::Ban { user: "guest-7".into(), reason: Some("spam".into()) }))
+        );
+        assert_eq!(parse("/unban bob"), Ok(Command::Moderate(Moderation::Unban("bob".into()))));
+        assert_eq!(parse("/op @bob"), Ok(Command::Moderate(Moderation::Op("bob".into()))));
+        assert_eq!(parse("/deop bob"), Ok(Command::Moderate(Moderation::Deop("bob".into()))));
+        assert_eq!(parse("/topic release day 🚀"), Ok(Command::Moderate(Moderation::Topic("release day 🚀".into()))));
+        assert_eq!(parse("/topic"), Ok(Command::Moderate(Moderation::Topic(String::new()))), "clears it");
+
+        assert_eq!(parse("/kick").unwrap_err(), "usage: /kick USER [reason] — remove USER from this room (admins)");
+        assert!(parse("/op bob now").unwrap_err().starts_with("usage: /op"), "no reason for /op");
+        assert!(parse("/unban b:o").unwrap_err().contains("\"b:o\""));
+        assert!(parse("/kick bob a\u{202E}b").unwrap_err().contains("bidirectional"), "reasons are printable text");
+        assert!(parse(&format!("/ban bob {}", "x".repeat(201))).unwrap_err().contains("limit is 200"));
+        assert!(parse(&format!("/topic {}", "x".repeat(257))).unwrap_err().contains("limit is 256"));
     }
 
     #[test]

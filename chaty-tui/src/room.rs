@@ -53,6 +53,11 @@ pub struct Room {
     pub display_names: BTreeMap<String, String>,
     /// Members' status texts (non-empty ones).
     pub status_texts: BTreeMap<String, String>,
+    /// The room's admins.
+    pub admins: Vec<String>,
+    /// Why we are no longer in this room ("you were removed from #x by y"),
+    /// when a moderator removed us: the room stays, not joined.
+    pub removed: Option<String>,
 }
 
 impl Room {
@@ -80,6 +85,8 @@ impl Room {
             last_seen: BTreeMap::new(),
             display_names: BTreeMap::new(),
             status_texts: BTreeMap::new(),
+            admins: Vec::new(),
+            removed: None,
         }
     }
 
@@ -103,6 +110,10 @@ impl Room {
         if !status_text.is_empty() {
             self.status_texts.insert(user.to_string(), status_text.to_string());
         }
+    }
+
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.admins.iter().any(|a| a.eq_ignore_ascii_case(user))
     }
 
     pub fn has_member(&self, user: &str) -> bool {

@@ -332,6 +332,14 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         spans_of.push((m.id, start, out.len()));
         last = Some((&m.user_id, &m.user_name, ms, day.unwrap_or_default()));
     }
+    if let Some(removed) = &room.removed {
+        for chunk in wrap(removed, width.saturating_sub(2).max(1)) {
+            out.push(Line::styled(
+                format!("  {chunk}"),
+                Style::default().fg(Color::Red).add_modifier(Modifier::ITALIC),
+            ));
+        }
+    }
     for p in &room.pending {
         let (_, text) = body(&p.content, &mine.label());
         let style = match &p.failed {

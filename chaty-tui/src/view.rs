@@ -244,7 +244,8 @@ fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
         };
         let room_w = width.saturating_sub(badge.width() + 1);
         let shown: String = label.chars().take(room_w).collect();
-        let mut style = Style::default();
+        // A room we were removed from is shown, dimmed, until we leave or rejoin it.
+        let mut style = if room.removed.is_some() { DIM } else { Style::default() };
         if room.unread > 0 {
             style = style.add_modifier(Modifier::BOLD);
         }

@@ -10,6 +10,7 @@ mod conversation;
 mod data_safety;
 mod fuzz_corpus;
 mod limits;
+mod moderation;
 mod people;
 mod proxies;
 mod seed;

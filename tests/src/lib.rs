@@ -25,6 +25,9 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub db: PathBuf,
+    /// The server's own store, for what tests set up behind its back
+    /// (e.g. `set_admin`, which has no frame).
+    pub store: chaty_server::Store,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -91,12 +94,12 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let task = Some(tokio::spawn(chaty_server::run_on(
             listener,
-            store,
+            store.clone(),
             fanout,
             chaty_server::config::LiveConfig::new(config),
             shutdown.clone(),
         )));
-        Ok(Self { addr, db: db.to_path_buf(), shutdown, task })
+        Ok(Self { addr, db: db.to_path_buf(), store, shutdown, task })
     }
 
     pub fn url(&self) -> String {

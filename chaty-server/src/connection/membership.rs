@@ -179,6 +179,7 @@ pub(super) async fn members_update(ctx: &Context, room_id: &str) -> Result<Serve
         .collect();
     let status_texts =
         stored.iter().filter(|m| !m.status_text.is_empty()).map(|m| (m.name.clone(), m.status_text.clone())).collect();
+    let admins = stored.iter().filter(|m| m.admin).map(|m| m.name.clone()).collect();
     Ok(ServerFrame::RoomMembersUpdate {
         room_id: room_id.to_string(),
         members: stored.into_iter().map(|m| m.name).collect(),
@@ -188,9 +189,10 @@ pub(super) async fn members_update(ctx: &Context, room_id: &str) -> Result<Serve
         read,
         display_names,
         status_texts,
+        admins,
     })
 }
 
-fn room_frame(room: &Room) -> ServerFrame {
+pub(super) fn room_frame(room: &Room) -> ServerFrame {
     ServerFrame::Room { room_id: room.id.clone(), topic: room.topic.clone(), private: room.private, kind: room.kind }
 }

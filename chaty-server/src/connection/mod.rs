@@ -1,7 +1,7 @@
 //! One task per WebSocket connection: read frames, act on them, write queued
 //! frames in batches. This module holds the socket loop and the dispatch;
 //! what each frame *means* is in the submodules (`accounts`, `membership`,
-//! `chat`, `conversation`, `people`, `presence`). SQL lives in `store`,
+//! `chat`, `conversation`, `moderation`, `people`, `presence`). SQL lives in `store`,
 //! fan-out in `hub`.
 
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::error::{Refusal, StoreError};
 use crate::hub::Outbox;
 use crate::limits::TokenBucket;
+use crate::store::moderation::Action;
 use crate::store::{MAX_PAGE, Page, Post, Profile, Room, Rotation, Tokens, User, not_visible};
 
 // What a frame means, one concern each; they share this module's imports.
@@ -26,6 +27,7 @@ mod context;
 mod conversation;
 mod departed;
 mod membership;
+mod moderation;
 mod people;
 mod presence;
 
@@ -359,6 +361,11 @@ impl Connection {
             ClientFrame::Search(f) => self.search(f, r).await?,
             ClientFrame::SetProfile(f) => self.set_profile(f, r).await?,
             ClientFrame::Users(f) => self.users(f, r).await?,
+            ClientFrame::Kick(f) => self.moderate(f.room_id, f.user_id, Action::Kick { reason: f.reason }, r).await?,
+            ClientFrame::Ban(f) => self.moderate(f.room_id, f.user_id, Action::Ban { reason: f.reason }, r).await?,
+            ClientFrame::Unban(f) => self.moderate(f.room_id, f.user_id, Action::Unban, r).await?,
+            ClientFrame::SetRole(f) => self.moderate(f.room_id, f.user_id, Action::SetRole(f.role), r).await?,
+            ClientFrame::SetTopic(f) => self.set_topic(f, r).await?,
         }
         Ok(())
     }

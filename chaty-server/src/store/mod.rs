@@ -65,8 +65,9 @@ macro_rules! pg_read {
     }};
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
 pub mod cluster;
+pub mod moderation;
 
 /// A fresh random token as lowercase hex (`bytes` of entropy).
 pub fn random_hex(bytes: usize) -> String {

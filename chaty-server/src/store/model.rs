@@ -136,6 +136,8 @@ pub struct Member {
     /// Their display name, when they chose one.
     pub display_name: Option<String>,
     pub status_text: String,
+    /// An admin of the room.
+    pub admin: bool,
 }
 
 // ----- messages --------------------------------------------------------

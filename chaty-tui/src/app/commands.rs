@@ -28,7 +28,8 @@ impl App {
         }
         match cmd {
             Command::Join(room_id) => {
-                if self.room_index(&room_id).is_some() {
+                // A room we were removed from is joined again, not just shown.
+                if self.room_index(&room_id).is_some_and(|i| self.rooms[i].removed.is_none()) {
                     return self.switch_to(&room_id);
                 }
                 vec![Cmd::Send(
@@ -37,6 +38,11 @@ impl App {
                 )]
             }
             Command::Leave(room) => match room.or(current) {
+                // Removed by a moderator: there is nothing to leave on the server.
+                Some(room_id) if self.room_index(&room_id).is_some_and(|i| self.rooms[i].removed.is_some()) => {
+                    self.forget_room(&room_id);
+                    Vec::new()
+                }
                 Some(room_id) => {
                     vec![self.send(ClientFrame::LeaveRoom(proto::LeaveRoom { room_id }))]
                 }
@@ -87,6 +93,7 @@ impl App {
             cmd @ (Command::Nick(_) | Command::Status(_) | Command::Whois(_) | Command::Users(_)) => {
                 self.people_command(cmd)
             }
+            Command::Moderate(m) => self.moderate(m),
             Command::Away => self.cmd_presence(true),
             Command::Back => self.cmd_presence(false),
             Command::Help => {

@@ -26,6 +26,7 @@ impl App {
         room.away = update.away;
         room.last_seen = update.last_seen;
         room.reads = update.read;
+        room.admins = update.admins;
     }
 
     pub(super) fn read(&mut self, room_id: &str, user: &str, seq: u64) {
@@ -530,6 +531,7 @@ pub(super) struct MembersUpdate {
     pub away: Vec<String>,
     pub last_seen: BTreeMap<String, String>,
     pub read: BTreeMap<String, u64>,
+    pub admins: Vec<String>,
 }
 
 /// "2.3 MB", for attachments and transfers.

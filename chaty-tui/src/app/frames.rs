@@ -57,8 +57,10 @@ impl App {
             }
             ServerFrame::Rooms { rooms } => self.sync_rooms(rooms),
             ServerFrame::Room { room_id, topic, private, kind } => {
-                let known = self.room_index(&room_id).is_some();
+                // A room we were removed from and joined again loads like a new one.
+                let known = self.room_index(&room_id).is_some_and(|i| self.rooms[i].removed.is_none());
                 let room = self.room_mut(&room_id);
+                room.removed = None;
                 room.topic = topic;
                 room.private = private;
                 room.kind = kind;
@@ -92,16 +94,14 @@ impl App {
                 read,
                 display_names,
                 status_texts,
+                admins,
             } => {
                 self.member_profiles(&room_id, display_names, status_texts);
-                self.members_update(MembersUpdate { room_id, members, online, away, last_seen, read });
+                self.members_update(MembersUpdate { room_id, members, online, away, last_seen, read, admins });
                 Vec::new()
             }
             ServerFrame::UserLeft { room_id, user_id } if user_id.eq_ignore_ascii_case(&self.me) => {
-                if let Some(i) = self.room_index(&room_id) {
-                    self.rooms.remove(i);
-                    self.current = self.current.min(self.rooms.len().saturating_sub(1));
-                }
+                self.forget_room(&room_id);
                 Vec::new()
             }
             ServerFrame::Profile { user_id, display_name, status_text } => {
@@ -110,6 +110,10 @@ impl App {
             }
             ServerFrame::Users { users } => {
                 self.users(users, &reference);
+                Vec::new()
+            }
+            ServerFrame::Kicked { room_id, by, reason, banned } => {
+                self.kicked(&room_id, &by, reason.as_deref(), banned);
                 Vec::new()
             }
             ServerFrame::UserJoined { .. } | ServerFrame::UserLeft { .. } | ServerFrame::Pong {} => Vec::new(),

@@ -16,6 +16,7 @@
 //! - `conversation.rs`: reads, edits, reactions, replies, selection, search,
 //!   transfers and presence;
 //! - `people.rs`: profiles, `/whois`, `/users` and the directory;
+//! - `moderation.rs`: `/kick`, `/ban`, `/op`, `/topic`… and being kicked;
 //! - `overlay.rs`: popups.
 
 mod commands;
@@ -23,6 +24,7 @@ mod compose;
 mod conversation;
 mod frames;
 mod keys;
+mod moderation;
 mod overlay;
 mod people;
 mod rooms;

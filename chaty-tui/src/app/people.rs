@@ -445,7 +445,8 @@ impl App {
             .map(|m| {
                 let on = room.online.iter().any(|o| o.eq_ignore_ascii_case(m));
                 let shown = names.member(room, m);
-                let mut line = format!("{} {}", if on { "●" } else { "○" }, shown.name);
+                let admin = if room.is_admin(m) { "@" } else { "" };
+                let mut line = format!("{} {admin}{}", if on { "●" } else { "○" }, shown.name);
                 if let Some(login) = &shown.login {
                     line.push_str(&format!(" ({login})"));
                 }

@@ -66,6 +66,14 @@ impl App {
         scored.into_iter().map(|(_, i)| i).collect()
     }
 
+    /// Drops a room we are no longer in from the sidebar.
+    pub(super) fn forget_room(&mut self, id: &str) {
+        if let Some(i) = self.room_index(id) {
+            self.rooms.remove(i);
+            self.current = self.current.min(self.rooms.len().saturating_sub(1));
+        }
+    }
+
     pub(super) fn switch_to(&mut self, id: &str) -> Vec<Cmd> {
         let mut cmds = self.stop_typing();
         self.mode = Mode::Normal;

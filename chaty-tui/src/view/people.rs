@@ -47,14 +47,18 @@ fn name_spans(shown: &Shown, cols: usize, style: Style) -> Vec<Span<'static>> {
     }
 }
 
-/// One member in the member list: presence, name and login, last seen;
-/// the status text below, dimmed.
+/// One member in the member list: presence, `@` for an admin of the room,
+/// name and login, last seen; the status text below, dimmed.
 pub(super) fn member(room: &Room, names: &Names, user: &str, width: usize, wall_ms: i64) -> Vec<Line<'static>> {
     let person = Person::in_room(room, user);
     let on = person.status != Some(PresenceStatus::Offline);
     let style = if on { Style::default().fg(transcript::user_color(user)) } else { DIM };
     let mut first = vec![dot(person.status)];
-    first.extend(name_spans(&names.member(room, user), width.saturating_sub(3), style));
+    let admin = room.is_admin(user);
+    if admin {
+        first.push(Span::styled("@", style.add_modifier(Modifier::BOLD)));
+    }
+    first.extend(name_spans(&names.member(room, user), width.saturating_sub(3 + usize::from(admin)), style));
     if let Some(ago) = person.last_seen.as_deref().and_then(|t| ago(t, wall_ms)) {
         first.push(Span::styled(format!(" {ago}"), DIM));
     }

@@ -397,6 +397,7 @@ fn tab_completes_commands_names_and_rooms() {
             read: Default::default(),
             display_names: Default::default(),
             status_texts: Default::default(),
+            admins: vec![],
         }),
         now,
     );

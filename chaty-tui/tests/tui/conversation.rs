@@ -333,6 +333,7 @@ fn members_show_away_and_last_seen() {
             read: Default::default(),
             display_names: Default::default(),
             status_texts: Default::default(),
+            admins: vec![],
         }),
         now,
     );

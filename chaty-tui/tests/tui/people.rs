@@ -30,6 +30,7 @@ fn members(online: &[&str], names: &[(&str, &str)], statuses: &[(&str, &str)]) -
         read: BTreeMap::new(),
         display_names: map(names),
         status_texts: map(statuses),
+        admins: vec![],
     })
 }
 

@@ -60,6 +60,7 @@ pub fn summary(room: &str, kind: RoomKind, topic: &str) -> RoomSummary {
         read_seq: 0,
         unread: 0,
         mentions: 0,
+        role: None,
     }
 }
 
@@ -119,5 +120,6 @@ pub fn members(room: &str, members: &[&str], online: &[&str]) -> Msg {
         read: Default::default(),
         display_names: Default::default(),
         status_texts: Default::default(),
+        admins: vec![],
     })
 }

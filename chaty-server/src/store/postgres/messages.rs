@@ -171,7 +171,7 @@ pub async fn edit(
 
 pub async fn delete(db: &impl GenericClient, id: u64, user: &User, now: i64) -> Result<Option<Message>, StoreError> {
     let (m, sender) = visible(db, id, user.id).await?;
-    if sender != user.id && !rooms::is_admin(db, &m.room_id, user.id).await? {
+    if sender != user.id && !rooms::moderates(db, &m.room_id, user.id).await? {
         return Err(StoreError::refused(ErrorCode::Forbidden, "you can only delete your own messages"));
     }
     if m.deleted {

@@ -11,6 +11,7 @@
 
 pub mod files;
 pub mod messages;
+pub mod moderation;
 pub mod nodes;
 mod posting;
 pub mod profiles;

@@ -5,7 +5,7 @@ use chaty_proto::{ErrorCode, RoomKind, RoomSummary};
 use tokio_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
-use super::users;
+use super::{moderation, users};
 use crate::error::StoreError;
 use crate::store::model::{Joined, Member, Room, User, not_visible};
 
@@ -90,6 +90,9 @@ pub async fn join(db: &impl GenericClient, room_id: &str, user: &User, now: i64)
     if room.private && !dm_party {
         return Err(not_visible(room_id));
     }
+    if moderation::is_banned(db, room_id, user.id).await? {
+        return Err(crate::store::moderation::banned(room_id, None));
+    }
     let newly = add_member(db, room_id, user.id, "member", now).await?;
     Ok(Joined { room, newly })
 }
@@ -128,6 +131,9 @@ pub async fn invite(
         return Err(StoreError::refused(ErrorCode::Forbidden, "a direct-message room has exactly two members"));
     }
     let user = registered(db, invitee).await?;
+    if moderation::is_banned(db, room_id, user.id).await? {
+        return Err(crate::store::moderation::banned(room_id, Some(&user.name)));
+    }
     let newly = add_member(db, room_id, user.id, "member", now).await?;
     Ok((Joined { room, newly }, user))
 }
@@ -149,7 +155,7 @@ pub async fn open_dm(db: &impl GenericClient, me: &User, other: &str, now: i64) 
 pub async fn members(db: &impl GenericClient, room_id: &str) -> Result<Vec<Member>, StoreError> {
     let rows = db
         .query(
-            "SELECT u.name, m.read_seq, u.last_seen, u.display_name, u.status_text
+            "SELECT u.name, m.read_seq, u.last_seen, u.display_name, u.status_text, m.role = 'admin'
              FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.room_id = $1 ORDER BY lower(u.name) COLLATE \"C\", u.name COLLATE \"C\"",
             &[&room_id],
@@ -163,18 +169,21 @@ pub async fn members(db: &impl GenericClient, room_id: &str) -> Result<Vec<Membe
             last_seen: r.get(2),
             display_name: r.get(3),
             status_text: r.get(4),
+            admin: r.get(5),
         })
         .collect())
 }
 
-pub async fn is_admin(db: &impl GenericClient, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
-    Ok(db
-        .query_opt(
-            "SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2 AND role = 'admin'",
+/// Whether `user_id` moderates `room_id`: an admin of the room or a server admin.
+pub async fn moderates(db: &impl GenericClient, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
+    let row = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2 AND role = 'admin')
+                 OR EXISTS (SELECT 1 FROM users WHERE id = $2 AND admin)",
             &[&room_id, &user_id],
         )
-        .await?
-        .is_some())
+        .await?;
+    Ok(row.get(0))
 }
 
 pub async fn mark_read(
@@ -218,7 +227,8 @@ pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummar
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE (
                         SELECT COUNT(*) FROM messages x
                         WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> $1 AND x.deleted_at IS NULL
-                          AND (' ' || lower(x.content) || ' ') ~ ('[^a-z0-9_-]@' || $2 || '[^a-z0-9_-]')) END
+                          AND (' ' || lower(x.content) || ' ') ~ ('[^a-z0-9_-]@' || $2 || '[^a-z0-9_-]')) END,
+                    m.role
              FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1
              WHERE NOT r.private OR m.user_id IS NOT NULL
              ORDER BY m.user_id IS NOT NULL DESC, r.kind = 'dm', r.id COLLATE \"C\"",
@@ -242,6 +252,7 @@ pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummar
                 read_seq,
                 unread: if joined { last_seq.saturating_sub(read_seq) } else { 0 },
                 mentions: r.get::<_, i64>(8).max(0) as u64,
+                role: r.get::<_, Option<&str>>(9).map(crate::store::moderation::role_of),
             }
         })
         .collect())

@@ -97,6 +97,20 @@ const MIGRATIONS: &[&str] = &[
         shared_fanout BOOLEAN NOT NULL
     );
     ",
+    // 2: moderation. Server admins; bans, each in force until UNBAN. Room
+    // admins need nothing new: `members.role` has been here since 1, with
+    // every room's creator made its admin, so existing rooms keep theirs.
+    r"
+    ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
+    CREATE TABLE bans (
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        banned_by BIGINT REFERENCES users(id),
+        reason TEXT,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    );
+    ",
 ];
 
 /// Migrates to the newest schema and returns the database's epoch.

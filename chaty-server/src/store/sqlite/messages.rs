@@ -152,11 +152,11 @@ pub fn edit(conn: &Connection, id: u64, user: &User, content: &str, now: i64) ->
     Ok(m)
 }
 
-/// `DELETE_MESSAGE`: the sender, or an admin of the room, leaves a tombstone.
+/// `DELETE_MESSAGE`: the sender, an admin of the room or a server admin leaves a tombstone.
 /// Deleting a tombstone again changes nothing (`None`).
 pub fn delete(conn: &Connection, id: u64, user: &User, now: i64) -> Result<Option<Message>, StoreError> {
     let (m, sender) = visible(conn, id, user.id)?;
-    if sender != user.id && !rooms::is_admin(conn, &m.room_id, user.id)? {
+    if sender != user.id && !rooms::moderates(conn, &m.room_id, user.id)? {
         return Err(StoreError::refused(ErrorCode::Forbidden, "you can only delete your own messages"));
     }
     if m.deleted {

@@ -17,6 +17,7 @@
 
 pub mod files;
 pub mod messages;
+pub mod moderation;
 pub mod profiles;
 pub mod rooms;
 pub(crate) mod schema;

@@ -4,7 +4,7 @@ use chaty_proto::validate::dm_members;
 use chaty_proto::{ErrorCode, RoomKind, RoomSummary};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::users;
+use super::{moderation, users};
 use crate::error::StoreError;
 use crate::store::model::{Joined, Member, Room, User, not_visible};
 
@@ -87,6 +87,9 @@ pub fn join(conn: &Connection, room_id: &str, user: &User, now: i64) -> Result<J
         // The same answer as for a room that does not exist.
         return Err(not_visible(room_id));
     }
+    if moderation::is_banned(conn, room_id, user.id)? {
+        return Err(crate::store::moderation::banned(room_id, None));
+    }
     let newly = add_member(conn, room_id, user.id, "member", now)?;
     Ok(Joined { room, newly })
 }
@@ -122,6 +125,9 @@ pub fn invite(
         return Err(StoreError::refused(ErrorCode::Forbidden, "a direct-message room has exactly two members"));
     }
     let user = registered(conn, invitee)?;
+    if moderation::is_banned(conn, room_id, user.id)? {
+        return Err(crate::store::moderation::banned(room_id, Some(&user.name)));
+    }
     let newly = add_member(conn, room_id, user.id, "member", now)?;
     Ok((Joined { room, newly }, user))
 }
@@ -156,7 +162,7 @@ pub fn open_dm(conn: &Connection, me: &User, other: &str, now: i64) -> Result<(R
 /// Members of a room, sorted by name.
 pub fn members(conn: &Connection, room_id: &str) -> Result<Vec<Member>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.name, m.read_seq, u.last_seen, u.display_name, u.status_text
+        "SELECT u.name, m.read_seq, u.last_seen, u.display_name, u.status_text, m.role = 'admin'
          FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.room_id = ?1 ORDER BY u.name",
     )?;
@@ -168,19 +174,22 @@ pub fn members(conn: &Connection, room_id: &str) -> Result<Vec<Member>, StoreErr
                 last_seen: r.get(2)?,
                 display_name: r.get(3)?,
                 status_text: r.get(4)?,
+                admin: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;
     Ok(members)
 }
 
-/// Whether `user_id` administers `room_id` (its creator does).
-pub fn is_admin(conn: &Connection, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
+/// Whether `user_id` moderates `room_id`: an admin of the room (its creator,
+/// and whoever an admin promotes) or a server admin.
+pub fn moderates(conn: &Connection, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2 AND role = 'admin'")?
-        .query_row(params![room_id, user_id], |_| Ok(()))
-        .optional()?
-        .is_some())
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2 AND role = 'admin')
+                 OR EXISTS (SELECT 1 FROM users WHERE id = ?2 AND admin)",
+        )?
+        .query_row(params![room_id, user_id], |r| r.get(0))?)
 }
 
 /// `MARK_READ`: moves the read cursor forward only (and not past the last
@@ -217,7 +226,8 @@ pub fn list(conn: &Connection, user: &User) -> Result<Vec<RoomSummary>, StoreErr
                 CASE WHEN m.user_id IS NULL THEN 0 ELSE (
                     SELECT COUNT(*) FROM messages x
                     WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> ?1 AND x.deleted_at IS NULL
-                      AND (' ' || lower(x.content) || ' ') GLOB ('*[^a-z0-9_-]@' || lower(?2) || '[^a-z0-9_-]*')) END
+                      AND (' ' || lower(x.content) || ' ') GLOB ('*[^a-z0-9_-]@' || lower(?2) || '[^a-z0-9_-]*')) END,
+                m.role
          FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ?1
          WHERE r.private = 0 OR joined
          ORDER BY joined DESC, r.kind = 'dm', r.id",
@@ -238,6 +248,7 @@ pub fn list(conn: &Connection, user: &User) -> Result<Vec<RoomSummary>, StoreErr
                 read_seq,
                 unread: if joined { last_seq.saturating_sub(read_seq) } else { 0 },
                 mentions: r.get::<_, i64>(8)?.max(0) as u64,
+                role: r.get::<_, Option<String>>(9)?.as_deref().map(crate::store::moderation::role_of),
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -99,6 +99,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN status_text TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN search_key TEXT NOT NULL DEFAULT '';
     ",
+    // 4: moderation. Server admins; bans, each in force until UNBAN. Room
+    // admins need nothing new: `members.role` has been here since 1, with
+    // every room's creator made its admin, so existing rooms keep theirs.
+    r"
+    ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE bans (
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        banned_by INTEGER REFERENCES users(id),
+        reason TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
