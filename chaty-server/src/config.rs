@@ -40,6 +40,9 @@ pub struct Config {
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Peers whose `X-Forwarded-For`/`Forwarded` headers name the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Messages older than this many days are deleted (0: kept forever),
+    /// in rooms without a limit of their own.
+    pub retention_days: u32,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             max_upload_bytes: 25 * 1024 * 1024,
             tls: None,
             trusted_proxies: Vec::new(),
+            retention_days: 0,
         }
     }
 }

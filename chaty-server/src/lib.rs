@@ -18,6 +18,7 @@ pub mod logins;
 pub mod metrics;
 pub mod private;
 pub mod proxy;
+pub mod retention;
 mod server;
 pub mod store;
 pub mod tls;

@@ -101,6 +101,10 @@ struct Serve {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "CHATY_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Delete messages older than this many days (0: keep them forever); a
+    /// room's own limit (chaty-server room set ROOM --retention-days N) wins.
+    #[arg(long, env = "CHATY_RETENTION_DAYS", default_value_t = 0, value_name = "DAYS")]
+    retention_days: u32,
     /// Log filter for stderr, e.g. `info` or `chaty_server=debug`.
     #[arg(long, env = "CHATY_LOG", default_value = "info")]
     log: String,
@@ -195,6 +199,7 @@ fn settings(cli: &Serve) -> anyhow::Result<Config> {
         frame_burst: cli.rate_limit.saturating_mul(4),
         tls,
         trusted_proxies: cli.trusted_proxies.clone(),
+        retention_days: cli.retention_days,
         ..Config::default()
     })
 }
@@ -226,10 +231,11 @@ fn reloader(args: Vec<String>, before: Serve, live: Arc<LiveConfig>, set_filter:
         live.set(config);
         set_filter(filter)?;
         let mut what = format!(
-            "registration {:?}, rate_limit {}, max_upload_mib {}, log {:?}, tls {}",
+            "registration {:?}, rate_limit {}, max_upload_mib {}, retention_days {}, log {:?}, tls {}",
             now.registration,
             now.rate_limit,
             now.max_upload_mib,
+            now.retention_days,
             now.log,
             if now.tls_cert.is_some() { "certificate re-read" } else { "off" }
         );

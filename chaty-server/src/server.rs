@@ -84,10 +84,11 @@ pub async fn run_on(
         Some(redis) => Fanout::clustered(redis, store.clone()),
     };
     let clustered = fanout.cluster().is_some();
-    let shared = Shared::new(store, fanout, config, shutdown.clone());
+    let shared = Shared::new(store, fanout, config.clone(), shutdown.clone());
     if clustered {
         shared.tracker.spawn(connection::departures(shared.ctx.clone()));
     }
+    shared.tracker.spawn(crate::retention::run(shared.ctx.store.clone(), config.clone(), shutdown.clone()));
     let router = Router::new()
         .route("/", get(upgrade))
         .route("/ws", get(upgrade))

@@ -13,6 +13,7 @@ mod limits;
 mod moderation;
 mod people;
 mod proxies;
+mod retention;
 mod seed;
 mod services;
 mod typing;

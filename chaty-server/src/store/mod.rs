@@ -68,6 +68,7 @@ macro_rules! pg_read {
 // After the macros, which they use.
 pub mod cluster;
 pub mod moderation;
+pub mod retention;
 
 /// A fresh random token as lowercase hex (`bytes` of entropy).
 pub fn random_hex(bytes: usize) -> String {

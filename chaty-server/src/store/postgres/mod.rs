@@ -15,6 +15,7 @@ pub mod moderation;
 pub mod nodes;
 mod posting;
 pub mod profiles;
+pub mod retention;
 pub mod rooms;
 mod schema;
 pub mod search;

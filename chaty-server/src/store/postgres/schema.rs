@@ -111,6 +111,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, user_id)
     );
     ",
+    // 3: retention. A room's own limit (NULL: the server's --retention-days)
+    // and an index to find expired messages by age.
+    r"
+    ALTER TABLE rooms ADD COLUMN retention_days INTEGER;
+    CREATE INDEX messages_created_at ON messages (created_at);
+    ",
 ];
 
 /// Migrates to the newest schema and returns the database's epoch.

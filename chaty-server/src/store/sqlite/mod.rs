@@ -19,6 +19,7 @@ pub mod files;
 pub mod messages;
 pub mod moderation;
 pub mod profiles;
+pub mod retention;
 pub mod rooms;
 pub(crate) mod schema;
 pub mod users;

@@ -113,6 +113,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, user_id)
     ) WITHOUT ROWID;
     ",
+    // 5: retention. A room's own limit (NULL: the server's --retention-days),
+    // an index to find expired messages by age, and the full-text index
+    // following deletions.
+    r"
+    ALTER TABLE rooms ADD COLUMN retention_days INTEGER;
+    CREATE INDEX messages_created_at ON messages (created_at);
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;
+    ",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
