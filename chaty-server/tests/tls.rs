@@ -1,4 +1,7 @@
-//! `wss://` and `https://` with a private CA made at test time.
+//! `wss://` and `https://` with a private CA made at test time, and a
+//! renewed certificate served after SIGHUP.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,4 +88,55 @@ async fn wss_and_https_work_with_a_private_ca_and_fail_without_it() {
 
     stop.cancel();
     server.await.expect("join").expect("server");
+}
+
+/// Whether a `wss://` handshake with `port` succeeds trusting only `ca`.
+async fn trusted_by(port: u16, ca: &CertificateDer<'static>) -> bool {
+    let url = format!("wss://localhost:{port}/ws");
+    let connector = Connector::Rustls(client_config(Some(ca)));
+    let connect = tokio_tungstenite::connect_async_tls_with_config(&url, None, false, Some(connector));
+    matches!(tokio::time::timeout(Duration::from_secs(10), connect).await, Ok(Ok(_)))
+}
+
+#[tokio::test]
+async fn sighup_serves_a_renewed_certificate_without_a_restart() {
+    let (old, new) = (pki(), pki());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let install = |from: &Pki| {
+        std::fs::copy(from.dir.path().join("cert.pem"), &cert).expect("cert");
+        std::fs::copy(from.dir.path().join("key.pem"), &key).expect("key");
+    };
+    install(&old);
+    let port = common::free_port();
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(dir.path().join("chaty.db"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !trusted_by(port, &old.ca).await {
+        assert!(tokio::time::Instant::now() < deadline, "the server never served its first certificate");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!trusted_by(port, &new.ca).await);
+
+    install(&new);
+    let hup = std::process::Command::new("kill").arg("-HUP").arg(child.id().to_string()).status().expect("kill");
+    assert!(hup.success());
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("reloaded the settings") {
+        assert!(tokio::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(trusted_by(port, &new.ca).await, "the renewed certificate is served");
+    assert!(!trusted_by(port, &old.ca).await, "the old one is not");
+    child.kill().expect("kill");
+    let _ = child.wait();
 }
