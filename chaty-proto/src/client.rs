@@ -186,6 +186,7 @@ frames! {
         })
     };
     /// Moderation (room admins, server admins): make a member an admin or a plain member.
+    "SET_NOTIFY" => SetNotify { room_id: String, level: NotifyLevel } |f| validate::room_id("roomId", &f.room_id);
     "SET_ROLE" => SetRole { room_id: String, user_id: String, role: Role } |f| moderated(&f.room_id, &f.user_id, None);
     /// Remove a member from a room; they may join again.
     "KICK" => Kick {
@@ -238,6 +239,47 @@ impl TryFrom<String> for Role {
             "admin" => Ok(Self::Admin),
             "member" => Ok(Self::Member),
             _ => Err(format!("{} must be admin or member", validate::quote(&text))),
+        }
+    }
+}
+
+/// What a room notifies its member of, as they set it (`SET_NOTIFY`), the
+/// same on every device. Rooms default to mentions, DMs to all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum NotifyLevel {
+    All,
+    Mentions,
+    None,
+}
+
+impl NotifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Mentions => "mentions",
+            Self::None => "none",
+        }
+    }
+
+    /// The level of a room `kind` whose member set none.
+    pub fn default_for(kind: crate::RoomKind) -> Self {
+        match kind {
+            crate::RoomKind::Dm => Self::All,
+            crate::RoomKind::Room => Self::Mentions,
+        }
+    }
+}
+
+impl TryFrom<String> for NotifyLevel {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "all" => Ok(Self::All),
+            "mentions" => Ok(Self::Mentions),
+            "none" => Ok(Self::None),
+            _ => Err(format!("{} must be all, mentions or none", validate::quote(&text))),
         }
     }
 }

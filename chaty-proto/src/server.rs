@@ -91,6 +91,9 @@ pub struct RoomSummary {
     /// The asking user's role, in rooms they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<crate::Role>,
+    /// What the room notifies the asking user of, in rooms they belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::NotifyLevel>,
 }
 
 /// A registered user as the directory (`USERS`) shows them.
@@ -250,6 +253,12 @@ pub enum ServerFrame {
     Users {
         users: Vec<UserProfile>,
     },
+    /// Your notification level for a room changed (`SET_NOTIFY`, from any
+    /// of your devices): every connection of yours gets it.
+    Notify {
+        room_id: String,
+        level: crate::NotifyLevel,
+    },
     /// You were removed from a room by a moderator (`KICK`, or `BAN`).
     Kicked {
         room_id: String,
@@ -384,6 +393,7 @@ mod tests {
                     unread: 2,
                     mentions: 1,
                     role: Some(crate::Role::Admin),
+                    notify: Some(crate::NotifyLevel::All),
                 }],
             },
             ServerFrame::History { room_id: s("general"), messages: vec![message()], has_more: false },
@@ -414,6 +424,7 @@ mod tests {
                 }],
             },
             ServerFrame::Kicked { room_id: s("ops"), by: s("alice"), reason: Some(s("spam")), banned: true },
+            ServerFrame::Notify { room_id: s("ops"), level: crate::NotifyLevel::None },
             ServerFrame::Pong {},
             ServerFrame::Error { code: ErrorCode::RateLimited, message: s("slow down"), retry_after_ms: Some(250) },
         ]

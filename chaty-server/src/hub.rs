@@ -315,10 +315,16 @@ impl Hub {
 
     /// Sends a frame to every connection of `user_id`.
     pub fn send_user(&self, user_id: i64, frame: &Utf8Bytes) {
+        // Connection ids start at 1: 0 skips nobody.
+        self.send_user_except(user_id, 0, frame);
+    }
+
+    /// Like [`Hub::send_user`], skipping connection `skip`.
+    pub fn send_user_except(&self, user_id: i64, skip: u64, frame: &Utf8Bytes) {
         let outboxes: Vec<Outbox> = {
             let st = self.lock();
             let conns = st.users.get(&user_id).map(Vec::as_slice).unwrap_or_default();
-            conns.iter().filter_map(|c| st.conns.get(c)).map(|c| c.sub.outbox.clone()).collect()
+            conns.iter().filter(|c| **c != skip).filter_map(|c| st.conns.get(c)).map(|c| c.sub.outbox.clone()).collect()
         };
         for outbox in outboxes {
             outbox.send(frame.clone());

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chaty_proto::{Attachment, Message, RoomKind};
+use chaty_proto::{Attachment, Message, NotifyLevel, RoomKind};
 use tokio::time::Instant;
 
 /// A message typed here, not yet confirmed by its echo.
@@ -58,6 +58,8 @@ pub struct Room {
     /// Why we are no longer in this room ("you were removed from #x by y"),
     /// when a moderator removed us: the room stays, not joined.
     pub removed: Option<String>,
+    /// What this room notifies me of, as the server keeps it (`SET_NOTIFY`).
+    pub notify: NotifyLevel,
 }
 
 impl Room {
@@ -87,6 +89,7 @@ impl Room {
             status_texts: BTreeMap::new(),
             admins: Vec::new(),
             removed: None,
+            notify: NotifyLevel::default_for(if id.starts_with("dm:") { RoomKind::Dm } else { RoomKind::Room }),
         }
     }
 

@@ -274,3 +274,44 @@ async fn presence_reaches_only_people_who_share_a_room() -> Result<()> {
     eve.assert_nothing_pending().await?;
     server.stop().await
 }
+
+/// `SET_NOTIFY` is kept on the server: every device of the user hears it
+/// and `ROOMS` lists it; rooms default to mentions, DMs to all.
+#[tokio::test]
+async fn notification_levels_are_kept_for_every_device() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
+    let (mut phone, _) = Client::register(&server.url(), "alice").await?;
+    let mut laptop = Client::login(&server.url(), "alice").await?;
+    Client::register(&server.url(), "bob").await?;
+    phone.join("noisy").await?;
+    phone.send(json!({"type": "OPEN_DM", "userId": "bob"})).await?;
+    phone.recv_type("ROOM").await?;
+    let levels = |rooms: &Value| -> Vec<(String, String)> {
+        rooms["rooms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| (r["kind"].as_str().unwrap_or_default().to_string(), r["notify"].to_string()))
+            .collect()
+    };
+    phone.send(json!({"type": "LIST_ROOMS"})).await?;
+    let before = levels(&phone.recv_type("ROOMS").await?);
+    assert_eq!(before, [("room".into(), "\"mentions\"".into()), ("dm".into(), "\"all\"".into())]);
+
+    phone.send(json!({"type": "SET_NOTIFY", "roomId": "noisy", "level": "none", "ref": "n"})).await?;
+    let answer = phone.recv_type("NOTIFY").await?;
+    assert_eq!((&answer["level"], &answer["ref"]), (&json!("none"), &json!("n")));
+    let other = laptop.recv_type("NOTIFY").await?;
+    assert_eq!((&other["roomId"], &other["level"]), (&json!("noisy"), &json!("none")));
+    laptop.send(json!({"type": "LIST_ROOMS"})).await?;
+    assert_eq!(levels(&laptop.recv_type("ROOMS").await?)[0].1, "\"none\"");
+    phone.assert_nothing_pending().await?;
+
+    let e = phone.expect_error(json!({"type": "SET_NOTIFY", "roomId": "noisy", "level": "loud"})).await?;
+    assert_eq!(e["code"], "invalid");
+    assert!(e["message"].as_str().unwrap_or_default().contains("must be all, mentions or none"), "{e}");
+    let e = phone.expect_error(json!({"type": "SET_NOTIFY", "roomId": "elsewhere", "level": "all"})).await?;
+    assert_eq!(e["code"], "not_found");
+    server.stop().await
+}

@@ -16,6 +16,17 @@ impl Connection {
         Ok(())
     }
 
+    /// `SET_NOTIFY`: stored, then `NOTIFY` to every connection of the user
+    /// (this one answered with `ref`), so all their devices agree.
+    pub(super) async fn set_notify(&mut self, f: proto::SetNotify, r: Option<&str>) -> Handled {
+        let user = self.member()?.clone();
+        self.ctx.store.set_notify(f.room_id.clone(), user.id, f.level).await?;
+        let frame = ServerFrame::Notify { room_id: f.room_id, level: f.level };
+        self.send_ref(&frame, r);
+        self.ctx.fanout.user_except(user.id, self.id, &frame.to_json(None).into());
+        Ok(())
+    }
+
     pub(super) async fn edit(&mut self, f: proto::EditMessage) -> Handled {
         let user = self.me()?.clone();
         let edited = self.ctx.store.edit(f.message_id, user, f.content).await?;

@@ -351,6 +351,7 @@ impl Connection {
             ClientFrame::ListRooms(_) => self.list_rooms(r).await?,
             ClientFrame::Typing(f) => self.typing(&f.room_id, f.typing)?,
             ClientFrame::MarkRead(f) => self.mark_read(f).await?,
+            ClientFrame::SetNotify(f) => self.set_notify(f, r).await?,
             ClientFrame::EditMessage(f) => self.edit(f).await?,
             ClientFrame::DeleteMessage(f) => self.delete(f).await?,
             ClientFrame::React(f) => self.react(f).await?,

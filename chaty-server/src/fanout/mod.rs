@@ -122,6 +122,12 @@ impl Fanout {
         self.publish(|| Event::User { user, frame: frame.to_string() });
     }
 
+    /// To every connection of `user` but this node's `skip` (one answered directly).
+    pub fn user_except(&self, user: i64, skip: u64, frame: &Utf8Bytes) {
+        self.hub.send_user_except(user, skip, frame);
+        self.publish(|| Event::User { user, frame: frame.to_string() });
+    }
+
     /// To every connection sharing a room with `user`, and the user's own,
     /// each once; `skip` is a connection of this node already answered.
     pub fn peers(&self, user: i64, skip: u64, frame: &Utf8Bytes) {

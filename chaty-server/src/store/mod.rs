@@ -20,7 +20,7 @@ pub mod sqlite;
 use std::path::Path;
 
 use chaty_proto::time::now_millis;
-use chaty_proto::{Attachment, Message, RoomSummary, SearchHit};
+use chaty_proto::{Attachment, Message, NotifyLevel, RoomSummary, SearchHit};
 
 pub use model::*;
 
@@ -368,6 +368,16 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.read(move |db| sqlite::rooms::rooms_of(db, user_id)).await,
             Backend::Postgres(pg) => pg_read!(pg, |db| postgres::rooms::rooms_of(db, user_id).await),
+        }
+    }
+
+    /// `SET_NOTIFY`: refuses a room `user_id` is not a member of.
+    pub async fn set_notify(&self, room_id: String, user_id: i64, level: NotifyLevel) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(move |db| sqlite::rooms::set_notify(db, &room_id, user_id, level)).await,
+            Backend::Postgres(pg) => {
+                pg_tx!(pg, |db| postgres::rooms::set_notify(db, &room_id, user_id, level).await)
+            }
         }
     }
 

@@ -74,6 +74,13 @@ pub struct Entry {
     pub last_seen: Option<i64>,
 }
 
+/// A member's notification level as stored (`None`: the room kind's default).
+pub fn notify_level(stored: Option<&str>, kind: chaty_proto::RoomKind) -> chaty_proto::NotifyLevel {
+    stored
+        .and_then(|s| chaty_proto::NotifyLevel::try_from(s.to_string()).ok())
+        .unwrap_or_else(|| chaty_proto::NotifyLevel::default_for(kind))
+}
+
 /// Largest directory answer; larger `limit`s are clamped.
 pub const MAX_USERS: usize = 50;
 

@@ -56,6 +56,10 @@ impl App {
                 Vec::new()
             }
             ServerFrame::Rooms { rooms } => self.sync_rooms(rooms),
+            ServerFrame::Notify { room_id, level } => {
+                self.room_mut(&room_id).notify = level;
+                Vec::new()
+            }
             ServerFrame::Room { room_id, topic, private, kind } => {
                 // A room we were removed from and joined again loads like a new one.
                 let known = self.room_index(&room_id).is_some_and(|i| self.rooms[i].removed.is_none());
@@ -169,6 +173,7 @@ impl App {
             room.topic = summary.topic;
             room.kind = summary.kind;
             room.private = summary.private;
+            room.notify = summary.notify.unwrap_or_else(|| proto::NotifyLevel::default_for(summary.kind));
             // The server keeps read state, so every device agrees.
             room.read_seq = summary.read_seq;
             room.unread = usize::try_from(summary.unread).unwrap_or(usize::MAX);

@@ -61,6 +61,7 @@ pub fn summary(room: &str, kind: RoomKind, topic: &str) -> RoomSummary {
         unread: 0,
         mentions: 0,
         role: None,
+        notify: None,
     }
 }
 

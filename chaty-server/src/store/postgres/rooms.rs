@@ -1,7 +1,7 @@
 //! Rooms, DMs and membership on PostgreSQL (twin of `store/sqlite/rooms.rs`).
 
 use chaty_proto::validate::dm_members;
-use chaty_proto::{ErrorCode, RoomKind, RoomSummary};
+use chaty_proto::{ErrorCode, NotifyLevel, RoomKind, RoomSummary};
 use tokio_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
@@ -16,6 +16,25 @@ fn kind_of(text: &str) -> RoomKind {
 pub async fn get(db: &impl GenericClient, id: &str) -> Result<Option<Room>, StoreError> {
     let row = db.query_opt("SELECT id, kind, topic, private FROM rooms WHERE id = $1", &[&id]).await?;
     Ok(row.map(|r| Room { id: r.get(0), kind: kind_of(r.get(1)), topic: r.get(2), private: r.get(3) }))
+}
+
+/// `SET_NOTIFY`: a member's notification level for a room.
+pub async fn set_notify(
+    db: &impl GenericClient,
+    room_id: &str,
+    user_id: i64,
+    level: NotifyLevel,
+) -> Result<(), StoreError> {
+    let updated = db
+        .execute(
+            "UPDATE members SET notify = $3 WHERE room_id = $1 AND user_id = $2",
+            &[&room_id, &user_id, &level.as_str()],
+        )
+        .await?;
+    if updated == 0 {
+        return Err(crate::store::not_visible(room_id));
+    }
+    Ok(())
 }
 
 pub async fn is_member(db: &impl GenericClient, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
@@ -228,7 +247,7 @@ pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummar
                         SELECT COUNT(*) FROM messages x
                         WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> $1 AND x.deleted_at IS NULL
                           AND (' ' || lower(x.content) || ' ') ~ ('[^a-z0-9_-]@' || $2 || '[^a-z0-9_-]')) END,
-                    m.role
+                    m.role, m.notify
              FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1
              WHERE NOT r.private OR m.user_id IS NOT NULL
              ORDER BY m.user_id IS NOT NULL DESC, r.kind = 'dm', r.id COLLATE \"C\"",
@@ -241,9 +260,11 @@ pub async fn list(db: &impl GenericClient, user: &User) -> Result<Vec<RoomSummar
             let last_seq = r.get::<_, i64>(4).max(0) as u64;
             let joined: bool = r.get(6);
             let read_seq = r.get::<_, i64>(7).max(0) as u64;
+            let kind = kind_of(r.get(1));
             RoomSummary {
+                notify: joined.then(|| crate::store::notify_level(r.get(10), kind)),
                 room_id: r.get(0),
-                kind: kind_of(r.get(1)),
+                kind,
                 topic: r.get(2),
                 private: r.get(3),
                 last_seq,

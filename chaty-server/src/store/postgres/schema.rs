@@ -117,6 +117,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE rooms ADD COLUMN retention_days INTEGER;
     CREATE INDEX messages_created_at ON messages (created_at);
     ",
+    // 4: notification levels (SET_NOTIFY); NULL: the room kind's default.
+    r"
+    ALTER TABLE members ADD COLUMN notify TEXT;
+    ",
 ];
 
 /// Migrates to the newest schema and returns the database's epoch.

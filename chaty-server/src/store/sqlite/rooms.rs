@@ -1,7 +1,7 @@
 //! Rooms, direct-message rooms and membership.
 
 use chaty_proto::validate::dm_members;
-use chaty_proto::{ErrorCode, RoomKind, RoomSummary};
+use chaty_proto::{ErrorCode, NotifyLevel, RoomKind, RoomSummary};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{moderation, users};
@@ -19,6 +19,17 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Room>, StoreError> {
             Ok(Room { id: r.get(0)?, kind: kind_of(&r.get::<_, String>(1)?), topic: r.get(2)?, private: r.get(3)? })
         })
         .optional()?)
+}
+
+/// `SET_NOTIFY`: a member's notification level for a room.
+pub fn set_notify(conn: &Connection, room_id: &str, user_id: i64, level: NotifyLevel) -> Result<(), StoreError> {
+    let updated = conn
+        .prepare_cached("UPDATE members SET notify = ?3 WHERE room_id = ?1 AND user_id = ?2")?
+        .execute(params![room_id, user_id, level.as_str()])?;
+    if updated == 0 {
+        return Err(crate::store::not_visible(room_id));
+    }
+    Ok(())
 }
 
 pub fn is_member(conn: &Connection, room_id: &str, user_id: i64) -> Result<bool, StoreError> {
@@ -227,7 +238,7 @@ pub fn list(conn: &Connection, user: &User) -> Result<Vec<RoomSummary>, StoreErr
                     SELECT COUNT(*) FROM messages x
                     WHERE x.room_id = r.id AND x.seq > m.read_seq AND x.sender_id <> ?1 AND x.deleted_at IS NULL
                       AND (' ' || lower(x.content) || ' ') GLOB ('*[^a-z0-9_-]@' || lower(?2) || '[^a-z0-9_-]*')) END,
-                m.role
+                m.role, m.notify
          FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ?1
          WHERE r.private = 0 OR joined
          ORDER BY joined DESC, r.kind = 'dm', r.id",
@@ -237,9 +248,12 @@ pub fn list(conn: &Connection, user: &User) -> Result<Vec<RoomSummary>, StoreErr
             let last_seq = r.get::<_, i64>(4)?.max(0) as u64;
             let joined: bool = r.get(6)?;
             let read_seq = r.get::<_, i64>(7)?.max(0) as u64;
+            let kind = kind_of(&r.get::<_, String>(1)?);
+            let notify = r.get::<_, Option<String>>(10)?;
             Ok(RoomSummary {
+                notify: joined.then(|| crate::store::notify_level(notify.as_deref(), kind)),
                 room_id: r.get(0)?,
-                kind: kind_of(&r.get::<_, String>(1)?),
+                kind,
                 topic: r.get(2)?,
                 private: r.get(3)?,
                 last_seq,

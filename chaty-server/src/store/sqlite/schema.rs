@@ -123,6 +123,10 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
     END;
     ",
+    // 6: notification levels (SET_NOTIFY); NULL: the room kind's default.
+    r"
+    ALTER TABLE members ADD COLUMN notify TEXT;
+    ",
 ];
 
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
