@@ -81,7 +81,7 @@ pub async fn run_on(
 ) -> std::io::Result<()> {
     let fanout = match redis {
         None => Fanout::local(),
-        Some(redis) => Fanout::clustered(redis, store.clone()),
+        Some(redis) => Fanout::clustered(redis, store.clone(), shutdown.clone()),
     };
     let clustered = fanout.cluster().is_some();
     let shared = Shared::new(store, fanout, config.clone(), shutdown.clone());

@@ -346,3 +346,41 @@ async fn what_a_redis_outage_hid_is_told_when_it_is_back() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_node_stopped_cleanly_hands_its_users_over_without_a_flicker() -> Result<()> {
+    let redis = Redis::shared().await?.url();
+    let mut nodes = nodes(2, &redis).await?;
+    let (mut alice, _) = Client::register(&nodes[0].url(), "alice").await?;
+    let (mut carol, _) = Client::register(&nodes[0].url(), "carol").await?;
+    let (mut bob, _) = Client::register(&nodes[1].url(), "bob").await?;
+    for c in [&mut alice, &mut carol, &mut bob] {
+        c.join("team").await?;
+    }
+    // A rolling restart: the first node stops; alice comes back on the
+    // other at once, carol does not come back.
+    nodes.remove(0).stop().await?;
+    let mut alice = Client::login(&nodes[0].url(), "alice").await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(25);
+    let (mut carol_offline, mut carol_left) = (false, false);
+    while !(carol_offline && carol_left) {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "carol never left (offline {carol_offline}, left {carol_left})"
+        );
+        let frame = bob.recv().await?;
+        match (frame["type"].as_str(), frame["userId"].as_str()) {
+            (Some("PRESENCE" | "USER_LEFT"), Some("alice")) => anyhow::bail!("alice flickered: {frame}"),
+            (Some("PRESENCE"), Some("carol")) => carol_offline = frame["status"] == "offline",
+            (Some("USER_LEFT"), Some("carol")) => carol_left = true,
+            _ => {}
+        }
+    }
+    alice.send(json!({"type": "CHAT_MESSAGE", "roomId": "team", "content": "back", "clientId": "b"})).await?;
+    assert_eq!(bob.recv_type("CHAT_MESSAGE").await?["content"], "back");
+    drop(carol);
+    for node in nodes {
+        node.stop().await?;
+    }
+    Ok(())
+}

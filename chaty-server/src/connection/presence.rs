@@ -68,7 +68,10 @@ impl Connection {
         if let Some((peers, frame)) = offline_notice {
             self.ctx.fanout.send_peers(peers, &frame);
         }
-        let gone: Vec<String> = if user.guest && offline {
+        // At a stop, a guest's memberships stay: a restarted single node
+        // ends them when it starts, a cluster's node that claims this one
+        // ends them and tells everyone (see `departed.rs`).
+        let gone: Vec<String> = if user.guest && offline && !self.ctx.shutdown.is_cancelled() {
             let user_id = user.id;
             match self.ctx.store.leave_all(user_id).await {
                 Ok(rooms) => rooms,

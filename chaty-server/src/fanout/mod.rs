@@ -27,6 +27,8 @@ use event::{Event, Online};
 pub struct Fanout {
     hub: Arc<Hub>,
     cluster: Option<Arc<redis::Redis>>,
+    /// Cancelled when this node begins to stop (see [`Fanout::detach`]).
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Who to tell that a user went offline, taken before their last connection
@@ -40,16 +42,17 @@ pub struct Peers {
 impl Fanout {
     /// One node on its own.
     pub fn local() -> Self {
-        Self { hub: Arc::new(Hub::new()), cluster: None }
+        Self { hub: Arc::new(Hub::new()), cluster: None, stopping: Default::default() }
     }
 
     /// One node of a cluster sharing `cluster`; starts its tasks. The
-    /// store must be the shared PostgreSQL database (it names the node).
-    pub fn clustered(cluster: Arc<redis::Redis>, store: Store) -> Self {
+    /// store must be the shared PostgreSQL database (it names the node);
+    /// `stopping` is cancelled when this node begins to stop.
+    pub fn clustered(cluster: Arc<redis::Redis>, store: Store, stopping: tokio_util::sync::CancellationToken) -> Self {
         let hub = Arc::new(Hub::new());
         let node = store.node_id().unwrap_or_default().to_string();
         cluster.start(&node, hub.clone(), store);
-        Self { hub, cluster: Some(cluster) }
+        Self { hub, cluster: Some(cluster), stopping }
     }
 
     /// This node's connections: what only concerns them (ids, their own rooms).
@@ -211,10 +214,16 @@ impl Fanout {
 
     /// Drops a connection. Returns the rooms where its user is no longer
     /// present, and whether the user went offline (here and everywhere).
+    ///
+    /// While a cluster node stops, its users' departures are not published:
+    /// the other nodes keep them as online through it, and once its
+    /// heartbeat is stale the node is claimed like a crashed one, and only
+    /// those of its users who did not reconnect elsewhere meanwhile are
+    /// announced as gone (no offline-online flicker in a rolling restart).
     pub fn detach(&self, conn: u64, user: i64) -> (Vec<Arc<str>>, bool) {
         let (gone, offline_here) = self.in_order(|| {
             let (gone, offline_here) = self.hub.detach(conn);
-            if offline_here {
+            if offline_here && !self.stopping.is_cancelled() {
                 self.publish(|| Event::Gone { user });
             }
             (gone, offline_here)

@@ -309,9 +309,14 @@ impl Postgres {
         if let Err(e) = self.session().execute("SELECT pg_advisory_unlock_all()", &[]).await {
             tracing::warn!("releasing the node lock: {e}");
         }
-        let left = async { nodes::leave(&**self.client().await?, &self.node.id).await };
-        if let Err(e) = left.await {
-            tracing::warn!("leaving the node registry: {e}");
+        // A node of a cluster leaves its row for another node to claim, as
+        // if it had crashed: that node announces whoever of its users did
+        // not come back elsewhere (see `connection/departed.rs`).
+        if !self.node.shared_fanout {
+            let left = async { nodes::leave(&**self.client().await?, &self.node.id).await };
+            if let Err(e) = left.await {
+                tracing::warn!("leaving the node registry: {e}");
+            }
         }
         self.pool.close();
     }
