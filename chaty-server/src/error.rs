@@ -21,13 +21,15 @@ impl Refusal {
     pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
         // Rounded up: waiting exactly what we say must be enough.
         let ms = u64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
-        crate::metrics::metrics().rate_limited.inc();
+        crate::metrics::count(|m| {
+            m.rate_limited.inc();
+        });
         Self { code: ErrorCode::RateLimited, message: message.into(), retry_after_ms: Some(ms) }
     }
 
     /// The `ERROR` frame for this refusal (counted: build it only to send it).
     pub fn frame(&self) -> ServerFrame {
-        crate::metrics::metrics().error_sent(self.code.as_str());
+        crate::metrics::count(|m| m.error_sent(self.code.as_str()));
         ServerFrame::Error { code: self.code, message: self.message.clone(), retry_after_ms: self.retry_after_ms }
     }
 }

@@ -36,12 +36,16 @@ impl Outbox {
     pub fn send(&self, frame: Utf8Bytes) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => {
-                crate::metrics::metrics().deliveries.inc();
+                crate::metrics::count(|m| {
+                    m.deliveries.inc();
+                });
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.kick.is_cancelled() {
-                    crate::metrics::metrics().slow_consumers.inc();
+                    crate::metrics::count(|m| {
+                        m.slow_consumers.inc();
+                    });
                 }
                 self.kick.cancel();
                 false

@@ -1,8 +1,9 @@
 //! What the server counts, for `--metrics-listen` (Prometheus text format).
 //!
-//! One process-wide set of atomic counters: every increment is a relaxed
-//! atomic add (the hot path's cost: one per delivered frame, a few per
-//! message), and nothing is computed until `/metrics` is scraped. Labels are
+//! One process-wide set of atomic counters, counting only once
+//! `--metrics-listen` turned them on ([`enable`]): off, each event costs one
+//! relaxed load of a flag; on, a relaxed atomic add (one per delivered frame,
+//! a few per message). Nothing is computed until `/metrics` is scraped. Labels are
 //! bounded sets only (a frame type, an error code): never a room or a user.
 //! The names are documented in docs/deploy.md.
 
@@ -74,14 +75,30 @@ impl Metrics {
     }
 }
 
+static ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts counting (`--metrics-listen`).
+pub fn enable() {
+    ON.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Counts an event, if counting is on.
+#[inline]
+pub fn count(event: impl FnOnce(&Metrics)) {
+    if ON.load(std::sync::atomic::Ordering::Relaxed) {
+        event(metrics());
+    }
+}
+
 /// The process's metrics.
 pub fn metrics() -> &'static Metrics {
     static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
     &METRICS
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`.
+/// Serves `GET /metrics` on `listener` until `shutdown` (and turns counting on).
 pub async fn serve(listener: tokio::net::TcpListener, shutdown: tokio_util::sync::CancellationToken) {
+    enable();
     use axum::routing::get;
     let router = axum::Router::new().route(
         "/metrics",

@@ -222,7 +222,9 @@ async fn upgrade(
         return json_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unsupported, "server is shutting down");
     }
     if shared.open.load(Ordering::Relaxed) >= shared.ctx.config().max_connections {
-        crate::metrics::metrics().rate_limited.inc();
+        crate::metrics::count(|m| {
+            m.rate_limited.inc();
+        });
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RateLimited,
@@ -233,7 +235,9 @@ async fn upgrade(
     let client = crate::proxy::client_ip(peer.ip(), &headers, &shared.ctx.config().trusted_proxies);
     let peer = if client == peer.ip() { peer } else { SocketAddr::new(client, 0) };
     let Some(slot) = shared.ip_caps.try_open(peer.ip()) else {
-        crate::metrics::metrics().rate_limited.inc();
+        crate::metrics::count(|m| {
+            m.rate_limited.inc();
+        });
         return json_error(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
@@ -259,11 +263,15 @@ async fn upgrade(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 shared.open.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::metrics().connections.inc();
+                crate::metrics::count(|m| {
+                    m.connections.inc();
+                });
                 connection::serve(socket, shared.ctx.clone(), pre_auth, peer).await;
                 drop(slot);
                 shared.open.fetch_sub(1, Ordering::Relaxed);
-                crate::metrics::metrics().connections.dec();
+                crate::metrics::count(|m| {
+                    m.connections.dec();
+                });
             })
         })
 }

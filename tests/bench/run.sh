@@ -170,6 +170,9 @@ start_server() {
   local cmd
   case "$name" in
     chaty) cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn) ;;
+    # The same, counting every event for Prometheus (--metrics-listen): what metrics cost.
+    chaty-metrics) cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn
+      --metrics-listen "127.0.0.1:$("$LOAD" free-port)") ;;
     chaty-accounts) cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --log warn) ;;
     node-ws) cmd=(node "$NODE_DIR/server.js" "$port") ;;
     bare-rust) cmd=("$BARE" "$port") ;;
@@ -369,8 +372,9 @@ fi
 
 # ----- the report -------------------------------------------------------------------
 log "writing $OUT"
-TABLES=$("$LOAD" report --dir "$RESULTS" --servers "chaty,chaty-empty,chaty-accounts,node-ws,bare-rust" \
-  --title "chaty=chaty (durable)" --title "chaty-empty=chaty (durable, empty db)" \
+TABLES=$("$LOAD" report --dir "$RESULTS" --servers "chaty,chaty-metrics,chaty-empty,chaty-accounts,node-ws,bare-rust" \
+  --title "chaty=chaty (durable)" --title "chaty-metrics=chaty (durable, metrics on)" \
+  --title "chaty-empty=chaty (durable, empty db)" \
   --title "chaty-accounts=chaty (accounts, durable)")
 {
   cat "$RESULTS/header.md"

@@ -47,7 +47,9 @@ impl Connection {
         let verified = crate::auth::verify_password(f.password, hash).await;
         let Some(user) = user.filter(|_| verified) else {
             self.ctx.logins.failed(&keys).await;
-            crate::metrics::metrics().logins_failed.inc();
+            crate::metrics::count(|m| {
+                m.logins_failed.inc();
+            });
             return Err(refuse(ErrorCode::Unauthorized, "wrong user name or password"));
         };
         self.ctx.logins.succeeded(&user_key).await;

@@ -34,9 +34,10 @@ impl Connection {
                 // live delivery in `seq` order.
                 move |result| match result {
                     Ok(posted) if posted.new => {
-                        let metrics = crate::metrics::metrics();
-                        metrics.messages_stored.inc();
-                        metrics.commit_seconds.observe(arrived.elapsed().as_secs_f64());
+                        crate::metrics::count(|m| {
+                            m.messages_stored.inc();
+                            m.commit_seconds.observe(arrived.elapsed().as_secs_f64());
+                        });
                         let (room, seq) = (posted.message.room_id.clone(), posted.message.seq);
                         shared.fanout.message(
                             &room,

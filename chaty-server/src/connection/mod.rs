@@ -256,7 +256,7 @@ impl Connection {
     }
 
     fn on_binary(&mut self) {
-        crate::metrics::metrics().frame_received("binary");
+        crate::metrics::count(|m| m.frame_received("binary"));
         let refusal = self.charge().err().unwrap_or_else(|| {
             refuse(ErrorCode::BadFrame, "binary frames are not supported; send JSON as a text frame")
         });
@@ -271,7 +271,7 @@ impl Connection {
                 Ok(request) => (request.frame.type_name(), request.reference),
                 Err(e) => ("unparsed", e.reference),
             };
-            crate::metrics::metrics().frame_received(kind);
+            crate::metrics::count(|m| m.frame_received(kind));
             tracing::debug!(frame = kind, code = %refusal.code, "refused");
             return self.send_ref(&refusal.frame(), reference.as_deref());
         }
@@ -286,7 +286,7 @@ impl Connection {
             }
             Err(e) => ("unparsed", Err((Refusal::new(e.code, e.message), e.reference))),
         };
-        crate::metrics::metrics().frame_received(kind);
+        crate::metrics::count(|m| m.frame_received(kind));
         if let Err((refusal, reference)) = result {
             tracing::debug!(frame = kind, code = %refusal.code, why = %refusal.message, "refused");
             self.send_ref(&refusal.frame(), reference.as_deref());
