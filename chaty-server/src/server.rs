@@ -88,6 +88,7 @@ pub async fn run_on(
     if clustered {
         shared.tracker.spawn(connection::departures(shared.ctx.clone()));
     }
+    shared.tracker.spawn(connection::admin_events(shared.ctx.clone()));
     let router = Router::new()
         .route("/", get(upgrade))
         .route("/ws", get(upgrade))

@@ -111,6 +111,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, user_id)
     );
     ",
+    // 3: administration (as SQLite's 5): server-wide bans, invitations to
+    // register, and the admin CLI's events that every node reads.
+    r"
+    ALTER TABLE users ADD COLUMN banned_at BIGINT;
+    ALTER TABLE users ADD COLUMN ban_reason TEXT;
+    CREATE TABLE invites (
+        hash TEXT PRIMARY KEY,
+        uses_left BIGINT NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_events (
+        id BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sign_out', 'room_deleted', 'topic')),
+        user_id BIGINT,
+        room_id TEXT,
+        detail TEXT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX admin_events_created ON admin_events (created_at);
+    ",
 ];
 
 /// Migrates to the newest schema and returns the database's epoch.
