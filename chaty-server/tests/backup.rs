@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Result, ensure};
 use chaty_tests::Client;
@@ -27,12 +27,28 @@ fn cli(db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
+/// A server process, stopped when dropped.
+struct Running(Child);
+
+impl Running {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[tokio::test]
 async fn a_backup_under_load_restores_under_a_new_epoch() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (db, snapshot, fresh) = (dir.path().join("chaty.db"), dir.path().join("snap.db"), dir.path().join("new.db"));
     let port = common::free_port();
-    let mut server = common::start(port, &db, &[]);
+    let mut server = Running(common::start(port, &db, &[]));
     let url = format!("ws://127.0.0.1:{port}/ws");
     common::connect(&url).await;
     let (mut c, _) = Client::register(&url, "writer").await?;
@@ -79,10 +95,9 @@ async fn a_backup_under_load_restores_under_a_new_epoch() -> Result<()> {
     let (code, out, err) = cli(&fresh, &["restore", &snapshot.to_string_lossy()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("new epoch"), "{out}");
-    let _ = server.kill();
-    let _ = server.wait();
+    server.stop();
     let port = common::free_port();
-    let mut restored = common::start(port, &fresh, &[]);
+    let mut restored = Running(common::start(port, &fresh, &[]));
     let url = format!("ws://127.0.0.1:{port}/ws");
     common::connect(&url).await;
     let mut c = Client::login(&url, "writer").await?;
@@ -94,8 +109,7 @@ async fn a_backup_under_load_restores_under_a_new_epoch() -> Result<()> {
     let (code, _, err) = cli(&fresh, &["restore", &snapshot.to_string_lossy()]);
     assert_eq!(code, 2);
     assert!(err.contains("a server is running on") && err.lines().count() == 1, "{err}");
-    let _ = restored.kill();
-    let _ = restored.wait();
+    restored.stop();
     let (code, _, err) = cli(&fresh, &["restore", &snapshot.to_string_lossy()]);
     assert_eq!(code, 0, "once stopped: {err}");
     Ok(())
