@@ -95,15 +95,18 @@ frames! {
         opt(&f.client_id, |c| validate::bounded("clientId", c, MAX_CLIENT_ID_CHARS))?;
         opt(&f.attachment, validate::attachment)
     };
-    /// Create an account; `displayName` defaults to the user name.
+    /// Create an account; `displayName` defaults to the user name; `invite`
+    /// is the token a server with `--registration invite` requires.
     "REGISTER" => Register {
         user_name: String,
         password: String,
         #[serde(default, skip_serializing_if = "Option::is_none")] display_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] invite: Option<String>,
     } |f| {
         validate::user_name("userName", &f.user_name)?;
         validate::new_password("password", &f.password)?;
-        opt(&f.display_name, |d| validate::display_name("displayName", d))
+        opt(&f.display_name, |d| validate::display_name("displayName", d))?;
+        opt(&f.invite, |i| validate::bounded("invite", i, MAX_OPAQUE_CHARS))
     };
     "LOGIN" => Login { user_name: String, password: String } |f| {
         validate::user_name("userName", &f.user_name)?;
@@ -542,6 +545,7 @@ mod tests {
                 user_name: "al".into(),
                 password: "correct horse".into(),
                 display_name: Some("Al 🎸".into()),
+                invite: Some("ci_0123".into()),
             }),
             ClientFrame::Login(Login { user_name: "al".into(), password: "pw".into() }),
             ClientFrame::Auth(Auth { token: "t".into() }),

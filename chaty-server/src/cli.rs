@@ -129,13 +129,24 @@ pub fn parse_from<P: clap::Parser>(args: &[String]) -> Result<P, Parsed> {
 }
 
 /// `args` with the config file's flags inserted before the command line's
-/// own (after `serve` when it is given); other commands take no file.
+/// own (after `serve` when it is given); the admin commands take only its
+/// `db` (appended, where their own `--db` goes); other commands take no file.
 type FromFile = Option<(std::path::PathBuf, Vec<String>)>;
 
 fn with_config(args: &[String], command: &clap::Command) -> Result<(Vec<String>, FromFile), String> {
     let Some(path) = crate::config_file::path(args) else { return Ok((args.to_vec(), None)) };
     let at = match args.get(1).map(String::as_str) {
         Some("serve") => 2,
+        Some(sub) if crate::admin::NAMES.contains(&sub) => {
+            let given = args.iter().any(|a| a == "--db" || a.starts_with("--db="));
+            let mut all = args.to_vec();
+            if !given && std::env::var_os("CHATY_DB").is_none() {
+                if let Some(db) = crate::config_file::db(&path)? {
+                    all.push(format!("--db={db}"));
+                }
+            }
+            return Ok((all, None));
+        }
         Some(sub) if command.get_subcommands().any(|c| c.get_name() == sub) => return Ok((args.to_vec(), None)),
         _ => 1,
     };

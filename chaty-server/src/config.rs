@@ -7,6 +7,8 @@ use std::time::Duration;
 pub enum Registration {
     Open,
     Closed,
+    /// Only with a token from `chaty-server invite create` (`REGISTER` with `invite`).
+    Invite,
 }
 
 #[derive(Debug, Clone)]

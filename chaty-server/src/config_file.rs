@@ -28,16 +28,34 @@ pub fn path(args: &[String]) -> Option<PathBuf> {
     std::env::var_os(ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
+/// The file as a TOML table; errors name the file.
+fn read(path: &Path) -> Result<toml::Table, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the config file {shown}: {}", crate::error::io_reason(&e)))?;
+    text.parse().map_err(|e: toml::de::Error| {
+        format!("config file {shown}: {}", e.to_string().lines().collect::<Vec<_>>().join(" ").trim())
+    })
+}
+
+/// The file's `db`, if it sets one (for the admin commands, which take
+/// nothing else from it).
+pub fn db(path: &Path) -> Result<Option<String>, String> {
+    let shown = path.display();
+    let table = read(path)?;
+    match table.get("db") {
+        None => Ok(None),
+        Some(toml::Value::String(db)) => Ok(Some(db.clone())),
+        Some(other) => Err(format!("config file {shown}: `db` cannot be {} ({other})", other.type_str())),
+    }
+}
+
 /// The flags `path` stands for, given the command line `args` and the
 /// command `cmd` whose flags the keys name. Errors are one line naming the
 /// file and the key.
 pub fn flags(path: &Path, cmd: &clap::Command, args: &[String]) -> Result<Vec<String>, String> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the config file {shown}: {}", crate::error::io_reason(&e)))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        format!("config file {shown}: {}", e.to_string().lines().collect::<Vec<_>>().join(" ").trim())
-    })?;
+    let table = read(path)?;
     let mut flags = Vec::new();
     for (key, value) in table {
         let long = key.replace('_', "-");

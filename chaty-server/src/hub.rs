@@ -208,6 +208,15 @@ impl Hub {
         }
     }
 
+    /// Ends every connection of `user_id` on this node (the admin CLI
+    /// changed their password, banned or deleted them).
+    pub fn sign_out_user(&self, user_id: i64) {
+        let st = self.lock();
+        for c in st.conns.values().filter(|c| c.sub.user_id == user_id) {
+            c.sub.outbox.signed_out.cancel();
+        }
+    }
+
     /// Moves a connection to another sign-in (after `REFRESH`).
     pub fn set_family(&self, conn: u64, family: &str) {
         if let Some(c) = self.lock().conns.get_mut(&conn) {

@@ -2,6 +2,7 @@
 //! [`run`]; tests and `chaty-tui --local` call it the same way with a listener
 //! they bound themselves.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;

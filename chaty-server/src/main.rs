@@ -34,6 +34,8 @@ enum Command {
         #[arg(long, env = "CHATY_HEALTHCHECK_URL", default_value = "http://127.0.0.1:8181/readyz")]
         url: String,
     },
+    #[command(flatten)]
+    Admin(chaty_server::admin::Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
         None => cli.serve,
         Some(Command::Serve(serve)) => *serve,
         Some(Command::Healthcheck { url }) => return healthcheck(&url),
+        Some(Command::Admin(command)) => return chaty_server::admin::run(command),
     };
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     match start(serve, args) {

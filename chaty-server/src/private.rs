@@ -65,6 +65,11 @@ pub fn touch_new(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes an existing file private (0600), e.g. one SQLite wrote.
+pub fn set_private(path: &Path) -> io::Result<()> {
+    set_mode(path, FILE_MODE)
+}
+
 fn options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]

@@ -88,6 +88,7 @@ pub async fn run_on(
     if clustered {
         shared.tracker.spawn(connection::departures(shared.ctx.clone()));
     }
+    shared.tracker.spawn(connection::admin_events(shared.ctx.clone()));
     shared.tracker.spawn(crate::retention::run(shared.ctx.store.clone(), config.clone(), shutdown.clone()));
     let router = Router::new()
         .route("/", get(upgrade))

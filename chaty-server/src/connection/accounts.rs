@@ -21,13 +21,21 @@ impl Connection {
 
     pub(super) async fn register(&mut self, f: proto::Register, r: Option<&str>) -> Handled {
         self.not_signed_in()?;
-        if self.ctx.config().registration == crate::config::Registration::Closed {
-            return Err(refuse(ErrorCode::Forbidden, "registration is closed on this server"));
-        }
+        let invite = match self.ctx.config().registration {
+            crate::config::Registration::Closed => {
+                return Err(refuse(ErrorCode::Forbidden, "registration is closed on this server"));
+            }
+            crate::config::Registration::Invite if f.invite.is_none() => {
+                return Err(refuse(ErrorCode::Forbidden, "registration needs an invite on this server: send `invite`"));
+            }
+            crate::config::Registration::Invite => f.invite,
+            // An open server takes anyone, and uses up no invite.
+            crate::config::Registration::Open => None,
+        };
         let hash = crate::auth::hash_password(f.password).await?;
         let shared = self.ctx.clone();
         let guest_is_gone = move |id| shared.fanout.status(id).is_none();
-        let (user, tokens) = self.ctx.store.register(f.user_name, hash, f.display_name, guest_is_gone).await?;
+        let (user, tokens) = self.ctx.store.register(f.user_name, hash, f.display_name, invite, guest_is_gone).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;
         Ok(())
     }
@@ -53,6 +61,10 @@ impl Connection {
             return Err(refuse(ErrorCode::Unauthorized, "wrong user name or password"));
         };
         self.ctx.logins.succeeded(&user_key).await;
+        // Said only to someone who knows the password.
+        if let Some(reason) = self.ctx.store.server_ban_of(user.id).await? {
+            return Err(crate::store::account_banned(reason.as_deref()).into());
+        }
         let user_id = user.id;
         let tokens = self.ctx.store.issue_tokens(user_id).await?;
         self.sign_in(user, None, SignIn::Issued(tokens), r).await;

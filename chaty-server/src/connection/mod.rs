@@ -22,6 +22,7 @@ use crate::store::{MAX_PAGE, Page, Post, Profile, Room, Rotation, Tokens, User, 
 
 // What a frame means, one concern each; they share this module's imports.
 mod accounts;
+mod admin_events;
 mod chat;
 mod context;
 mod conversation;
@@ -32,6 +33,7 @@ mod people;
 mod presence;
 
 use accounts::SignIn;
+pub use admin_events::admin_events;
 pub use context::Context;
 pub use departed::departures;
 

@@ -66,7 +66,9 @@ macro_rules! pg_read {
 }
 
 // After the macros, which they use.
+pub mod admin;
 pub mod cluster;
+pub mod invites;
 pub mod moderation;
 pub mod retention;
 
@@ -155,18 +157,23 @@ impl Store {
     // ----- accounts ---------------------------------------------------------
 
     /// Creates an account (taking over a guest's name when `guest_is_gone`
-    /// says no connection uses it) with its first tokens.
+    /// says no connection uses it) with its first tokens, using up one
+    /// registration of `invite` when given (in the same transaction).
     pub async fn register(
         &self,
         name: String,
         pass_hash: String,
         display_name: Option<String>,
+        invite: Option<String>,
         guest_is_gone: impl FnOnce(i64) -> bool + Send + 'static,
     ) -> Result<(User, Tokens), StoreError> {
         let now = now_millis();
         match &self.backend {
             Backend::Sqlite(s) => {
                 s.write(move |db| {
+                    if let Some(token) = &invite {
+                        sqlite::invites::redeem(db, token, now)?;
+                    }
                     let user = sqlite::users::register(db, &name, &pass_hash, now, guest_is_gone)?;
                     if let Some(shown) = &display_name {
                         sqlite::profiles::set(db, user.id, Some(shown), None)?;
@@ -178,6 +185,9 @@ impl Store {
             }
             Backend::Postgres(pg) => pg_tx!(pg, |db| {
                 async {
+                    if let Some(token) = &invite {
+                        postgres::invites::redeem(db, token, now).await?;
+                    }
                     let user = postgres::users::register(db, &name, &pass_hash, now, guest_is_gone).await?;
                     if let Some(shown) = &display_name {
                         postgres::profiles::set(db, user.id, Some(shown), None).await?;

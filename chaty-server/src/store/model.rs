@@ -35,6 +35,15 @@ pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The refusal for a user banned from the whole server (`user ban`):
+/// LOGIN (after a correct password only), AUTH and REFRESH.
+pub fn account_banned(reason: Option<&str>) -> StoreError {
+    match reason {
+        Some(why) => StoreError::refused(ErrorCode::Forbidden, format!("this account is banned: {why}")),
+        None => StoreError::refused(ErrorCode::Forbidden, "this account is banned"),
+    }
+}
+
 /// Who an access token signs in.
 #[derive(Debug, Clone)]
 pub struct Access {

@@ -256,7 +256,7 @@ impl App {
 fn password_frame(register: bool, user: &str, password: &str) -> Cmd {
     let (user_name, password) = (user.to_string(), password.to_string());
     let frame = if register {
-        ClientFrame::Register(proto::Register { user_name, password, display_name: None })
+        ClientFrame::Register(proto::Register { user_name, password, display_name: None, invite: None })
     } else {
         ClientFrame::Login(proto::Login { user_name, password })
     };

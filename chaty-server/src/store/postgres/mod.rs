@@ -9,7 +9,9 @@
 //! next (`posting`), so on one node completions run in `seq` order, as the
 //! SQLite writer guarantees; posting never blocks the connection.
 
+pub mod admin;
 pub mod files;
+pub mod invites;
 pub mod messages;
 pub mod moderation;
 pub mod nodes;
@@ -165,6 +167,17 @@ impl Postgres {
     /// `verify-full` both verify the server's certificate against the
     /// platform's roots (rustls does not do unverified TLS).
     pub async fn connect(url: &str, shared_fanout: bool) -> Result<Self, StoreError> {
+        Self::connect_as(url, Some(shared_fanout)).await
+    }
+
+    /// Connects for the admin CLI: migrates, but registers no node and
+    /// beats no heartbeat, so it runs beside the servers.
+    pub async fn connect_admin(url: &str) -> Result<Self, StoreError> {
+        Self::connect_as(url, None).await
+    }
+
+    /// `node`: `Some(shared_fanout)` for a server node, `None` for the admin CLI.
+    async fn connect_as(url: &str, node: Option<bool>) -> Result<Self, StoreError> {
         let (url, root_cert) = take_param(url, "sslrootcert");
         let mut normalised =
             url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
@@ -196,12 +209,15 @@ impl Postgres {
         let mut client = pool.get().await?;
         let epoch = schema::migrate(&mut client).await?;
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let serving = node.is_some();
         let node = nodes::Node {
             id: crate::store::random_hex(8),
             label: format!("{host} pid {}", std::process::id()),
-            shared_fanout,
+            shared_fanout: node.unwrap_or(false),
         };
-        nodes::register(&lock_session, &**client, &node).await?;
+        if serving {
+            nodes::register(&lock_session, &**client, &node).await?;
+        }
         drop(client);
         let db = Self {
             pool,
@@ -215,7 +231,9 @@ impl Postgres {
             in_flight: Default::default(),
             posting: Arc::default(),
         };
-        db.keep_alive();
+        if serving {
+            db.keep_alive();
+        }
         Ok(db)
     }
 

@@ -111,13 +111,34 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, user_id)
     );
     ",
-    // 3: retention. A room's own limit (NULL: the server's --retention-days)
+    // 3: administration (as SQLite's 5): server-wide bans, invitations to
+    // register, and the admin CLI's events that every node reads.
+    r"
+    ALTER TABLE users ADD COLUMN banned_at BIGINT;
+    ALTER TABLE users ADD COLUMN ban_reason TEXT;
+    CREATE TABLE invites (
+        hash TEXT PRIMARY KEY,
+        uses_left BIGINT NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_events (
+        id BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sign_out', 'room_deleted', 'topic')),
+        user_id BIGINT,
+        room_id TEXT,
+        detail TEXT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX admin_events_created ON admin_events (created_at);
+    ",
+    // 4: retention. A room's own limit (NULL: the server's --retention-days)
     // and an index to find expired messages by age.
     r"
     ALTER TABLE rooms ADD COLUMN retention_days INTEGER;
     CREATE INDEX messages_created_at ON messages (created_at);
     ",
-    // 4: notification levels (SET_NOTIFY); NULL: the room kind's default.
+    // 5: notification levels (SET_NOTIFY); NULL: the room kind's default.
     r"
     ALTER TABLE members ADD COLUMN notify TEXT;
     ",

@@ -6,7 +6,7 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
 use crate::error::StoreError;
-use crate::store::model::{ACCESS_TTL_MS, Access, REFRESH_TTL_MS, Rotation, Tokens, User, token_hash};
+use crate::store::model::{ACCESS_TTL_MS, Access, REFRESH_TTL_MS, Rotation, Tokens, User, account_banned, token_hash};
 
 fn taken(name: &str) -> StoreError {
     StoreError::refused(ErrorCode::Conflict, format!("the user name \"{name}\" is taken"))
@@ -120,12 +120,16 @@ fn bad_token() -> StoreError {
 pub async fn check_access(db: &impl GenericClient, token: &str, now: i64) -> Result<Access, StoreError> {
     let row = db
         .query_opt(
-            "SELECT u.id, u.name, t.family, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.name, t.family, t.expires_at, u.banned_at IS NOT NULL, u.ban_reason
+             FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE t.hash = $1 AND t.kind = 'access'",
             &[&token_hash(token)],
         )
         .await?;
     let Some(row) = row else { return Err(bad_token()) };
+    if row.get::<_, bool>(4) {
+        return Err(account_banned(row.get(5)));
+    }
     let expires_at: i64 = row.get(3);
     if expires_at <= now {
         return Err(StoreError::refused(
@@ -145,12 +149,16 @@ pub async fn rotate(
     let hash = token_hash(refresh);
     let row = db
         .query_opt(
-            "SELECT u.id, u.name, t.family, t.expires_at, t.rotated FROM tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.name, t.family, t.expires_at, t.rotated, u.banned_at IS NOT NULL, u.ban_reason
+             FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE t.hash = $1 AND t.kind = 'refresh' FOR UPDATE OF t",
             &[&hash],
         )
         .await?;
     let Some(row) = row else { return Err(bad_token()) };
+    if row.get::<_, bool>(5) {
+        return Err(account_banned(row.get(6)));
+    }
     let user = User { id: row.get(0), name: row.get(1), guest: false };
     let (family, expires, rotated): (String, i64, bool) = (row.get(2), row.get(3), row.get(4));
     if rotated {

@@ -15,7 +15,11 @@
 //! order. Completions are where a committed message is broadcast, so live
 //! delivery order equals commit order equals `seq` order.
 
+pub mod admin;
+pub mod backup;
 pub mod files;
+pub mod invites;
+pub mod lock;
 pub mod messages;
 pub mod moderation;
 pub mod profiles;
@@ -56,6 +60,9 @@ pub struct Sqlite {
     readers: Arc<Readers>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     epoch: Arc<str>,
+    /// A server's shared hold on `<db>.lock` (see [`lock`]), released when
+    /// the last handle goes; `None` for the admin CLI.
+    _serving: Option<Arc<std::fs::File>>,
 }
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -69,8 +76,21 @@ struct Readers {
 }
 
 impl Sqlite {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed) the database at `path` for a server and
+    /// migrates it. The server holds `<db>.lock` (shared) while it runs, so
+    /// `restore` can tell it is running.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let serving = lock::serving(path)?;
+        Self::open_with(path, Some(Arc::new(serving)))
+    }
+
+    /// Opens the database for the admin CLI, beside a server that may be
+    /// running: no lock, and guests' memberships are the server's business.
+    pub fn open_admin(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, None)
+    }
+
+    fn open_with(path: &Path, serving: Option<Arc<std::fs::File>>) -> Result<Self, StoreError> {
         crate::private::touch_new(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -81,13 +101,21 @@ impl Sqlite {
         schema::migrate(&conn)?;
         // Guests' memberships end with their connections; after a crash or
         // restart none of those connections exist any more.
-        conn.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", [])?;
+        if serving.is_some() {
+            conn.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE pass_hash IS NULL)", [])?;
+        }
         let epoch: Arc<str> = schema::epoch(&conn)?.into();
 
         let (jobs, rx) = mpsc::channel(QUEUE);
         let writer =
             std::thread::Builder::new().name("chaty-store-writer".into()).spawn(move || write_loop(conn, rx))?;
-        Ok(Self { jobs, readers: Arc::new(Readers::start(path)?), writer: Arc::new(Mutex::new(Some(writer))), epoch })
+        Ok(Self {
+            jobs,
+            readers: Arc::new(Readers::start(path)?),
+            writer: Arc::new(Mutex::new(Some(writer))),
+            epoch,
+            _serving: serving,
+        })
     }
 
     /// Where the database file is.

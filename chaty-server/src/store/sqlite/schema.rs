@@ -113,7 +113,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, user_id)
     ) WITHOUT ROWID;
     ",
-    // 5: retention. A room's own limit (NULL: the server's --retention-days),
+    // 5: administration. Server-wide bans (`banned_at` set while in force);
+    // invitations to register (only the token's SHA-256 is kept); and the
+    // log of what the admin CLI did that running servers must act on
+    // (close a user's sockets, tell a room it is gone or has a new topic),
+    // which every server reads every 2 s.
+    r"
+    ALTER TABLE users ADD COLUMN banned_at INTEGER;
+    ALTER TABLE users ADD COLUMN ban_reason TEXT;
+    CREATE TABLE invites (
+        hash TEXT PRIMARY KEY,
+        uses_left INTEGER NOT NULL,
+        expires_at INTEGER,           -- NULL: never
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE admin_events (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sign_out', 'room_deleted', 'topic')),
+        user_id INTEGER,
+        room_id TEXT,
+        detail TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX admin_events_created ON admin_events(created_at);
+    ",
+    // 6: retention. A room's own limit (NULL: the server's --retention-days),
     // an index to find expired messages by age, and the full-text index
     // following deletions.
     r"
@@ -123,7 +147,7 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
     END;
     ",
-    // 6: notification levels (SET_NOTIFY); NULL: the room kind's default.
+    // 7: notification levels (SET_NOTIFY); NULL: the room kind's default.
     r"
     ALTER TABLE members ADD COLUMN notify TEXT;
     ",
@@ -145,6 +169,17 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         )?;
     }
     Ok(())
+}
+
+/// Gives the database a new epoch (after a restore): clients' `seq`
+/// cursors from before name another database and start over.
+pub fn new_epoch(conn: &Connection) -> Result<String, StoreError> {
+    let epoch = crate::store::random_hex(8);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('epoch', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
+        [&epoch],
+    )?;
+    Ok(epoch)
 }
 
 /// The database's epoch, created on first use.

@@ -4,7 +4,7 @@ use chaty_proto::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
-use crate::store::model::{ACCESS_TTL_MS, Access, REFRESH_TTL_MS, Rotation, Tokens, User, token_hash};
+use crate::store::model::{ACCESS_TTL_MS, Access, REFRESH_TTL_MS, Rotation, Tokens, User, account_banned, token_hash};
 
 fn taken(name: &str) -> StoreError {
     StoreError::refused(ErrorCode::Conflict, format!("the user name \"{name}\" is taken"))
@@ -98,14 +98,24 @@ fn bad_token() -> StoreError {
 pub fn check_access(conn: &Connection, token: &str, now: i64) -> Result<Access, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT u.id, u.name, t.family, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.name, t.family, t.expires_at, u.banned_at IS NOT NULL, u.ban_reason
+             FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE t.hash = ?1 AND t.kind = 'access'",
         )?
         .query_row([token_hash(token)], |r| {
-            Ok((User { id: r.get(0)?, name: r.get(1)?, guest: false }, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            let banned = r.get::<_, bool>(4)?.then(|| r.get::<_, Option<String>>(5)).transpose()?;
+            Ok((
+                User { id: r.get(0)?, name: r.get(1)?, guest: false },
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                banned,
+            ))
         })
         .optional()?;
-    match row {
+    if let Some((.., Some(reason))) = &row {
+        return Err(account_banned(reason.as_deref()));
+    }
+    match row.map(|(user, family, expires, _)| (user, family, expires)) {
         None => Err(bad_token()),
         Some((_, _, expires)) if expires <= now => Err(StoreError::refused(
             ErrorCode::TokenExpired,
@@ -124,7 +134,8 @@ pub fn rotate(conn: &Connection, refresh: &str, owner: Option<i64>, now: i64) ->
     let hash = token_hash(refresh);
     let row = conn
         .prepare_cached(
-            "SELECT u.id, u.name, t.family, t.expires_at, t.rotated FROM tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.name, t.family, t.expires_at, t.rotated, u.banned_at IS NOT NULL, u.ban_reason
+             FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE t.hash = ?1 AND t.kind = 'refresh'",
         )?
         .query_row([&hash], |r| {
@@ -133,12 +144,16 @@ pub fn rotate(conn: &Connection, refresh: &str, owner: Option<i64>, now: i64) ->
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, bool>(4)?,
+                r.get::<_, bool>(5)?.then(|| r.get::<_, Option<String>>(6)).transpose()?,
             ))
         })
         .optional()?;
-    let Some((user, family, expires, rotated)) = row else {
+    let Some((user, family, expires, rotated, banned)) = row else {
         return Err(bad_token());
     };
+    if let Some(reason) = banned {
+        return Err(account_banned(reason.as_deref()));
+    }
     if rotated {
         revoke_family(conn, &family)?;
         return Ok(Rotation::ReuseDetected(family));
