@@ -7,6 +7,7 @@
 pub mod app;
 pub mod command;
 pub mod config;
+pub mod editor;
 pub mod input;
 pub mod layout;
 pub mod local;
@@ -150,6 +151,14 @@ fn setup_terminal() -> Result<Term> {
         restore_terminal();
         previous(info);
     }));
+    take_terminal()?;
+    Ok(Terminal::new(CrosstermBackend::new(std::io::stdout()))?)
+}
+
+/// Raw mode, the alternate screen, the mouse, bracketed paste and (where
+/// the terminal has them) the keyboard enhancements; [`restore_terminal`]
+/// undoes all of it.
+fn take_terminal() -> Result<()> {
     terminal::enable_raw_mode().context("this needs an interactive terminal")?;
     let mut out = std::io::stdout();
     execute!(
@@ -163,7 +172,33 @@ fn setup_terminal() -> Result<Term> {
         let flags = crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES;
         let _ = execute!(out, crossterm::event::PushKeyboardEnhancementFlags(flags));
     }
-    Ok(Terminal::new(CrosstermBackend::new(out))?)
+    Ok(())
+}
+
+/// Hands the terminal to `$VISUAL`/`$EDITOR` for the draft and takes it
+/// back. The key reader must be stopped first: it would read the editor's keys.
+fn external_edit(terminal: &mut Term, draft: &str) -> Result<Option<String>, String> {
+    restore_terminal();
+    let editor = editor::command(|name| std::env::var(name).ok());
+    let outcome = editor::edit(&editor, draft, &std::env::temp_dir()).map_err(|e| format!("{e:#}"));
+    if let Err(e) = take_terminal().and_then(|()| Ok(terminal.clear()?)) {
+        tracing::warn!("taking the terminal back: {e:#}");
+    }
+    outcome
+}
+
+/// Reads the terminal's events into `tx` until the receiver is gone.
+fn read_keys(tx: mpsc::Sender<Msg>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(Ok(event)) = events.next().await {
+            if let Some(msg) = terminal_msg(event) {
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
 }
 
 /// Turns a terminal event into a message, if it means anything to the app.
@@ -193,16 +228,7 @@ async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let events = tx.clone();
     let mut net = Net::spawn(app.server.clone(), runner.tls.clone(), tx.clone());
-    let keys = tokio::spawn(async move {
-        let mut events = EventStream::new();
-        while let Some(Ok(event)) = events.next().await {
-            if let Some(msg) = terminal_msg(event) {
-                if tx.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        }
-    });
+    let mut keys = read_keys(tx.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let result = loop {
         let first = tokio::select! {
@@ -214,6 +240,14 @@ async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
         // Handle everything already waiting before drawing once.
         while let Some(msg) = next {
             for cmd in app.update(msg, Instant::now()) {
+                if let Cmd::EditDraft(draft) = cmd {
+                    keys.abort();
+                    let _ = (&mut keys).await;
+                    let outcome = tokio::task::block_in_place(|| external_edit(&mut terminal, &draft));
+                    keys = read_keys(tx.clone());
+                    let _ = events.try_send(Msg::Edited(outcome));
+                    continue;
+                }
                 carry_out(cmd, &mut app, &mut net, &events, &runner, &mut terminal);
             }
             next = rx.try_recv().ok();
@@ -307,6 +341,8 @@ fn carry_out(
             let path = std::path::absolute(&path).unwrap_or(path);
             Ok(app::TransferEvent::Saved { id, path, note })
         }),
+        // Handled by `ui`, which owns the key reader.
+        Cmd::EditDraft(_) => Ok(()),
         Cmd::Copy(text) => {
             use base64::Engine;
             let encoded = base64::engine::general_purpose::STANDARD.encode(text);

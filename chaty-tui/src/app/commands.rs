@@ -84,6 +84,7 @@ impl App {
             Command::Quit => self.quit(),
             Command::React(emoji) => self.cmd_react(&emoji),
             Command::Edit(text) => self.cmd_edit(text),
+            Command::Editor => self.open_editor(String::new()),
             Command::Delete => self.cmd_delete(),
             Command::Reply(text) => self.cmd_reply(text),
             Command::Search(query) => self.cmd_search(query),

@@ -1,7 +1,8 @@
 //! Keys on the chat screen: [`App::chat_key`] hands a key to whatever has
 //! it (a popup, the people picker, the switcher, search, selection mode)
 //! and otherwise to the input line; also quitting and the readline-style
-//! [`edit`] shared with the sign-in fields. What the keys *do* lives with
+//! [`edit`] shared with the sign-in fields (undo and redo included), and
+//! `Ctrl-X Ctrl-E` for the external editor. What the keys *do* lives with
 //! their feature (`rooms.rs`, `compose.rs`, `conversation.rs`, …).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -34,11 +35,18 @@ impl App {
             return self.select_key(key);
         }
         self.notice = None;
+        if key.code != KeyCode::Enter {
+            // "Send all N lines?" is answered by Enter alone.
+            self.confirm_send = false;
+        }
+        if std::mem::take(&mut self.ctrl_x) && ctrl && key.code == KeyCode::Char('e') {
+            return self.open_editor(self.input.text());
+        }
         let empty = self.input.is_empty() && conversation::plain(&key);
         match key.code {
             KeyCode::Esc if self.compose != Compose::None => {
                 if matches!(self.compose, Compose::Edit(_)) {
-                    self.input.take();
+                    self.take_input();
                 }
                 self.compose = Compose::None;
             }
@@ -58,6 +66,7 @@ impl App {
                     return self.switch_to(&id);
                 }
             }
+            KeyCode::Char('x') if ctrl => self.ctrl_x = true,
             KeyCode::Char('g') if ctrl => self.switcher = Some(Switcher::default()),
             KeyCode::Char('k') if ctrl && self.input.is_empty() => self.switcher = Some(Switcher::default()),
             KeyCode::Up if self.input.on_first_line() => {
@@ -107,6 +116,15 @@ pub(super) fn edit(input: &mut Input, key: KeyEvent) {
         KeyCode::Char('w') if ctrl => input.delete_word_back(),
         KeyCode::Char('u') if ctrl => input.kill_to_start(),
         KeyCode::Char('k') if ctrl => input.kill_to_end(),
+        KeyCode::Char('y') if ctrl => input.yank(),
+        KeyCode::Char('d') if alt => input.delete_word_forward(),
+        // Ctrl-_ (which most terminals send as Ctrl-7, some as Ctrl-/): undo; Alt-_ redo.
+        KeyCode::Char('_' | '7' | '/') if ctrl => {
+            input.undo();
+        }
+        KeyCode::Char('_') if alt => {
+            input.redo();
+        }
         KeyCode::Char('b') if alt => input.word_left(),
         KeyCode::Char('f') if alt => input.word_right(),
         KeyCode::Backspace if alt || ctrl => input.delete_word_back(),

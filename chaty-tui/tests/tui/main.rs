@@ -8,6 +8,8 @@ mod e2e;
 mod local;
 mod moderation;
 mod people;
+mod pty;
 mod screens;
 mod support;
 mod tls;
+mod writing;
