@@ -114,6 +114,7 @@ pub const KEYS: &[&str] = &[
     "Esc (empty input) select messages: j/k move, r reply, e edit, d delete, 1-6 react, + react…, c copy, s save file",
     "Up (empty input) edit your last message · Alt-U jump to the first unread",
     "Esc close a popup · Ctrl-C quit",
+    "Mouse (mouse = true in config.toml): the wheel scrolls; Shift+drag still selects text in most terminals",
 ];
 
 fn room_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::{App, Cmd, Compose, Mode, Switcher, conversation};
 use crate::input::Input;
+use crate::keymap::Action;
 
 impl App {
     pub(super) fn chat_key(&mut self, key: KeyEvent, now: Instant) -> Vec<Cmd> {
@@ -42,6 +43,9 @@ impl App {
         if std::mem::take(&mut self.ctrl_x) && ctrl && key.code == KeyCode::Char('e') {
             return self.open_editor(self.input.text());
         }
+        if let Some(action) = self.keymap.action(&key) {
+            return self.act(action);
+        }
         let empty = self.input.is_empty() && conversation::plain(&key);
         match key.code {
             KeyCode::Esc if self.compose != Compose::None => {
@@ -52,14 +56,10 @@ impl App {
             }
             KeyCode::Esc if empty => self.start_selecting(),
             KeyCode::Up if empty && self.edit_last() => {}
-            KeyCode::Char('u') if alt => self.jump_to_marker(),
-            KeyCode::Char('f') if ctrl => self.input.set("/search "),
             KeyCode::Enter if alt || shift => self.input.insert('\n'),
             KeyCode::Enter => return self.submit(now),
             KeyCode::Up if alt => return self.cycle_room(-1),
             KeyCode::Down if alt => return self.cycle_room(1),
-            KeyCode::Char('p') if ctrl => return self.cycle_room(-1),
-            KeyCode::Char('n') if ctrl => return self.cycle_room(1),
             KeyCode::Char(c @ '1'..='9') if alt => {
                 let i = usize::from(c as u8 - b'1');
                 if let Some(id) = self.rooms.get(i).map(|r| r.id.clone()) {
@@ -67,7 +67,6 @@ impl App {
                 }
             }
             KeyCode::Char('x') if ctrl => self.ctrl_x = true,
-            KeyCode::Char('g') if ctrl => self.switcher = Some(Switcher::default()),
             KeyCode::Char('k') if ctrl && self.input.is_empty() => self.switcher = Some(Switcher::default()),
             KeyCode::Up if self.input.on_first_line() => {
                 self.input.history_prev();
@@ -94,6 +93,23 @@ impl App {
                     return self.typed(now);
                 }
             }
+        }
+        Vec::new()
+    }
+
+    /// What a key bound in `[keys]` (or by default) does.
+    fn act(&mut self, action: Action) -> Vec<Cmd> {
+        match action {
+            Action::Switcher => self.switcher = Some(Switcher::default()),
+            Action::NextRoom => return self.cycle_room(1),
+            Action::PrevRoom => return self.cycle_room(-1),
+            Action::NextUnread => return self.next_unread(),
+            Action::FirstUnread => self.jump_to_marker(),
+            Action::Search => self.input.set("/search "),
+            Action::Select => self.start_selecting(),
+            Action::Editor => return self.open_editor(self.input.text()),
+            Action::Help => self.show_help(),
+            Action::Quit => return self.quit(),
         }
         Vec::new()
     }

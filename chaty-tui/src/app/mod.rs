@@ -42,7 +42,9 @@ use tokio::time::Instant;
 
 use crate::config::Session;
 use crate::input::Input;
+use crate::keymap::Keymap;
 use crate::room::Room;
+use crate::theme::Theme;
 pub use conversation::{QUICK_REACTIONS, human_size};
 pub use people::{People, Picker, Whois};
 pub use session::normalize_url;
@@ -288,6 +290,10 @@ pub struct App {
     pub confirm_send: bool,
     /// Ctrl-X was pressed: Ctrl-E next opens the external editor.
     ctrl_x: bool,
+    /// Keys bound to actions (`[keys]` in config.toml).
+    pub keymap: Keymap,
+    /// Colours (`theme`, `[colors]`, `NO_COLOR`).
+    pub theme: Theme,
     /// Room and time of the last `TYPING true` sent.
     typing_sent: Option<(String, Instant)>,
     /// A one-line message for the user (error or hint) and whether it is an error.
@@ -346,6 +352,8 @@ impl App {
             big_paste: false,
             confirm_send: false,
             ctrl_x: false,
+            keymap: Keymap::default(),
+            theme: Theme::default(),
             typing_sent: None,
             notice: None,
             overlay: None,

@@ -6,6 +6,7 @@ mod cli;
 mod conversation;
 mod e2e;
 mod local;
+mod looks;
 mod moderation;
 mod people;
 mod pty;
