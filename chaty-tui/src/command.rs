@@ -19,6 +19,8 @@ pub enum Command {
     Who,
     React(String),
     Edit(String),
+    /// `/edit` alone: write the message in `$VISUAL`/`$EDITOR`.
+    Editor,
     Delete,
     Reply(String),
     Search(String),
@@ -76,7 +78,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/rooms", "/rooms — list the public rooms"),
     ("/reply", "/reply TEXT — reply to the selected (or last) message"),
     ("/react", "/react EMOJI — react to the selected (or last) message"),
-    ("/edit", "/edit TEXT — change your selected (or last) message"),
+    ("/edit", "/edit TEXT — change your selected (or last) message; /edit alone writes one in $EDITOR"),
     ("/delete", "/delete — delete the selected (or your last) message"),
     ("/search", "/search WORDS — search your rooms (also Ctrl-F)"),
     ("/upload", "/upload PATH [message] — share a file"),
@@ -103,12 +105,16 @@ pub const COMMANDS: &[(&str, &str)] = &[
 pub const KEYS: &[&str] = &[
     "Enter send · Alt-Enter/Shift-Enter new line · Tab complete /commands, #rooms, @names",
     "Tab after @ completes login or display names (@Ali → @alice): mentions are by login",
-    "Ctrl-A/E line start/end · Alt-B/F word left/right · Ctrl-W/U/K delete word/to start/to end",
+    "Ctrl-A/E line start/end · Alt-B/F word left/right · Ctrl-W/U/K, Alt-D delete word/to start/to end/word after",
+    "Ctrl-Y put back what was deleted · Ctrl-_ undo · Alt-_ redo",
+    "Ctrl-X Ctrl-E or /edit write the message in $VISUAL/$EDITOR (else vi)",
+    "A paste stays one draft, its lines and all; more than 20 lines ask before they are sent",
     "Up/Down input history · PageUp/PageDown, Home/End, mouse wheel scroll",
     "Alt-Up/Down or Ctrl-P/N switch room · Alt-1…9 jump · Ctrl-K (empty input) or Ctrl-G rooms and people",
     "Esc (empty input) select messages: j/k move, r reply, e edit, d delete, 1-6 react, + react…, c copy, s save file",
     "Up (empty input) edit your last message · Alt-U jump to the first unread",
     "Esc close a popup · Ctrl-C quit",
+    "Mouse (mouse = true in config.toml): the wheel scrolls; Shift+drag still selects text in most terminals",
 ];
 
 fn room_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
@@ -204,9 +210,10 @@ pub fn parse(line: &str) -> Result<Command, String> {
             Command::React(emoji.to_string())
         }
         "/edit" if !rest.is_empty() => Command::Edit(rest.to_string()),
+        "/edit" => Command::Editor,
         "/reply" if !rest.is_empty() => Command::Reply(rest.to_string()),
         "/search" if !rest.is_empty() => Command::Search(rest.to_string()),
-        "/edit" | "/reply" | "/search" => return Err(format!("usage: {}", usage(cmd))),
+        "/reply" | "/search" => return Err(format!("usage: {}", usage(cmd))),
         "/delete" => Command::Delete,
         "/upload" => {
             let path = args.next().ok_or_else(|| format!("usage: {}", usage("/upload")))?;

@@ -3,11 +3,15 @@
 //! A profile (`--profile NAME`) has its own of each, under `profiles/NAME/`
 //! in both dirs, so a second client can sign in as someone else.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chaty_server::private;
 use serde::{Deserialize, Serialize};
+
+use crate::keymap::Keymap;
+use crate::theme::Theme;
 
 /// Remembered between runs in `config.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +25,60 @@ pub struct Config {
     pub away_after_minutes: Option<u64>,
     /// The `--ca` file last given (absolute), trusted when `--ca` is not.
     pub ca: Option<PathBuf>,
+    /// Clicks and the wheel go to chaty (default); false keeps the terminal's own selection.
+    pub mouse: Option<bool>,
+    /// `terminal` (default: the 16 ANSI colours), `dark` or `light`.
+    pub theme: Option<String>,
+    /// Single roles' colours (`mention = "#ffaf00"`), over the theme's.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub colors: BTreeMap<String, String>,
+    /// Actions bound to keys (`next_unread = "alt-a"`), over the defaults.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
+}
+
+/// What config.toml's display settings come to, checked.
+#[derive(Debug, Clone)]
+pub struct Looks {
+    pub mouse: bool,
+    pub theme: Theme,
+    pub keymap: Keymap,
+}
+
+impl Config {
+    /// Checks `theme`, `[colors]` and `[keys]`; `no_color` is `NO_COLOR`'s
+    /// being set. An error names what is wrong.
+    pub fn looks(&self, no_color: bool) -> Result<Looks, String> {
+        Ok(Looks {
+            mouse: self.mouse.unwrap_or(true),
+            theme: Theme::new(self.theme.as_deref().unwrap_or("terminal"), &self.colors, no_color)?,
+            keymap: Keymap::from_config(&self.keys)?,
+        })
+    }
+
+    /// The configuration in effect, every default spelled out, as TOML
+    /// (`--print-config`); `server` and `user` as this run would use them.
+    pub fn effective(&self, server: &str, user: &str) -> Result<String, String> {
+        let looks = self.looks(false)?;
+        let mut colors = BTreeMap::new();
+        for (role, ..) in crate::theme::ROLES {
+            let value = self.colors.get(*role).cloned().unwrap_or_else(|| "theme".to_string());
+            colors.insert((*role).to_string(), value);
+        }
+        let keys = looks.keymap.named().into_iter().map(|(name, key, _)| (name.to_string(), key)).collect();
+        let full = Self {
+            server: Some(server.to_string()),
+            user: Some(user.to_string()),
+            bell: Some(self.bell.unwrap_or(true)),
+            away_after_minutes: Some(self.away_after_minutes.unwrap_or(10)),
+            ca: self.ca.clone(),
+            mouse: Some(looks.mouse),
+            theme: Some(self.theme.clone().unwrap_or_else(|| "terminal".to_string())),
+            colors,
+            keys,
+        };
+        toml::to_string(&full).map_err(|e| e.to_string())
+    }
 }
 
 /// A signed-in session: enough to sign in again without a password.
@@ -248,6 +306,10 @@ mod tests {
             bell: Some(false),
             away_after_minutes: Some(0),
             ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
+            mouse: Some(false),
+            theme: Some("dark".into()),
+            colors: BTreeMap::from([("mention".into(), "#ffaf00".into())]),
+            keys: BTreeMap::from([("next_unread".into(), "alt-a".into())]),
         };
         save_config(&path, &c).expect("save");
         assert_eq!(load_config(&path).expect("load"), c);

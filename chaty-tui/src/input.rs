@@ -1,33 +1,50 @@
-//! The message editor: a multi-line buffer with a cursor, readline editing
-//! and input history. Pure data; keys are mapped to these calls in `app`.
+//! The message editor: `ratatui-textarea`'s multi-line buffer (editing,
+//! undo and redo, the kill ring) with what chat needs on top: the cursor
+//! moves and deletes by grapheme cluster (`e` + U+0301, a flag, a ZWJ
+//! family are one step each), input history on Up/Down, and the word
+//! before the cursor for Tab completion. Pure data; keys are mapped to
+//! these calls in `app`.
 
-use unicode_width::UnicodeWidthChar;
+use ratatui_textarea::{CursorMove, TextArea};
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
 
 /// Entries kept in the input history.
 const HISTORY: usize = 200;
 
 #[derive(Debug, Default, Clone)]
 pub struct Input {
-    buf: Vec<char>,
-    cursor: usize,
+    area: TextArea<'static>,
     history: Vec<String>,
     /// Position while browsing history (None: editing the draft).
     browsing: Option<usize>,
     draft: String,
 }
 
+/// Byte offset of the `col`th char of `line` (its length past the end).
+fn byte_at(line: &str, col: usize) -> usize {
+    line.char_indices().nth(col).map_or(line.len(), |(i, _)| i)
+}
+
 impl Input {
     pub fn text(&self) -> String {
-        self.buf.iter().collect()
+        self.area.lines().join("\n")
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.area.lines().iter().all(String::is_empty) && self.area.lines().len() == 1
     }
 
+    /// How many lines the text has.
+    pub fn line_count(&self) -> usize {
+        self.area.lines().len()
+    }
+
+    /// Replaces the text (and its undo history), the cursor at its end.
     pub fn set(&mut self, text: &str) {
-        self.buf = text.chars().collect();
-        self.cursor = self.buf.len();
+        self.area = TextArea::from(text.split('\n'));
+        self.area.move_cursor(CursorMove::Bottom);
+        self.area.move_cursor(CursorMove::End);
     }
 
     /// Clears the editor, remembering non-empty text in the history.
@@ -39,117 +56,166 @@ impl Input {
                 self.history.remove(0);
             }
         }
-        self.buf.clear();
-        self.cursor = 0;
+        self.area = TextArea::default();
         self.browsing = None;
         text
     }
 
     pub fn insert(&mut self, c: char) {
-        self.buf.insert(self.cursor, c);
-        self.cursor += 1;
+        if c == '\n' {
+            self.area.insert_newline();
+        } else {
+            self.area.insert_char(c);
+        }
     }
 
     pub fn insert_str(&mut self, s: &str) {
-        for c in s.chars() {
-            self.insert(c);
-        }
+        self.area.insert_str(s);
+    }
+
+    /// The cursor's line and its column in chars.
+    fn cursor(&self) -> (usize, usize) {
+        let c = self.area.cursor();
+        (c.0, c.1)
+    }
+
+    fn line(&self) -> &str {
+        &self.area.lines()[self.cursor().0]
+    }
+
+    /// Chars in the grapheme cluster before the cursor on its line (0 at its start).
+    fn grapheme_before(&self) -> usize {
+        let line = self.line();
+        let before = &line[..byte_at(line, self.cursor().1)];
+        before.graphemes(true).next_back().map_or(0, |g| g.chars().count())
+    }
+
+    /// Chars in the grapheme cluster after the cursor on its line (0 at its end).
+    fn grapheme_after(&self) -> usize {
+        let line = self.line();
+        let after = &line[byte_at(line, self.cursor().1)..];
+        after.graphemes(true).next().map_or(0, |g| g.chars().count())
+    }
+
+    fn jump(&mut self, row: usize, col: usize) {
+        let clamp = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+        self.area.move_cursor(CursorMove::Jump(clamp(row), clamp(col)));
     }
 
     pub fn backspace(&mut self) {
-        if self.cursor > 0 {
-            self.cursor -= 1;
-            self.buf.remove(self.cursor);
+        let n = self.grapheme_before();
+        if n == 0 {
+            // At a line's start: join it to the line above.
+            self.area.delete_char();
+            return;
         }
+        let (row, col) = self.cursor();
+        self.jump(row, col - n);
+        self.area.delete_str(n);
     }
 
     pub fn delete(&mut self) {
-        if self.cursor < self.buf.len() {
-            self.buf.remove(self.cursor);
+        match self.grapheme_after() {
+            0 => {
+                self.area.delete_next_char();
+            }
+            n => {
+                self.area.delete_str(n);
+            }
         }
     }
 
     pub fn left(&mut self) {
-        self.cursor = self.cursor.saturating_sub(1);
+        match self.grapheme_before() {
+            0 => self.area.move_cursor(CursorMove::Back),
+            n => {
+                let (row, col) = self.cursor();
+                self.jump(row, col - n);
+            }
+        }
     }
 
     pub fn right(&mut self) {
-        self.cursor = (self.cursor + 1).min(self.buf.len());
-    }
-
-    fn line_start(&self) -> usize {
-        self.buf[..self.cursor].iter().rposition(|c| *c == '\n').map_or(0, |i| i + 1)
-    }
-
-    fn line_end(&self) -> usize {
-        self.buf[self.cursor..].iter().position(|c| *c == '\n').map_or(self.buf.len(), |i| self.cursor + i)
+        match self.grapheme_after() {
+            0 => self.area.move_cursor(CursorMove::Forward),
+            n => {
+                let (row, col) = self.cursor();
+                self.jump(row, col + n);
+            }
+        }
     }
 
     /// Ctrl-A.
     pub fn home(&mut self) {
-        self.cursor = self.line_start();
+        self.area.move_cursor(CursorMove::Head);
     }
 
     /// Ctrl-E.
     pub fn end(&mut self) {
-        self.cursor = self.line_end();
-    }
-
-    fn word_start_before(&self, from: usize) -> usize {
-        let mut i = from;
-        while i > 0 && self.buf[i - 1].is_whitespace() {
-            i -= 1;
-        }
-        while i > 0 && !self.buf[i - 1].is_whitespace() {
-            i -= 1;
-        }
-        i
+        self.area.move_cursor(CursorMove::End);
     }
 
     /// Alt-B.
     pub fn word_left(&mut self) {
-        self.cursor = self.word_start_before(self.cursor);
+        self.area.move_cursor(CursorMove::WordBack);
     }
 
-    /// Alt-F.
+    /// Alt-F: past the end of the next word, as readline does (at a line's
+    /// end, to the next line).
     pub fn word_right(&mut self) {
-        let mut i = self.cursor;
-        while i < self.buf.len() && self.buf[i].is_whitespace() {
-            i += 1;
+        let (row, col) = self.cursor();
+        let after: Vec<char> = self.line().chars().skip(col).collect();
+        if after.is_empty() {
+            self.area.move_cursor(CursorMove::Forward);
+            return;
         }
-        while i < self.buf.len() && !self.buf[i].is_whitespace() {
-            i += 1;
-        }
-        self.cursor = i;
+        let spaces = after.iter().take_while(|c| c.is_whitespace()).count();
+        let word = after[spaces..].iter().take_while(|c| !c.is_whitespace()).count();
+        self.jump(row, col + spaces + word);
     }
 
     /// Ctrl-W.
     pub fn delete_word_back(&mut self) {
-        let start = self.word_start_before(self.cursor);
-        self.buf.drain(start..self.cursor);
-        self.cursor = start;
+        self.area.delete_word();
+    }
+
+    /// Alt-D.
+    pub fn delete_word_forward(&mut self) {
+        self.area.delete_next_word();
     }
 
     /// Ctrl-U.
     pub fn kill_to_start(&mut self) {
-        let start = self.line_start();
-        self.buf.drain(start..self.cursor);
-        self.cursor = start;
+        self.area.delete_line_by_head();
     }
 
     /// Ctrl-K.
     pub fn kill_to_end(&mut self) {
-        let end = self.line_end();
-        self.buf.drain(self.cursor..end);
+        self.area.delete_line_by_end();
+    }
+
+    /// Ctrl-Y: what Ctrl-W/U/K last deleted.
+    pub fn yank(&mut self) {
+        self.area.paste();
+    }
+
+    /// Ctrl-_. False when there is nothing to undo.
+    pub fn undo(&mut self) -> bool {
+        self.area.undo()
+    }
+
+    /// Alt-_. False when there is nothing to redo.
+    pub fn redo(&mut self) -> bool {
+        self.area.redo()
     }
 
     /// Whether the cursor is on the first (or last) line, where Up (Down) browses history.
     pub fn on_first_line(&self) -> bool {
-        !self.buf[..self.cursor].contains(&'\n')
+        self.cursor().0 == 0
     }
 
     pub fn on_last_line(&self) -> bool {
-        !self.buf[self.cursor..].contains(&'\n')
+        self.cursor().0 + 1 == self.area.lines().len()
     }
 
     /// Up: the previous history entry. False when there is none.
@@ -184,25 +250,36 @@ impl Input {
         true
     }
 
-    /// The word being typed before the cursor and where it starts (for completion).
-    pub fn current_word(&self) -> (usize, String) {
-        let start = self.buf[..self.cursor].iter().rposition(|c| c.is_whitespace()).map_or(0, |i| i + 1);
-        (start, self.buf[start..self.cursor].iter().collect())
+    /// The cursor as a char offset into [`Self::text`].
+    fn offset(&self) -> usize {
+        let (row, col) = self.cursor();
+        self.area.lines()[..row].iter().map(|l| l.chars().count() + 1).sum::<usize>() + col
     }
 
-    /// Replaces `start..cursor` with `text`.
+    /// The word being typed before the cursor and where it starts, as a
+    /// char offset into the text (for completion).
+    pub fn current_word(&self) -> (usize, String) {
+        let (_, col) = self.cursor();
+        let before: Vec<char> = self.line().chars().take(col).collect();
+        let start = before.iter().rposition(|c| c.is_whitespace()).map_or(0, |i| i + 1);
+        (self.offset() - (col - start), before[start..].iter().collect())
+    }
+
+    /// Replaces the text from char offset `start` to the cursor with `text`.
     pub fn replace_word(&mut self, start: usize, text: &str) {
-        self.buf.splice(start..self.cursor, text.chars());
-        self.cursor = start + text.chars().count();
+        let n = self.offset().saturating_sub(start);
+        let (row, col) = self.cursor();
+        self.jump(row, col.saturating_sub(n));
+        self.area.delete_str(n);
+        self.area.insert_str(text);
     }
 
     /// The buffer's lines, and the cursor's (line, display column).
     pub fn layout(&self) -> (Vec<String>, (usize, usize)) {
-        let lines: Vec<String> = self.text().split('\n').map(str::to_string).collect();
-        let before = &self.buf[..self.cursor];
-        let row = before.iter().filter(|c| **c == '\n').count();
-        let col = before[self.line_start()..].iter().map(|c| c.width().unwrap_or(0)).sum();
-        (lines, (row, col))
+        let (row, col) = self.cursor();
+        let line = self.line();
+        let width = line[..byte_at(line, col)].width();
+        (self.area.lines().to_vec(), (row, width))
     }
 }
 
@@ -234,6 +311,8 @@ mod tests {
         assert_eq!(i.text(), ">hello!");
         i.kill_to_start();
         assert_eq!(i.text(), "");
+        i.yank();
+        assert_eq!(i.text(), ">hello!", "Ctrl-Y brings back what was killed");
     }
 
     #[test]
@@ -246,6 +325,21 @@ mod tests {
         i.kill_to_end();
         assert_eq!(i.text(), "first\n");
         assert_eq!(i.layout().1, (1, 0));
+        i.backspace();
+        assert_eq!(i.text(), "first", "Backspace at a line's start joins the lines");
+    }
+
+    #[test]
+    fn undo_and_redo() {
+        let mut i = Input::default();
+        i.insert_str("hello");
+        i.insert_str(" world");
+        i.delete_word_back();
+        assert_eq!(i.text(), "hello ");
+        assert!(i.undo());
+        assert_eq!(i.text(), "hello world");
+        assert!(i.redo());
+        assert_eq!(i.text(), "hello ");
     }
 
     #[test]
@@ -271,5 +365,14 @@ mod tests {
     fn cursor_column_counts_wide_characters() {
         let i = with("世界👋");
         assert_eq!(i.layout().1, (0, 6));
+    }
+
+    #[test]
+    fn completion_words_are_offsets_into_the_whole_text() {
+        let mut i = with("hi\nsay #gen");
+        let (start, word) = i.current_word();
+        assert_eq!((start, word.as_str()), (7, "#gen"));
+        i.replace_word(start, "#general ");
+        assert_eq!(i.text(), "hi\nsay #general ");
     }
 }

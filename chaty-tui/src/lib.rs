@@ -7,13 +7,16 @@
 pub mod app;
 pub mod command;
 pub mod config;
+pub mod editor;
 pub mod input;
+pub mod keymap;
 pub mod layout;
 pub mod local;
 pub mod net;
 pub mod people;
 pub mod room;
 pub mod sanitize;
+pub mod theme;
 pub mod tls;
 pub mod transcript;
 pub mod transfer;
@@ -66,15 +69,27 @@ pub struct Cli {
     /// another terminal. NAME is 1 to 32 letters, digits, _ or -.
     #[arg(long, env = "CHATY_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
+    /// Print the configuration in effect (config.toml with every default
+    /// spelled out) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// Runs the client until the user quits.
 pub fn run(cli: Cli) -> Result<()> {
     let paths = Paths::platform(cli.profile.as_deref())?;
-    init_logging(&paths)?;
     let config = config::load_config(&paths.config_file())?;
     let requested = cli.server.clone().or_else(|| config.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = app::normalize_url(&requested).map_err(anyhow::Error::msg)?;
+    let in_file = |e: String| anyhow::anyhow!("{}: {e}", paths.config_file().display());
+    // NO_COLOR, whatever its value (https://no-color.org).
+    let looks = config.looks(std::env::var_os("NO_COLOR").is_some()).map_err(in_file)?;
+    if cli.print_config {
+        let user = cli.user.clone().or(config.user.clone()).unwrap_or_default();
+        print!("{}", config.effective(&server, &user).map_err(in_file)?);
+        return Ok(());
+    }
+    init_logging(&paths)?;
     let ca = config::resolve_ca(cli.ca.as_deref(), &config, &server, &paths.config_file())?;
     let tls = tls::Trust::new(ca.as_deref())?;
     // Remembered at the next sign-in when given this time.
@@ -102,7 +117,10 @@ pub fn run(cli: Cli) -> Result<()> {
             minutes => Some(Duration::from_secs(minutes * 60)),
         };
         app.utc_offset = *chrono::Local::now().offset();
-        let result = ui(app, Runner { tls: &tls, paths: &paths, remember_ca: remember_ca.as_deref() }).await;
+        let mouse = looks.mouse;
+        app.keymap = looks.keymap;
+        app.theme = looks.theme;
+        let result = ui(app, Runner { tls: &tls, paths: &paths, remember_ca: remember_ca.as_deref(), mouse }).await;
         if let Some(host) = host {
             host.stop().await;
         }
@@ -143,27 +161,59 @@ fn restore_terminal() {
     );
 }
 
-fn setup_terminal() -> Result<Term> {
+fn setup_terminal(mouse: bool) -> Result<Term> {
     // A panic must leave a usable terminal behind before it prints.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         previous(info);
     }));
+    take_terminal(mouse)?;
+    Ok(Terminal::new(CrosstermBackend::new(std::io::stdout()))?)
+}
+
+/// Raw mode, the alternate screen, the mouse, bracketed paste and (where
+/// the terminal has them) the keyboard enhancements; [`restore_terminal`]
+/// undoes all of it.
+fn take_terminal(mouse: bool) -> Result<()> {
     terminal::enable_raw_mode().context("this needs an interactive terminal")?;
     let mut out = std::io::stdout();
-    execute!(
-        out,
-        terminal::EnterAlternateScreen,
-        crossterm::event::EnableMouseCapture,
-        crossterm::event::EnableBracketedPaste
-    )?;
+    execute!(out, terminal::EnterAlternateScreen, crossterm::event::EnableBracketedPaste)?;
+    if mouse {
+        execute!(out, crossterm::event::EnableMouseCapture)?;
+    }
     if terminal::supports_keyboard_enhancement().unwrap_or(false) {
         // Lets terminals that can report Shift-Enter do so.
         let flags = crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES;
         let _ = execute!(out, crossterm::event::PushKeyboardEnhancementFlags(flags));
     }
-    Ok(Terminal::new(CrosstermBackend::new(out))?)
+    Ok(())
+}
+
+/// Hands the terminal to `$VISUAL`/`$EDITOR` for the draft and takes it
+/// back. The key reader must be stopped first: it would read the editor's keys.
+fn external_edit(terminal: &mut Term, draft: &str, mouse: bool) -> Result<Option<String>, String> {
+    restore_terminal();
+    let editor = editor::command(|name| std::env::var(name).ok());
+    let outcome = editor::edit(&editor, draft, &std::env::temp_dir()).map_err(|e| format!("{e:#}"));
+    if let Err(e) = take_terminal(mouse).and_then(|()| Ok(terminal.clear()?)) {
+        tracing::warn!("taking the terminal back: {e:#}");
+    }
+    outcome
+}
+
+/// Reads the terminal's events into `tx` until the receiver is gone.
+fn read_keys(tx: mpsc::Sender<Msg>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(Ok(event)) = events.next().await {
+            if let Some(msg) = terminal_msg(event) {
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
 }
 
 /// Turns a terminal event into a message, if it means anything to the app.
@@ -184,25 +234,18 @@ struct Runner<'a> {
     paths: &'a Paths,
     /// The `--ca` file given this run, to remember with the server.
     remember_ca: Option<&'a Path>,
+    /// `mouse` in config.toml.
+    mouse: bool,
 }
 
 async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
-    let mut terminal = setup_terminal()?;
+    let mut terminal = setup_terminal(runner.mouse)?;
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let events = tx.clone();
     let mut net = Net::spawn(app.server.clone(), runner.tls.clone(), tx.clone());
-    let keys = tokio::spawn(async move {
-        let mut events = EventStream::new();
-        while let Some(Ok(event)) = events.next().await {
-            if let Some(msg) = terminal_msg(event) {
-                if tx.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        }
-    });
+    let mut keys = read_keys(tx.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let result = loop {
         let first = tokio::select! {
@@ -214,6 +257,14 @@ async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
         // Handle everything already waiting before drawing once.
         while let Some(msg) = next {
             for cmd in app.update(msg, Instant::now()) {
+                if let Cmd::EditDraft(draft) = cmd {
+                    keys.abort();
+                    let _ = (&mut keys).await;
+                    let outcome = tokio::task::block_in_place(|| external_edit(&mut terminal, &draft, runner.mouse));
+                    keys = read_keys(tx.clone());
+                    let _ = events.try_send(Msg::Edited(outcome));
+                    continue;
+                }
                 carry_out(cmd, &mut app, &mut net, &events, &runner, &mut terminal);
             }
             next = rx.try_recv().ok();
@@ -307,6 +358,8 @@ fn carry_out(
             let path = std::path::absolute(&path).unwrap_or(path);
             Ok(app::TransferEvent::Saved { id, path, note })
         }),
+        // Handled by `ui`, which owns the key reader.
+        Cmd::EditDraft(_) => Ok(()),
         Cmd::Copy(text) => {
             use base64::Engine;
             let encoded = base64::engine::general_purpose::STANDARD.encode(text);

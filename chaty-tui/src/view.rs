@@ -28,6 +28,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
         Screen::SignIn => sign_in(frame, app, area, now),
         Screen::Chat => chat(frame, app, area, now),
     }
+    app.theme.apply(frame.buffer_mut());
 }
 
 /// "2 h ago" from an RFC 3339 time and the current wall clock (ms).

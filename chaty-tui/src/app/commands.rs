@@ -84,6 +84,7 @@ impl App {
             Command::Quit => self.quit(),
             Command::React(emoji) => self.cmd_react(&emoji),
             Command::Edit(text) => self.cmd_edit(text),
+            Command::Editor => self.open_editor(String::new()),
             Command::Delete => self.cmd_delete(),
             Command::Reply(text) => self.cmd_reply(text),
             Command::Search(query) => self.cmd_search(query),
@@ -97,12 +98,20 @@ impl App {
             Command::Away => self.cmd_presence(true),
             Command::Back => self.cmd_presence(false),
             Command::Help => {
-                let mut lines: Vec<String> = COMMANDS.iter().map(|(_, usage)| (*usage).to_string()).collect();
-                lines.push(String::new());
-                lines.extend(command::KEYS.iter().map(|k| (*k).to_string()));
-                self.overlay = Some(Overlay { title: "Help (Esc to close)".into(), lines });
+                self.show_help();
                 Vec::new()
             }
         }
+    }
+
+    /// `/help`: the commands, the keys, and the `[keys]` bindings in effect.
+    pub(super) fn show_help(&mut self) {
+        let mut lines: Vec<String> = COMMANDS.iter().map(|(_, usage)| (*usage).to_string()).collect();
+        lines.push(String::new());
+        lines.extend(command::KEYS.iter().map(|k| (*k).to_string()));
+        lines.push(String::new());
+        lines.push("Bound in config.toml's [keys] (these or your own):".to_string());
+        lines.extend(self.keymap.named().into_iter().map(|(name, key, what)| format!("  {key:<8} {name} — {what}")));
+        self.overlay = Some(Overlay { title: "Help (Esc to close)".into(), lines });
     }
 }

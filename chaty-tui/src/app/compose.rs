@@ -1,6 +1,8 @@
 //! The input line: sending what was typed (or handing a `/command` to
-//! `commands.rs`), Tab completion of commands and rooms, and our own typing
-//! indicator (`TYPING` frames) plus the line showing who else is typing.
+//! `commands.rs`), pastes (one draft, however many lines; a long one asks
+//! before it is sent), the draft back from the external editor, Tab
+//! completion of commands and rooms, and our own typing indicator (`TYPING`
+//! frames) plus the line showing who else is typing.
 //! Not here: editing keys (`keys.rs`), replies and edits (`conversation.rs`).
 
 use std::time::Duration;
@@ -14,6 +16,14 @@ use crate::room::Pending;
 
 /// A `TYPING true` is refreshed at most this often.
 const TYPING_REFRESH: Duration = Duration::from_secs(3);
+
+/// A paste of more lines than this asks before it is sent.
+pub const BIG_PASTE: usize = 20;
+
+/// A paste's line breaks as the editor's: terminals send `\r` for Enter.
+fn newlines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
 
 impl App {
     pub(super) fn typed(&mut self, now: Instant) -> Vec<Cmd> {
@@ -33,6 +43,36 @@ impl App {
         }
         self.typing_sent = Some((room.clone(), now));
         vec![self.send(ClientFrame::Typing(proto::Typing { room_id: room, typing: true }))]
+    }
+
+    /// A bracketed paste goes into the draft whole: its line breaks are new
+    /// lines in it, never Enter.
+    pub(super) fn paste(&mut self, text: &str, now: Instant) -> Vec<Cmd> {
+        self.confirm_send = false;
+        let text = newlines(text);
+        self.input.insert_str(&text);
+        if text.lines().count() > BIG_PASTE {
+            self.big_paste = true;
+        }
+        self.typed(now)
+    }
+
+    /// The external editor is done.
+    pub(super) fn draft_edited(&mut self, outcome: Result<Option<String>, String>) {
+        match outcome {
+            Ok(Some(text)) => {
+                self.input.set(&text);
+                self.notice = None;
+            }
+            Ok(None) => self.notice("the editor left an empty file: the draft is unchanged", false),
+            Err(e) => self.notice(e, true),
+        }
+    }
+
+    /// Ctrl-X Ctrl-E and `/edit`: the draft goes to `$VISUAL`/`$EDITOR`.
+    pub(super) fn open_editor(&mut self, draft: String) -> Vec<Cmd> {
+        self.confirm_send = false;
+        vec![Cmd::EditDraft(draft)]
     }
 
     pub(super) fn stop_typing(&mut self) -> Vec<Cmd> {
@@ -86,7 +126,7 @@ impl App {
         if text.starts_with('/') && !text.starts_with("//") {
             return match command::parse(&text) {
                 Ok(cmd) => {
-                    self.input.take();
+                    self.take_input();
                     let mut cmds = self.stop_typing();
                     cmds.extend(self.command(cmd, now));
                     cmds
@@ -96,6 +136,12 @@ impl App {
                     Vec::new()
                 }
             };
+        }
+        let lines = self.input.line_count();
+        if self.big_paste && lines > BIG_PASTE && !std::mem::take(&mut self.confirm_send) {
+            self.confirm_send = true;
+            self.notice(format!("send all {lines} lines? Enter sends · any other key goes back to the draft"), false);
+            return Vec::new();
         }
         let content = text.strip_prefix('/').filter(|_| text.starts_with("//")).unwrap_or(&text).to_string();
         match self.compose {
@@ -113,7 +159,7 @@ impl App {
             self.notice("join a room first: /join ROOM", true);
             return Vec::new();
         };
-        self.input.take();
+        self.take_input();
         let mut cmds = self.stop_typing();
         let reply_to = match std::mem::replace(&mut self.compose, Compose::None) {
             Compose::Reply(id) => Some(id),
@@ -129,6 +175,13 @@ impl App {
             cmds.push(chat_frame(&room_id, &pending));
         }
         cmds
+    }
+
+    /// Clears the draft (into the history) and what was known about it.
+    pub(super) fn take_input(&mut self) -> String {
+        self.big_paste = false;
+        self.confirm_send = false;
+        self.input.take()
     }
 
     /// The typing line for the current room.

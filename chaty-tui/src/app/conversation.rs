@@ -292,7 +292,7 @@ impl App {
     /// Enter while editing: the new text goes out as `EDIT_MESSAGE`.
     pub(super) fn submit_edit(&mut self, id: u64, content: String) -> Vec<Cmd> {
         self.compose = Compose::None;
-        self.input.take();
+        self.take_input();
         vec![Cmd::Send(ClientFrame::EditMessage(proto::EditMessage { message_id: id, content }), None)]
     }
 

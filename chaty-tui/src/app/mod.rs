@@ -10,7 +10,8 @@
 //! - `session.rs`: the connection's state and signing in (the sign-in screen);
 //! - `frames.rs`: frames from the server;
 //! - `keys.rs`: keys on the chat screen and readline-style editing;
-//! - `compose.rs`: the input line, completion and the typing indicator;
+//! - `compose.rs`: the input line, pastes, the external editor, completion
+//!   and the typing indicator;
 //! - `commands.rs`: slash commands;
 //! - `rooms.rs`: switching rooms (and the Ctrl-K switcher) and scrolling;
 //! - `conversation.rs`: reads, edits, reactions, replies, selection, search,
@@ -41,7 +42,9 @@ use tokio::time::Instant;
 
 use crate::config::Session;
 use crate::input::Input;
+use crate::keymap::Keymap;
 use crate::room::Room;
+use crate::theme::Theme;
 pub use conversation::{QUICK_REACTIONS, human_size};
 pub use people::{People, Picker, Whois};
 pub use session::normalize_url;
@@ -51,6 +54,9 @@ pub use session::normalize_url;
 pub enum Msg {
     Key(KeyEvent),
     Paste(String),
+    /// The external editor is done: what was saved (`None`: an empty file,
+    /// keep the draft), or why it failed.
+    Edited(Result<Option<String>, String>),
     ScrollUp,
     ScrollDown,
     Resize(u16, u16),
@@ -185,6 +191,8 @@ pub enum Cmd {
     },
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
+    /// Open the draft in `$VISUAL`/`$EDITOR` and answer with [`Msg::Edited`].
+    EditDraft(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +283,17 @@ pub struct App {
     pub rooms: Vec<Room>,
     pub current: usize,
     pub input: Input,
+    /// The draft holds a paste of more than [`compose::BIG_PASTE`] lines:
+    /// Enter asks before sending it.
+    big_paste: bool,
+    /// Enter asked "send N lines?": the next Enter sends.
+    pub confirm_send: bool,
+    /// Ctrl-X was pressed: Ctrl-E next opens the external editor.
+    ctrl_x: bool,
+    /// Keys bound to actions (`[keys]` in config.toml).
+    pub keymap: Keymap,
+    /// Colours (`theme`, `[colors]`, `NO_COLOR`).
+    pub theme: Theme,
     /// Room and time of the last `TYPING true` sent.
     typing_sent: Option<(String, Instant)>,
     /// A one-line message for the user (error or hint) and whether it is an error.
@@ -330,6 +349,11 @@ impl App {
             rooms: Vec::new(),
             current: 0,
             input: Input::default(),
+            big_paste: false,
+            confirm_send: false,
+            ctrl_x: false,
+            keymap: Keymap::default(),
+            theme: Theme::default(),
             typing_sent: None,
             notice: None,
             overlay: None,
@@ -424,13 +448,17 @@ impl App {
                 match (self.screen, self.signin.focus) {
                     (Screen::SignIn, _) if self.signing_in() => self.typeahead.push_back(Typed::Paste(text)),
                     (Screen::Chat, _) => {
-                        let cmds = self.replay_typeahead(now, false);
-                        self.input.insert_str(&text.replace('\r', ""));
+                        let mut cmds = self.replay_typeahead(now, false);
+                        cmds.extend(self.paste(&text, now));
                         return cmds;
                     }
                     (Screen::SignIn, Some(field)) => self.field(field).insert_str(text.trim()),
                     (Screen::SignIn, None) => {}
                 }
+                Vec::new()
+            }
+            Msg::Edited(outcome) => {
+                self.draft_edited(outcome);
                 Vec::new()
             }
             Msg::ScrollUp | Msg::ScrollDown if self.overlay.is_some() => {

@@ -103,6 +103,19 @@ impl App {
         self.switch_to(&id)
     }
 
+    /// The next room after this one with unread messages, if any.
+    pub(super) fn next_unread(&mut self) -> Vec<Cmd> {
+        let n = self.rooms.len();
+        let next = (1..n).map(|i| (self.current + i) % n).find(|&i| self.rooms[i].unread > 0);
+        match next.map(|i| self.rooms[i].id.clone()) {
+            Some(id) => self.switch_to(&id),
+            None => {
+                self.notice("no other room has unread messages", false);
+                Vec::new()
+            }
+        }
+    }
+
     /// (height, width) of the message pane.
     pub(super) fn message_area(&self) -> (u16, u16) {
         let (lines, _) = self.input.layout();

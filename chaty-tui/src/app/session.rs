@@ -156,7 +156,7 @@ impl App {
             }
             match self.typeahead.pop_front() {
                 Some(Typed::Key(key)) => cmds.extend(self.chat_key(key, now)),
-                Some(Typed::Paste(text)) => self.input.insert_str(&text.replace('\r', "")),
+                Some(Typed::Paste(text)) => cmds.extend(self.paste(&text, now)),
                 None => {}
             }
         }

@@ -3,18 +3,23 @@
 
 use std::process::Command;
 
-fn chaty_tui(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, tempfile::TempDir) {
-    let home = tempfile::tempdir().expect("tempdir");
+/// chaty-tui with `args` and only `env` in `home`.
+fn command_in(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaty-tui"));
     cmd.args(args)
         .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"));
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"));
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run chaty-tui");
+    cmd
+}
+
+fn chaty_tui(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, tempfile::TempDir) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = command_in(home.path(), args, env).output().expect("run chaty-tui");
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), home)
 }
 
@@ -88,5 +93,43 @@ fn a_bad_flag_is_one_line_and_exit_code_2() {
         let (code, stderr, _home) = chaty_tui(args, &[]);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr:?}");
+    }
+}
+
+/// Runs chaty-tui with `config.toml` holding `config`, without a terminal.
+fn with_config(config: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join("config").join("chaty");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("config.toml"), config).expect("write");
+    let out = command_in(home.path(), args, env).output().expect("run chaty-tui");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn an_unknown_key_action_theme_or_colour_stops_the_start_naming_it_with_exit_code_2() {
+    for (config, name) in [
+        ("[keys]\nteleport = \"alt-t\"\n", "\"teleport\""),
+        ("[keys]\nswitcher = \"ctrl-kk\"\n", "\"ctrl-kk\""),
+        ("theme = \"neon\"\n", "\"neon\""),
+        ("[colors]\nmention = \"#12\"\n", "\"#12\""),
+    ] {
+        let (code, _, stderr) = with_config(config, &[], &[]);
+        assert_eq!(code, Some(2), "{config}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains("config.toml"), "{config}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    }
+}
+
+#[test]
+fn print_config_prints_every_default_and_exits() {
+    let (code, stdout, stderr) =
+        with_config("[keys]\nnext_unread = \"alt-a\"\n", &["--print-config", "--user", "al"], &[("NO_COLOR", "1")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for line in
+        ["mouse = true", "theme = \"terminal\"", "user = \"al\"", "next_unread = \"alt-a\"", "quit = \"ctrl-q\""]
+    {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} in\n{stdout}");
     }
 }

@@ -21,8 +21,8 @@ fn tls() -> std::sync::Arc<rustls::ClientConfig> {
 }
 
 /// An app wired to a real network task, without a terminal.
-struct Headless {
-    app: App,
+pub(crate) struct Headless {
+    pub(crate) app: App,
     net: Net,
     events: mpsc::Sender<Msg>,
     rx: mpsc::Receiver<Msg>,
@@ -38,7 +38,7 @@ impl Headless {
     }
 
     /// A new account `user` (password `user-password`), signed in.
-    async fn register(url: &str, user: &str, prefix: &str) -> Result<Self> {
+    pub(crate) async fn register(url: &str, user: &str, prefix: &str) -> Result<Self> {
         let mut client = Self::start(url, user, prefix);
         client.until("connected", |a| a.conn == chaty_tui::app::Conn::Connected).await?;
         for c in format!("{user}-password").chars() {
@@ -64,7 +64,7 @@ impl Headless {
         self.apply(cmds);
     }
 
-    fn type_line(&mut self, text: &str) {
+    pub(crate) fn type_line(&mut self, text: &str) {
         for c in text.chars() {
             self.input(key(KeyCode::Char(c)));
         }
@@ -72,7 +72,7 @@ impl Headless {
     }
 
     /// Handles network events until `done` holds.
-    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) -> Result<()> {
+    pub(crate) async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) -> Result<()> {
         let deadline = Instant::now() + WAIT;
         while !done(&self.app) {
             let msg = tokio::time::timeout_at(deadline, self.rx.recv())
@@ -94,7 +94,7 @@ impl Headless {
     }
 }
 
-async fn start_server(
+pub(crate) async fn start_server(
     addr: &str,
     db: &std::path::Path,
 ) -> Result<(String, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>)> {

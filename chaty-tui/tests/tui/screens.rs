@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::support::*;
 
-fn render(app: &mut App, width: u16, height: u16, now: Instant) -> Terminal<TestBackend> {
+pub(crate) fn render(app: &mut App, width: u16, height: u16, now: Instant) -> Terminal<TestBackend> {
     app.update(Msg::Resize(width, height), now);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     terminal.draw(|f| view::draw(f, app, now)).expect("draw");
@@ -20,7 +20,7 @@ fn render(app: &mut App, width: u16, height: u16, now: Instant) -> Terminal<Test
 
 /// A room with some history: two days, grouped senders, wide characters,
 /// a mention, an action, a pending message, members and a DM with unread.
-fn busy() -> App {
+pub(crate) fn busy() -> App {
     let now = Instant::now();
     let mut app = signed_in(&[
         ("general", RoomKind::Room, "all hands"),
