@@ -558,6 +558,7 @@ mod tests {
             ClientFrame::History(History { room_id: "ops".into(), before: Some(10), after: None, limit: Some(50) }),
             ClientFrame::Typing(Typing { room_id: "ops".into(), typing: true }),
             ClientFrame::MarkRead(MarkRead { room_id: "ops".into(), seq: 9 }),
+            ClientFrame::SetNotify(SetNotify { room_id: "ops".into(), level: NotifyLevel::None }),
             ClientFrame::EditMessage(EditMessage { message_id: 1, content: "fixed".into() }),
             ClientFrame::DeleteMessage(DeleteMessage { message_id: 1 }),
             ClientFrame::React(React { message_id: 1, emoji: "👍".into(), remove: false }),
