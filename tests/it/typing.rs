@@ -11,12 +11,12 @@ async fn two_in_a_room() -> Result<(TestServer, tempfile::TempDir, Client, Clien
     let server = TestServer::start_at(&dir.path().join("chaty.db"), Config::default()).await?;
     let (mut alice, _) = Client::register(&server.url(), "alice").await?;
     let (mut bob, _) = Client::register(&server.url(), "bob").await?;
-    for c in [&mut alice, &mut bob] {
-        c.send(json!({"type": "JOIN_ROOM", "roomId": "general"})).await?;
-    }
+    // One after the other: had they joined at once, bob's announcement
+    // could go out before alice was in the room, and she would never see it.
+    alice.join("general").await?;
+    bob.join("general").await?;
+    alice.recv_type("USER_JOINED").await?;
     alice.recv_type("ROOM_MEMBERS_UPDATE").await?;
-    alice.recv_type("ROOM_MEMBERS_UPDATE").await?;
-    bob.recv_type("ROOM_MEMBERS_UPDATE").await?;
     Ok((server, dir, alice, bob))
 }
 
