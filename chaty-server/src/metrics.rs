@@ -50,7 +50,11 @@ impl Metrics {
         r.register("messages_stored", "Chat messages committed (retries not counted)", m.messages_stored.clone());
         r.register("deliveries", "Frames queued to connections", m.deliveries.clone());
         r.register("commit_seconds", "From a CHAT_MESSAGE's arrival to its commit", m.commit_seconds.clone());
-        r.register("frames_received", "Client frames, by type (\"unparsed\" if not JSON)", m.frames_received.clone());
+        r.register(
+            "frames_received",
+            "Client frames, by type (unknown: a type that is none; unparsed: not JSON with a type)",
+            m.frames_received.clone(),
+        );
         r.register("errors_sent", "ERROR frames sent, by code", m.errors_sent.clone());
         r.register("slow_consumers", "Connections closed for not reading (1008)", m.slow_consumers.clone());
         r.register("rate_limited", "Refusals for a rate limit or connection cap", m.rate_limited.clone());
@@ -90,6 +94,22 @@ pub fn count(event: impl FnOnce(&Metrics)) {
     }
 }
 
+/// The `type` label of a client frame that did not parse: its `type` when
+/// that names a frame (its fields were wrong), `unknown` for any other
+/// `type`, `unparsed` when it is not a JSON object with a string `type`.
+/// (A bounded set: never the client's own text.)
+pub fn frame_type(text: &str) -> &'static str {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    match serde_json::from_str::<Typed<'_>>(text) {
+        Ok(t) => chaty_proto::CLIENT_TYPES.iter().find(|name| **name == t.kind).copied().unwrap_or("unknown"),
+        Err(_) => "unparsed",
+    }
+}
+
 /// The process's metrics.
 pub fn metrics() -> &'static Metrics {
     static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -103,7 +123,12 @@ pub async fn serve(listener: tokio::net::TcpListener, shutdown: tokio_util::sync
     let router = axum::Router::new().route(
         "/metrics",
         get(|| async {
-            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics().render())
+            // What the encoder writes: OpenMetrics text (`# EOF`, counters
+            // typed under their name without `_total`).
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                metrics().render(),
+            )
         }),
     );
     let served = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await });

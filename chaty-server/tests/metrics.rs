@@ -78,6 +78,12 @@ async fn metrics_are_served_apart_with_the_documented_names_and_move_with_traffi
     }
     send(&mut ws, json!({"type": "NO_SUCH_FRAME"})).await;
     recv_type(&mut ws, "ERROR").await;
+    // A known frame with a bad field counts under its type; not JSON at all is `unparsed`.
+    send(&mut ws, json!({"type": "JOIN_ROOM"})).await;
+    recv_type(&mut ws, "ERROR").await;
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text("hello".into())).await.expect("send");
+    recv_type(&mut ws, "ERROR").await;
     let mut intruder = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
     send(&mut intruder, json!({"type": "LOGIN", "userName": "alice", "password": "wrong guess"})).await;
     recv_type(&mut intruder, "ERROR").await;
@@ -89,7 +95,9 @@ async fn metrics_are_served_apart_with_the_documented_names_and_move_with_traffi
     assert_eq!(moved("chaty_commit_seconds_count"), 3.0);
     assert_eq!(moved("chaty_frames_received_total{type=\"CHAT_MESSAGE\"}"), 3.0);
     assert_eq!(moved("chaty_errors_sent_total{code=\"unknown_type\"}"), 1.0);
+    assert_eq!(moved("chaty_frames_received_total{type=\"unknown\"}"), 1.0);
     assert_eq!(moved("chaty_frames_received_total{type=\"unparsed\"}"), 1.0);
+    assert_eq!(moved("chaty_frames_received_total{type=\"JOIN_ROOM\"}"), 2.0);
     assert_eq!(moved("chaty_errors_sent_total{code=\"unauthorized\"}"), 1.0);
     assert_eq!(moved("chaty_logins_failed_total"), 1.0);
     assert!(moved("chaty_deliveries_total") >= 3.0 + 3.0, "echoes and replies are deliveries");

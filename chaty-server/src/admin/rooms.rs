@@ -83,6 +83,7 @@ pub async fn run(store: Store, command: Command) -> Result<(), String> {
                 match days {
                     None => println!("{room} keeps messages as long as the server's --retention-days says"),
                     Some(0) => println!("{room} keeps its messages forever"),
+                    Some(1) => println!("{room} keeps messages for 1 day"),
                     Some(n) => println!("{room} keeps messages for {n} days"),
                 }
             }

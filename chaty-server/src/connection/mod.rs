@@ -271,7 +271,7 @@ impl Connection {
         if let Err(refusal) = self.charge() {
             let (kind, reference) = match proto::parse_client(text) {
                 Ok(request) => (request.frame.type_name(), request.reference),
-                Err(e) => ("unparsed", e.reference),
+                Err(e) => (crate::metrics::frame_type(text), e.reference),
             };
             crate::metrics::count(|m| m.frame_received(kind));
             tracing::debug!(frame = kind, code = %refusal.code, "refused");
@@ -286,7 +286,7 @@ impl Connection {
                 };
                 (kind, result)
             }
-            Err(e) => ("unparsed", Err((Refusal::new(e.code, e.message), e.reference))),
+            Err(e) => (crate::metrics::frame_type(text), Err((Refusal::new(e.code, e.message), e.reference))),
         };
         crate::metrics::count(|m| m.frame_received(kind));
         if let Err((refusal, reference)) = result {

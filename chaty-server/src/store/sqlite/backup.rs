@@ -36,6 +36,21 @@ pub fn backup(db: &Path, dest: &Path) -> Result<(), String> {
 }
 
 /// Replaces `db` with the backup `from`, under a new epoch (returned).
+/// Gives `file` the owner of `like` (or, when `like` does not exist, of its
+/// directory). Only root may give files away; anyone else already owns what
+/// they create, so for them this changes nothing.
+fn owned_like(file: &Path, like: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = like.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let owner = std::fs::metadata(like).or_else(|_| std::fs::metadata(dir)).map_err(|e| e.to_string())?;
+    let mine = std::fs::metadata(file).map_err(|e| e.to_string())?;
+    if (mine.uid(), mine.gid()) == (owner.uid(), owner.gid()) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(file, Some(owner.uid()), Some(owner.gid()))
+        .map_err(|e| format!("cannot give {} to the database's owner (uid {}): {e}", file.display(), owner.uid()))
+}
+
 pub fn restore(db: &Path, from: &Path) -> Result<String, String> {
     let _held = lock::exclusive(db)?;
     let checked = open_read_only(from)?.query_row(
@@ -68,6 +83,36 @@ pub fn restore(db: &Path, from: &Path) -> Result<String, String> {
         side.push(suffix);
         let _ = std::fs::remove_file(std::path::PathBuf::from(side));
     }
+    // The server runs as the database's owner (the service user); a restore
+    // run as root must not leave it a file it cannot open.
+    owned_like(&staged, db)?;
     std::fs::rename(&staged, db).map_err(|e| format!("cannot move {} to {}: {e}", staged.display(), db.display()))?;
     Ok(epoch)
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn a_restored_file_gets_the_owner_of_the_database_it_replaces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, staged) = (dir.path().join("chaty.db"), dir.path().join("chaty.db.restoring"));
+        std::fs::write(&db, b"old").expect("db");
+        std::fs::write(&staged, b"new").expect("staged");
+        let me = std::fs::metadata(&staged).expect("meta").uid();
+        if me == 0 {
+            // As root (a restore run by an operator): the service user's file.
+            std::os::unix::fs::chown(&db, Some(65534), Some(65534)).expect("chown");
+            owned_like(&staged, &db).expect("owned");
+            let meta = std::fs::metadata(&staged).expect("meta");
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        } else {
+            // Anyone else owns both already: nothing to do, and no error.
+            owned_like(&staged, &db).expect("owned");
+            assert_eq!(std::fs::metadata(&staged).expect("meta").uid(), me);
+        }
+    }
 }
