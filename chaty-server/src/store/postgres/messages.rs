@@ -8,7 +8,7 @@ use chaty_proto::time::format_millis;
 use chaty_proto::{ErrorCode, Message, Reactions, SearchHit};
 use tokio_postgres::{GenericClient, Row};
 
-use super::{files, profiles, rooms, search as fts, users};
+use super::{files, profiles, rooms, search as fts};
 use crate::error::StoreError;
 use crate::store::model::{MAX_RESULTS, Page, Post, Posted, User, deleted, not_visible};
 
@@ -45,10 +45,20 @@ fn to_sql(n: u64) -> i64 {
 /// The message this sender already stored under `client_id`, if any.
 pub async fn existing(db: &impl GenericClient, p: &Post) -> Result<Option<Posted>, StoreError> {
     let Some(client_id) = &p.client_id else { return Ok(None) };
-    let sql = format!("{} WHERE m.sender_id = $1 AND m.client_id = $2", select());
-    let Some(row) = db.query_opt(&sql, &[&p.sender.id, client_id]).await? else { return Ok(None) };
+    let row = db.query_opt(BY_CLIENT_ID.as_str(), &[&p.sender.id, client_id]).await?;
+    retried(db, p, row).await
+}
+
+/// The message of `sender` and `clientId` (the retry check).
+static BY_CLIENT_ID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{} WHERE m.sender_id = $1 AND m.client_id = $2", select()));
+
+/// What a retry of `p` returns, given its stored row (if any).
+async fn retried(db: &impl GenericClient, p: &Post, row: Option<Row>) -> Result<Option<Posted>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
     let mut message = message(&row);
     if message.room_id != p.room_id {
+        let client_id = p.client_id.as_deref().unwrap_or_default();
         return Err(StoreError::refused(
             ErrorCode::Conflict,
             format!("clientId \"{client_id}\" was already used for a message in another room"),
@@ -59,16 +69,28 @@ pub async fn existing(db: &impl GenericClient, p: &Post) -> Result<Option<Posted
 }
 
 /// Stores a new message (the caller checked [`existing`] and commits).
-pub async fn post(db: &impl GenericClient, p: &Post, now: i64) -> Result<Posted, StoreError> {
-    if let Some(posted) = existing(db, p).await? {
-        return Ok(posted);
+///
+/// Runs on a pooled connection inside the batch's transaction, with the
+/// statements every message runs prepared once per connection and cached
+/// (one round trip each, nothing parsed or planned again): under load the
+/// round trips of a room's posts are what its throughput is made of.
+pub async fn post(tx: &deadpool_postgres::Transaction<'_>, p: &Post, now: i64) -> Result<Posted, StoreError> {
+    let db: &tokio_postgres::Transaction<'_> = tx;
+    if let Some(client_id) = &p.client_id {
+        let by_client_id = tx.prepare_cached(&BY_CLIENT_ID).await?;
+        let row = db.query_opt(&by_client_id, &[&p.sender.id, client_id]).await?;
+        if let Some(posted) = retried(db, p, row).await? {
+            return Ok(posted);
+        }
     }
-    if !rooms::is_member(db, &p.room_id, p.sender.id).await? {
+    let is_member = tx.prepare_cached("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2").await?;
+    if db.query_opt(&is_member, &[&p.room_id, &p.sender.id]).await?.is_none() {
         return Err(not_visible(&p.room_id));
     }
+    let registered = "SELECT 1 FROM users WHERE lower(name) = lower($1) AND pass_hash IS NOT NULL";
     if p.sender.guest
         && !p.display_name.eq_ignore_ascii_case(&p.sender.name)
-        && users::is_registered(db, &p.display_name).await?
+        && db.query_opt(&tx.prepare_cached(registered).await?, &[&p.display_name]).await?.is_some()
     {
         return Err(StoreError::refused(
             ErrorCode::Conflict,
@@ -93,18 +115,22 @@ pub async fn post(db: &impl GenericClient, p: &Post, now: i64) -> Result<Posted,
     let shown =
         if p.sender.guest { p.display_name.clone() } else { profiles::get(db, p.sender.id).await?.display_name };
     // The room row stays locked until this transaction ends: one seq at a time, gap-free.
-    let seq: i64 = db
-        .query_one("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq", &[&p.room_id])
-        .await?
-        .get(0);
+    let next_seq =
+        tx.prepare_cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq").await?;
+    let seq: i64 = db.query_one(&next_seq, &[&p.room_id]).await?.get(0);
     let attachment_json = attachment.as_ref().and_then(|a| serde_json::to_string(a).ok());
     let file_id = attachment.as_ref().map(|a| a.file_id.clone());
     let reply_to = p.reply_to.map(to_sql);
-    let id: i64 = db
-        .query_one(
+    let insert = tx
+        .prepare_cached(
             "INSERT INTO messages (room_id, seq, sender_id, sender_name, content, reply_to, created_at, client_id,
                                    attachment, file_id, search)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_tsvector('simple', $11)) RETURNING id",
+        )
+        .await?;
+    let id: i64 = db
+        .query_one(
+            &insert,
             &[
                 &p.room_id,
                 &seq,
@@ -121,11 +147,8 @@ pub async fn post(db: &impl GenericClient, p: &Post, now: i64) -> Result<Posted,
         )
         .await?
         .get(0);
-    db.execute(
-        "UPDATE members SET read_seq = $3 WHERE room_id = $1 AND user_id = $2",
-        &[&p.room_id, &p.sender.id, &seq],
-    )
-    .await?;
+    let read = tx.prepare_cached("UPDATE members SET read_seq = $3 WHERE room_id = $1 AND user_id = $2").await?;
+    db.execute(&read, &[&p.room_id, &p.sender.id, &seq]).await?;
     Ok(Posted { message: p.stored(id as u64, seq as u64, shown, now, attachment), new: true })
 }
 

@@ -120,7 +120,7 @@ impl Postgres {
         let tx = client.transaction().await?;
         let mut results = Vec::with_capacity(jobs.len());
         for (post, now) in jobs {
-            match messages::post(&*tx, post, *now).await {
+            match messages::post(&tx, post, *now).await {
                 Err(e @ StoreError::Postgres(_)) => return Err(e),
                 result => results.push(result),
             }
@@ -133,7 +133,7 @@ impl Postgres {
     async fn post_alone(&self, post: &Post, now: i64) -> Result<Posted, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let posted = messages::post(&*tx, post, now).await;
+        let posted = messages::post(&tx, post, now).await;
         match posted {
             Ok(posted) if posted.new => {
                 tx.commit().await?;
