@@ -60,6 +60,8 @@ pub enum Msg {
     ScrollUp,
     ScrollDown,
     Resize(u16, u16),
+    /// The terminal gained (true) or lost focus.
+    Focus(bool),
     Tick,
     Net(NetEvent),
     Transfer(TransferEvent),
@@ -177,6 +179,12 @@ pub enum Cmd {
         user: String,
     },
     Bell,
+    /// A desktop notification; title and body are already cleaned
+    /// (`crate::notify::clean`).
+    Notify {
+        title: String,
+        body: String,
+    },
     Quit,
     /// Upload `path` and share it in `room`.
     Upload {
@@ -303,6 +311,12 @@ pub struct App {
     pub overlay_scroll: usize,
     pub switcher: Option<Switcher>,
     pub bell: bool,
+    /// Desktop notifications are on (`notify` is not `"off"`).
+    pub notifications: bool,
+    /// The terminal has focus (a terminal that never says counts as focused).
+    pub focused: bool,
+    /// Where Alt-A's jumping started: it goes back there when no room has activity.
+    jump_origin: Option<String>,
     pub size: (u16, u16),
     pub utc_offset: FixedOffset,
     epoch: Option<String>,
@@ -360,6 +374,9 @@ impl App {
             overlay_scroll: 0,
             switcher: None,
             bell: true,
+            notifications: true,
+            focused: true,
+            jump_origin: None,
             size: (80, 24),
             utc_offset: FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()),
             epoch: None,
@@ -469,6 +486,10 @@ impl App {
             Msg::ScrollDown => self.scroll_by(-3),
             Msg::Resize(w, h) => {
                 self.size = (w, h);
+                Vec::new()
+            }
+            Msg::Focus(focused) => {
+                self.focused = focused;
                 Vec::new()
             }
             Msg::Tick => {
