@@ -58,7 +58,18 @@ impl App {
             }
             ServerFrame::Rooms { rooms } => self.sync_rooms(rooms),
             ServerFrame::Notify { room_id, level } => {
-                self.room_mut(&room_id).notify = level;
+                let me = self.me.clone();
+                let room = self.room_mut(&room_id);
+                room.notify = level;
+                let label = room.label(&me);
+                if self.current_room().is_some_and(|r| r.id == room_id) {
+                    let what = match level {
+                        NotifyLevel::All => "every message",
+                        NotifyLevel::Mentions => "mentions only",
+                        NotifyLevel::None => "nothing (its unread count shows dim)",
+                    };
+                    self.notice(format!("{}: notifies you of {what}", sanitize::line(&label)), false);
+                }
                 Vec::new()
             }
             ServerFrame::Room { room_id, topic, private, kind } => {

@@ -3,9 +3,11 @@
 use chaty_proto::{NotifyLevel, RoomKind, ServerFrame};
 use chaty_tui::app::{App, Cmd, Msg};
 use chaty_tui::notify;
+use crossterm::event::KeyCode;
+use ratatui::style::{Color, Modifier};
 use tokio::time::Instant;
 
-use crate::support::{frame, message, signed_in};
+use crate::support::{frame, key, message, render, sent, signed_in, type_text};
 
 const T: &str = "2024-03-28T12:00:00.000Z";
 
@@ -122,4 +124,39 @@ fn the_body_is_the_first_200_characters() {
     let [(_, body)] = notes(&say(&mut app, "ops", 1, "bob", &long)).try_into().expect("one");
     assert_eq!(body.chars().count(), notify::BODY_CHARS);
     assert!(body.starts_with("@alice éé"));
+}
+
+#[test]
+fn slash_notify_sets_the_current_room_and_the_sidebar_shows_it() {
+    let mut app = app();
+    let command = |app: &mut App, line: &str| {
+        type_text(app, line, Instant::now());
+        sent(&app.update(key(KeyCode::Enter), Instant::now()))
+    };
+    let set = command(&mut app, "/notify none");
+    assert_eq!(set, [serde_json::json!({"type": "SET_NOTIFY", "roomId": "general", "level": "none"})]);
+    assert!(command(&mut app, "/notify loud").is_empty());
+    assert!(
+        app.notice.as_ref().is_some_and(|(n, error)| n.starts_with("usage: /notify") && *error),
+        "{:?}",
+        app.notice
+    );
+    // The server's answer (to every connection) is what changes the room.
+    level(&mut app, "general", NotifyLevel::None);
+    assert_eq!(
+        app.notice.as_ref().map(|(n, _)| n.as_str()),
+        Some("#general: notifies you of nothing (its unread count shows dim)")
+    );
+    level(&mut app, "ops", NotifyLevel::None);
+    say(&mut app, "ops", 1, "bob", "@alice hi");
+    say(&mut app, "dm:alice:bob", 2, "bob", "@alice hi");
+    let terminal = render(&mut app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let row = |y: u16| (0..17).map(|x| buffer[(x, y)].symbol().to_string()).collect::<String>();
+    assert_eq!((row(1), row(2)), (" #ops        @1 1".to_string(), " Direct          ".to_string()));
+    assert_eq!(row(3), " @bob        @1 1");
+    // The `none` room's counts are dim; elsewhere the mention count stands out.
+    assert!(buffer[(16, 1)].modifier.contains(Modifier::DIM) || buffer[(16, 1)].fg == Color::DarkGray);
+    assert_eq!(buffer[(13, 3)].fg, Color::Yellow);
+    assert!(buffer[(16, 3)].modifier.contains(Modifier::BOLD) && buffer[(16, 3)].fg != Color::DarkGray);
 }
