@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
 use crossterm::{execute, terminal};
 use futures_util::StreamExt;
 use ratatui::Terminal;
@@ -242,8 +242,14 @@ fn terminal_msg(event: Event) -> Option<Msg> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => Some(Msg::Key(key)),
         Event::Paste(text) => Some(Msg::Paste(text)),
-        Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => Some(Msg::ScrollUp),
-        Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => Some(Msg::ScrollDown),
+        Event::Mouse(m)
+            if matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown | MouseEventKind::Down(MouseButton::Left)
+            ) =>
+        {
+            Some(Msg::Mouse(m))
+        }
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),
         Event::FocusGained => Some(Msg::Focus(true)),
         Event::FocusLost => Some(Msg::Focus(false)),

@@ -327,6 +327,8 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     for m in members {
         lines.extend(people::member(room, &names, m, usize::from(inner.width), app.wall_ms));
     }
+    // The wheel over the list scrolls it.
+    let lines: Vec<Line<'static>> = lines.into_iter().skip(app.members_scroll).collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

@@ -78,6 +78,7 @@ impl App {
         let mut cmds = self.stop_typing();
         self.mode = Mode::Normal;
         self.compose = Compose::None;
+        self.members_scroll = 0;
         if let Some(i) = self.room_index(id) {
             self.current = i;
             let room = &mut self.rooms[i];
