@@ -31,6 +31,8 @@ pub enum Command {
     Download,
     Away,
     Back,
+    /// What the current room notifies you of (`SET_NOTIFY`).
+    Notify(chaty_proto::NotifyLevel),
     /// Your display name.
     Nick(String),
     /// Your status text ("" clears it).
@@ -84,6 +86,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/upload", "/upload PATH [message] — share a file"),
     ("/download", "/download — save the selected (or last) attachment"),
     ("/retry", "/retry — send failed messages again"),
+    ("/notify", "/notify all|mentions|none — what this room notifies you of"),
     ("/away", "/away — show yourself as away (/back to return)"),
     ("/nick", "/nick NAME — change your display name (spaces, emoji, any script)"),
     ("/status", "/status [TEXT] — set your status text (none clears it)"),
@@ -114,7 +117,7 @@ pub const KEYS: &[&str] = &[
     "Esc (empty input) select messages: j/k move, r reply, e edit, d delete, 1-6 react, + react…, c copy, s save file",
     "Up (empty input) edit your last message · Alt-U jump to the first unread",
     "Esc close a popup · Ctrl-C quit",
-    "Mouse (mouse = true in config.toml): the wheel scrolls; Shift+drag still selects text in most terminals",
+    "Mouse: click a room to open it, a message to select it; the wheel scrolls; Shift+drag selects text",
 ];
 
 fn room_arg(cmd: &str, arg: Option<&str>) -> Result<String, String> {
@@ -224,6 +227,13 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/retry" => Command::Retry,
         "/away" => Command::Away,
         "/back" => Command::Back,
+        "/notify" => {
+            let level = args.next().ok_or_else(|| format!("usage: {}", usage("/notify")))?;
+            Command::Notify(
+                chaty_proto::NotifyLevel::try_from(level.to_ascii_lowercase())
+                    .map_err(|_| format!("usage: {}", usage("/notify")))?,
+            )
+        }
         "/nick" if !rest.is_empty() => {
             validate::display_name("display name", rest).map_err(|e| e.replace('`', ""))?;
             Command::Nick(rest.to_string())

@@ -1,5 +1,5 @@
 //! Where the client keeps things: `config.toml` in the config dir (server,
-//! user name and the `--ca` file), the session (tokens) in the data dir with mode 0600, and the log.
+//! user name, the `--ca` file, notifications and looks), the session (tokens) in the data dir with mode 0600, and the log.
 //! A profile (`--profile NAME`) has its own of each, under `profiles/NAME/`
 //! in both dirs, so a second client can sign in as someone else.
 
@@ -11,6 +11,7 @@ use chaty_server::private;
 use serde::{Deserialize, Serialize};
 
 use crate::keymap::Keymap;
+use crate::notify::Notifier;
 use crate::theme::Theme;
 
 /// Remembered between runs in `config.toml`.
@@ -21,6 +22,12 @@ pub struct Config {
     pub user: Option<String>,
     /// Ring the terminal bell on a mention or a DM in another room.
     pub bell: Option<bool>,
+    /// Desktop notifications: `terminal` (default: OSC 777 and OSC 9),
+    /// `command` (run `notify_command`) or `off`.
+    pub notify: Option<String>,
+    /// The argv `notify = "command"` runs, `{title}` and `{body}` filled in
+    /// (no shell): `["notify-send", "{title}", "{body}"]`.
+    pub notify_command: Option<Vec<String>>,
     /// Show yourself away after this many minutes without a key (0: never). Default 10.
     pub away_after_minutes: Option<u64>,
     /// The `--ca` file last given (absolute), trusted when `--ca` is not.
@@ -43,6 +50,7 @@ pub struct Looks {
     pub mouse: bool,
     pub theme: Theme,
     pub keymap: Keymap,
+    pub notifier: Notifier,
 }
 
 impl Config {
@@ -53,6 +61,7 @@ impl Config {
             mouse: self.mouse.unwrap_or(true),
             theme: Theme::new(self.theme.as_deref().unwrap_or("terminal"), &self.colors, no_color)?,
             keymap: Keymap::from_config(&self.keys)?,
+            notifier: Notifier::from_config(self.notify.as_deref(), self.notify_command.as_deref())?,
         })
     }
 
@@ -70,6 +79,8 @@ impl Config {
             server: Some(server.to_string()),
             user: Some(user.to_string()),
             bell: Some(self.bell.unwrap_or(true)),
+            notify: Some(looks.notifier.name().to_string()),
+            notify_command: self.notify_command.clone(),
             away_after_minutes: Some(self.away_after_minutes.unwrap_or(10)),
             ca: self.ca.clone(),
             mouse: Some(looks.mouse),
@@ -304,6 +315,8 @@ mod tests {
             server: Some("ws://h/ws".into()),
             user: Some("al".into()),
             bell: Some(false),
+            notify: Some("command".into()),
+            notify_command: Some(vec!["notify-send".into(), "{title}".into(), "{body}".into()]),
             away_after_minutes: Some(0),
             ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
             mouse: Some(false),

@@ -26,7 +26,7 @@ pub const ACTIONS: &[(Action, &str, &str, &str)] = &[
     (Action::Switcher, "switcher", "ctrl-g", "rooms and people"),
     (Action::NextRoom, "next_room", "ctrl-n", "next room"),
     (Action::PrevRoom, "prev_room", "ctrl-p", "previous room"),
-    (Action::NextUnread, "next_unread", "alt-n", "next room with unread messages"),
+    (Action::NextUnread, "next_unread", "alt-a", "next room with activity (mentions, DMs, unread)"),
     (Action::FirstUnread, "first_unread", "alt-u", "jump to the first unread message"),
     (Action::Search, "search", "ctrl-f", "search"),
     (Action::Select, "select", "f2", "select messages"),

@@ -13,6 +13,7 @@ pub mod keymap;
 pub mod layout;
 pub mod local;
 pub mod net;
+pub mod notify;
 pub mod people;
 pub mod room;
 pub mod sanitize;
@@ -28,7 +29,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
 use crossterm::{execute, terminal};
 use futures_util::StreamExt;
 use ratatui::Terminal;
@@ -118,9 +119,22 @@ pub fn run(cli: Cli) -> Result<()> {
         };
         app.utc_offset = *chrono::Local::now().offset();
         let mouse = looks.mouse;
+        app.notifications = looks.notifier != notify::Notifier::Off;
+        let notifier = looks.notifier;
         app.keymap = looks.keymap;
         app.theme = looks.theme;
-        let result = ui(app, Runner { tls: &tls, paths: &paths, remember_ca: remember_ca.as_deref(), mouse }).await;
+        let result = ui(
+            app,
+            Runner {
+                tls: &tls,
+                paths: &paths,
+                remember_ca: remember_ca.as_deref(),
+                mouse,
+                notifier,
+                tmux: std::env::var_os("TMUX").is_some(),
+            },
+        )
+        .await;
         if let Some(host) = host {
             host.stop().await;
         }
@@ -155,6 +169,7 @@ fn restore_terminal() {
         std::io::stdout(),
         crossterm::event::PopKeyboardEnhancementFlags,
         crossterm::event::DisableBracketedPaste,
+        crossterm::event::DisableFocusChange,
         crossterm::event::DisableMouseCapture,
         terminal::LeaveAlternateScreen,
         crossterm::cursor::Show
@@ -178,7 +193,13 @@ fn setup_terminal(mouse: bool) -> Result<Term> {
 fn take_terminal(mouse: bool) -> Result<()> {
     terminal::enable_raw_mode().context("this needs an interactive terminal")?;
     let mut out = std::io::stdout();
-    execute!(out, terminal::EnterAlternateScreen, crossterm::event::EnableBracketedPaste)?;
+    execute!(
+        out,
+        terminal::EnterAlternateScreen,
+        crossterm::event::EnableBracketedPaste,
+        // FocusGained/FocusLost: notifications for the room on screen only when away.
+        crossterm::event::EnableFocusChange
+    )?;
     if mouse {
         execute!(out, crossterm::event::EnableMouseCapture)?;
     }
@@ -221,9 +242,17 @@ fn terminal_msg(event: Event) -> Option<Msg> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => Some(Msg::Key(key)),
         Event::Paste(text) => Some(Msg::Paste(text)),
-        Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => Some(Msg::ScrollUp),
-        Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => Some(Msg::ScrollDown),
+        Event::Mouse(m)
+            if matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown | MouseEventKind::Down(MouseButton::Left)
+            ) =>
+        {
+            Some(Msg::Mouse(m))
+        }
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        Event::FocusGained => Some(Msg::Focus(true)),
+        Event::FocusLost => Some(Msg::Focus(false)),
         _ => None,
     }
 }
@@ -236,6 +265,10 @@ struct Runner<'a> {
     remember_ca: Option<&'a Path>,
     /// `mouse` in config.toml.
     mouse: bool,
+    /// `notify` and `notify_command` in config.toml.
+    notifier: notify::Notifier,
+    /// `$TMUX` is set: terminal notifications go through its passthrough.
+    tmux: bool,
 }
 
 async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
@@ -335,6 +368,7 @@ fn carry_out(
             let _ = terminal.backend_mut().write_all(b"\x07");
             terminal.backend_mut().flush().map_err(anyhow::Error::from)
         }
+        Cmd::Notify { title, body } => notify_now(&runner.notifier, runner.tmux, &title, &body, terminal),
         Cmd::Quit => {
             app.quit = true;
             Ok(())
@@ -370,5 +404,29 @@ fn carry_out(
     };
     if let Err(e) = outcome {
         tracing::warn!("{e:#}");
+    }
+}
+
+/// Sends a desktop notification the configured way.
+fn notify_now(notifier: &notify::Notifier, tmux: bool, title: &str, body: &str, terminal: &mut Term) -> Result<()> {
+    match notifier {
+        notify::Notifier::Off => Ok(()),
+        notify::Notifier::Terminal => {
+            terminal.backend_mut().write_all(&notify::osc(title, body, tmux))?;
+            Ok(terminal.backend_mut().flush()?)
+        }
+        notify::Notifier::Command(template) => {
+            let argv = notify::argv(template, title, body);
+            let mut child = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot run notify_command {}", argv[0]))?;
+            // Reaped in the background: a slow notifier never holds up the screen.
+            std::thread::spawn(move || child.wait());
+            Ok(())
+        }
     }
 }

@@ -238,26 +238,28 @@ fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
             lines.push(Line::styled(" Direct", DIM));
         }
         let label = sanitize::line(&room.label(&app.me));
-        let badge = match (room.unread, room.mentions) {
-            (0, _) => String::new(),
-            (n, 0) => format!(" {n}"),
-            (n, m) => format!(" {n}@{m}"),
-        };
-        let room_w = width.saturating_sub(badge.width() + 1);
+        // Mentions apart from the unread count: "@2 5"; a `none` room's count is dim.
+        let quiet = room.notify == chaty_proto::NotifyLevel::None;
+        let mentions = if room.mentions > 0 { format!(" @{}", room.mentions) } else { String::new() };
+        let unread = if room.unread > 0 { format!(" {}", room.unread) } else { String::new() };
+        let badge_w = mentions.width() + unread.width();
+        let room_w = width.saturating_sub(badge_w + 1);
         let shown: String = label.chars().take(room_w).collect();
         // A room we were removed from is shown, dimmed, until we leave or rejoin it.
-        let mut style = if room.removed.is_some() { DIM } else { Style::default() };
-        if room.unread > 0 {
+        let mut style = if room.removed.is_some() || quiet { DIM } else { Style::default() };
+        if room.unread > 0 && !quiet {
             style = style.add_modifier(Modifier::BOLD);
-        }
-        if room.mentions > 0 {
-            style = style.fg(Color::Yellow);
         }
         if i == app.current {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        let pad = width.saturating_sub(shown.width() + badge.width() + 1);
-        lines.push(Line::styled(format!(" {shown}{}{badge}", " ".repeat(pad)), style));
+        let mention_style = if room.mentions > 0 && !quiet { style.fg(Color::Yellow) } else { style };
+        let pad = width.saturating_sub(shown.width() + badge_w + 1);
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {shown}{}", " ".repeat(pad)), mention_style),
+            Span::styled(mentions, mention_style.add_modifier(Modifier::BOLD)),
+            Span::styled(unread, style),
+        ]));
     }
     if app.rooms.is_empty() {
         lines.push(Line::styled(" no rooms yet", DIM));
@@ -325,6 +327,8 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
     for m in members {
         lines.extend(people::member(room, &names, m, usize::from(inner.width), app.wall_ms));
     }
+    // The wheel over the list scrolls it.
+    let lines: Vec<Line<'static>> = lines.into_iter().skip(app.members_scroll).collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

@@ -97,6 +97,13 @@ impl App {
             Command::Moderate(m) => self.moderate(m),
             Command::Away => self.cmd_presence(true),
             Command::Back => self.cmd_presence(false),
+            Command::Notify(level) => match current {
+                Some(room_id) => vec![self.send(ClientFrame::SetNotify(proto::SetNotify { room_id, level }))],
+                None => {
+                    self.notice("/notify is for a room: open one first", true);
+                    Vec::new()
+                }
+            },
             Command::Help => {
                 self.show_help();
                 Vec::new()

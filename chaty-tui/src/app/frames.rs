@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use chaty_proto::{self as proto, ClientFrame, ErrorCode, Reply, RoomKind, ServerFrame};
+use chaty_proto::{self as proto, ClientFrame, ErrorCode, NotifyLevel, Reply, RoomKind, ServerFrame};
 
 use super::compose::chat_frame;
 use super::conversation::MembersUpdate;
 use super::rooms::history_latest;
 use super::{App, Auth, Cmd, Overlay, Screen};
+use crate::notify;
 use crate::sanitize;
 use crate::transcript;
 
@@ -57,7 +58,18 @@ impl App {
             }
             ServerFrame::Rooms { rooms } => self.sync_rooms(rooms),
             ServerFrame::Notify { room_id, level } => {
-                self.room_mut(&room_id).notify = level;
+                let me = self.me.clone();
+                let room = self.room_mut(&room_id);
+                room.notify = level;
+                let label = room.label(&me);
+                if self.current_room().is_some_and(|r| r.id == room_id) {
+                    let what = match level {
+                        NotifyLevel::All => "every message",
+                        NotifyLevel::Mentions => "mentions only",
+                        NotifyLevel::None => "nothing (its unread count shows dim)",
+                    };
+                    self.notice(format!("{}: notifies you of {what}", sanitize::line(&label)), false);
+                }
                 Vec::new()
             }
             ServerFrame::Room { room_id, topic, private, kind } => {
@@ -213,8 +225,11 @@ impl App {
         room.typers.retain(|(u, _)| !u.eq_ignore_ascii_case(&message.user_id));
         let mine = message.user_id.eq_ignore_ascii_case(&me);
         let mention = !mine && transcript::mentions(&message.content, &me);
-        let looking = current.as_deref() == Some(message.room_id.as_str()) && room.scroll == 0;
+        let shown = current.as_deref() == Some(message.room_id.as_str());
+        let looking = shown && room.scroll == 0;
         let dm = room.kind == RoomKind::Dm;
+        let level = room.notify;
+        let (title, body) = (format!("{} in {}", message.user_name, room.label(&me_name)), message.content.clone());
         let before =
             if room.scroll > 0 { transcript::build(room, &me_name, width, offset, None).lines.len() } else { 0 };
         if !room.insert(message) {
@@ -225,15 +240,26 @@ impl App {
             room.scroll += transcript::build(room, &me_name, width, offset, None).lines.len().saturating_sub(before);
             room.new_below = true;
         }
-        let mut cmds = Vec::new();
         if !looking && !mine {
             room.unread += 1;
             if mention {
                 room.mentions += 1;
             }
-            if (mention || dm) && self.bell {
-                cmds.push(Cmd::Bell);
-            }
+        }
+        let mut cmds = Vec::new();
+        // Own messages and `none` rooms never ring or notify; otherwise a
+        // mention, a DM, or anything in an `all` room, unless it shows in
+        // the room you are looking at in a focused terminal.
+        let wanted = mention || dm || level == NotifyLevel::All;
+        if mine || level == NotifyLevel::None || !wanted || (shown && self.focused) {
+            return cmds;
+        }
+        if (mention || dm) && self.bell {
+            cmds.push(Cmd::Bell);
+        }
+        if self.notifications {
+            let title = notify::clean(&title, notify::BODY_CHARS);
+            cmds.push(Cmd::Notify { title, body: notify::clean(&body, notify::BODY_CHARS) });
         }
         cmds
     }

@@ -18,6 +18,7 @@
 //!   transfers and presence;
 //! - `people.rs`: profiles, `/whois`, `/users` and the directory;
 //! - `moderation.rs`: `/kick`, `/ban`, `/op`, `/topic`… and being kicked;
+//! - `mouse.rs`: clicks and the wheel;
 //! - `overlay.rs`: popups.
 
 mod commands;
@@ -26,6 +27,7 @@ mod conversation;
 mod frames;
 mod keys;
 mod moderation;
+mod mouse;
 mod overlay;
 mod people;
 mod rooms;
@@ -37,7 +39,7 @@ use std::time::Duration;
 
 use chaty_proto::{self as proto, ClientFrame, Reply, RoomKind};
 use chrono::FixedOffset;
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 use tokio::time::Instant;
 
 use crate::config::Session;
@@ -59,7 +61,11 @@ pub enum Msg {
     Edited(Result<Option<String>, String>),
     ScrollUp,
     ScrollDown,
+    /// A click or the wheel, where the pointer is.
+    Mouse(MouseEvent),
     Resize(u16, u16),
+    /// The terminal gained (true) or lost focus.
+    Focus(bool),
     Tick,
     Net(NetEvent),
     Transfer(TransferEvent),
@@ -177,6 +183,12 @@ pub enum Cmd {
         user: String,
     },
     Bell,
+    /// A desktop notification; title and body are already cleaned
+    /// (`crate::notify::clean`).
+    Notify {
+        title: String,
+        body: String,
+    },
     Quit,
     /// Upload `path` and share it in `room`.
     Upload {
@@ -303,6 +315,14 @@ pub struct App {
     pub overlay_scroll: usize,
     pub switcher: Option<Switcher>,
     pub bell: bool,
+    /// Desktop notifications are on (`notify` is not `"off"`).
+    pub notifications: bool,
+    /// The terminal has focus (a terminal that never says counts as focused).
+    pub focused: bool,
+    /// Where Alt-A's jumping started: it goes back there when no room has activity.
+    jump_origin: Option<String>,
+    /// Lines the member list is scrolled down (the wheel over it).
+    pub members_scroll: usize,
     pub size: (u16, u16),
     pub utc_offset: FixedOffset,
     epoch: Option<String>,
@@ -360,6 +380,10 @@ impl App {
             overlay_scroll: 0,
             switcher: None,
             bell: true,
+            notifications: true,
+            focused: true,
+            jump_origin: None,
+            members_scroll: 0,
             size: (80, 24),
             utc_offset: FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()),
             epoch: None,
@@ -465,10 +489,15 @@ impl App {
                 self.scroll_overlay(if matches!(msg, Msg::ScrollUp) { -3 } else { 3 });
                 Vec::new()
             }
+            Msg::Mouse(event) => self.mouse(event),
             Msg::ScrollUp => self.scroll_by(3),
             Msg::ScrollDown => self.scroll_by(-3),
             Msg::Resize(w, h) => {
                 self.size = (w, h);
+                Vec::new()
+            }
+            Msg::Focus(focused) => {
+                self.focused = focused;
                 Vec::new()
             }
             Msg::Tick => {

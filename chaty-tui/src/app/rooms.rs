@@ -78,6 +78,7 @@ impl App {
         let mut cmds = self.stop_typing();
         self.mode = Mode::Normal;
         self.compose = Compose::None;
+        self.members_scroll = 0;
         if let Some(i) = self.room_index(id) {
             self.current = i;
             let room = &mut self.rooms[i];
@@ -103,17 +104,47 @@ impl App {
         self.switch_to(&id)
     }
 
-    /// The next room after this one with unread messages, if any.
+    /// Alt-A, the way weechat does it: the room with the most pressing
+    /// activity (mentions first, then DMs, then unread rooms; in sidebar
+    /// order within each; `none` rooms never); when none is left, back to
+    /// the room where the jumping started.
     pub(super) fn next_unread(&mut self) -> Vec<Cmd> {
-        let n = self.rooms.len();
-        let next = (1..n).map(|i| (self.current + i) % n).find(|&i| self.rooms[i].unread > 0);
+        let next = self.next_activity();
+        let here = self.current_room().map(|r| r.id.clone());
         match next.map(|i| self.rooms[i].id.clone()) {
-            Some(id) => self.switch_to(&id),
+            Some(id) => {
+                if self.jump_origin.is_none() {
+                    self.jump_origin = here;
+                }
+                self.switch_to(&id)
+            }
             None => {
-                self.notice("no other room has unread messages", false);
-                Vec::new()
+                match self.jump_origin.take().filter(|o| Some(o) != here.as_ref() && self.room_index(o).is_some()) {
+                    Some(origin) => self.switch_to(&origin),
+                    None => {
+                        self.notice("no other room has activity", false);
+                        Vec::new()
+                    }
+                }
             }
         }
+    }
+
+    /// The room Alt-A goes to next, if any.
+    pub fn next_activity(&self) -> Option<usize> {
+        let rank = |room: &crate::room::Room| {
+            if room.notify == proto::NotifyLevel::None || room.unread == 0 {
+                None
+            } else if room.mentions > 0 {
+                Some(0)
+            } else if room.kind == proto::RoomKind::Dm {
+                Some(1)
+            } else {
+                Some(2)
+            }
+        };
+        let candidates = self.rooms.iter().enumerate().filter(|(i, _)| *i != self.current);
+        candidates.filter_map(|(i, r)| rank(r).map(|k| (k, i))).min().map(|(_, i)| i)
     }
 
     /// (height, width) of the message pane.

@@ -341,7 +341,7 @@ fn messages_elsewhere_count_as_unread_and_mentions_ring_once() {
     let quiet = app.update(frame(ServerFrame::ChatMessage(message("ops", 1, "bob", "deploy done", T))), now);
     assert!(quiet.is_empty());
     let ring = app.update(frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))), now);
-    assert_eq!(ring, [Cmd::Bell]);
+    assert_eq!(ring, [Cmd::Bell, Cmd::Notify { title: "bob in #ops".into(), body: "@alice look".into() }]);
     // The same message again (a replay) changes nothing.
     assert!(app.update(frame(ServerFrame::ChatMessage(message("ops", 2, "bob", "@alice look", T))), now).is_empty());
     let ops = app.rooms.iter().find(|r| r.id == "ops").expect("ops");

@@ -1,6 +1,7 @@
 //! chaty-tui's tests: `App::update` driven by keys and frames, screens as
 //! snapshots, and two clients against a real server.
 
+mod activity;
 mod app;
 mod cli;
 mod conversation;
@@ -8,6 +9,7 @@ mod e2e;
 mod local;
 mod looks;
 mod moderation;
+mod notify;
 mod people;
 mod pty;
 mod screens;
