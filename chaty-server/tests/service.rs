@@ -12,21 +12,33 @@ use std::time::Duration;
 use common::{recv_type, send};
 use serde_json::json;
 
-fn server(port: u16, dir: &Path, env: &[(&str, &str)]) -> Child {
-    Command::new(common::BIN)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(dir.join("chaty.db"))
-        .arg("--config")
-        .arg(dir.join("chaty.toml"))
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("stderr.log")).expect("log file"))
-        .spawn()
-        .expect("start chaty-server")
+/// A server process, killed when dropped (a failing test leaves none behind).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().expect("kill");
+fn server(port: u16, dir: &Path, env: &[(&str, &str)]) -> Server {
+    Server(
+        Command::new(common::BIN)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
+            .arg(dir.join("chaty.db"))
+            .arg("--config")
+            .arg(dir.join("chaty.toml"))
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).expect("log file"))
+            .spawn()
+            .expect("start chaty-server"),
+    )
+}
+
+fn signal(server: &Server, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(server.0.id().to_string()).status().expect("kill");
     assert!(status.success());
 }
 
@@ -97,7 +109,7 @@ async fn sighup_applies_a_good_config_and_keeps_serving_with_a_broken_one() {
     let file = dir.path().join("chaty.toml");
     std::fs::write(&file, "registration = \"open\"\n").expect("write");
     let port = common::free_port();
-    let mut child = server(port, dir.path(), &[]);
+    let child = server(port, dir.path(), &[]);
     common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
     assert_eq!(register(port, "before").await, "AUTH_OK");
 
@@ -113,8 +125,7 @@ async fn sighup_applies_a_good_config_and_keeps_serving_with_a_broken_one() {
     let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
     send(&mut ws, json!({"type": "PING"})).await;
     recv_type(&mut ws, "PONG").await;
-    child.kill().expect("kill");
-    let _ = child.wait();
+    drop(child);
 }
 
 #[tokio::test]
@@ -160,7 +171,7 @@ async fn systemd_hears_ready_watchdog_reloading_and_stopping() {
             break;
         }
     }
-    let status = child.wait().expect("wait");
+    let status = child.0.wait().expect("wait");
     assert!(status.success(), "{status}");
 }
 
