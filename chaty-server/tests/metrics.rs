@@ -43,8 +43,9 @@ fn parse(text: &str) -> HashMap<String, f64> {
 async fn metrics_are_served_apart_with_the_documented_names_and_move_with_traffic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (port, metrics_port) = (common::free_port(), common::free_port());
-    let mut server =
-        common::start(port, &dir.path().join("chaty.db"), &["--metrics-listen", &format!("127.0.0.1:{metrics_port}")]);
+    let metrics_flag = format!("127.0.0.1:{metrics_port}");
+    let _server =
+        common::Reaped(common::start(port, &dir.path().join("chaty.db"), &["--metrics-listen", &metrics_flag]));
     let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
     let (status, body) = get(metrics_port, "/metrics").await;
     assert_eq!(status, 200);
@@ -101,6 +102,4 @@ async fn metrics_are_served_apart_with_the_documented_names_and_move_with_traffi
     assert_eq!(moved("chaty_errors_sent_total{code=\"unauthorized\"}"), 1.0);
     assert_eq!(moved("chaty_logins_failed_total"), 1.0);
     assert!(moved("chaty_deliveries_total") >= 3.0 + 3.0, "echoes and replies are deliveries");
-    server.kill().expect("kill");
-    let _ = server.wait();
 }

@@ -6,24 +6,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{recv_type, send};
 use serde_json::json;
 
-/// A server process, killed when dropped (a failing test leaves none behind).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+type Server = common::Reaped;
 
 fn server(port: u16, dir: &Path, env: &[(&str, &str)]) -> Server {
-    Server(
+    common::Reaped(
         Command::new(common::BIN)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
             .arg(dir.join("chaty.db"))

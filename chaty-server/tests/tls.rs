@@ -110,17 +110,19 @@ async fn sighup_serves_a_renewed_certificate_without_a_restart() {
     install(&old);
     let port = common::free_port();
     let log = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(common::BIN)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(dir.path().join("chaty.db"))
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("start");
+    let child = common::Reaped(
+        std::process::Command::new(common::BIN)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
+            .arg(dir.path().join("chaty.db"))
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start"),
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !trusted_by(port, &old.ca).await {
         assert!(tokio::time::Instant::now() < deadline, "the server never served its first certificate");
@@ -129,7 +131,7 @@ async fn sighup_serves_a_renewed_certificate_without_a_restart() {
     assert!(!trusted_by(port, &new.ca).await);
 
     install(&new);
-    let hup = std::process::Command::new("kill").arg("-HUP").arg(child.id().to_string()).status().expect("kill");
+    let hup = std::process::Command::new("kill").arg("-HUP").arg(child.0.id().to_string()).status().expect("kill");
     assert!(hup.success());
     while !std::fs::read_to_string(&log).unwrap_or_default().contains("reloaded the settings") {
         assert!(tokio::time::Instant::now() < deadline, "never reloaded");
@@ -137,6 +139,5 @@ async fn sighup_serves_a_renewed_certificate_without_a_restart() {
     }
     assert!(trusted_by(port, &new.ca).await, "the renewed certificate is served");
     assert!(!trusted_by(port, &old.ca).await, "the old one is not");
-    child.kill().expect("kill");
-    let _ = child.wait();
+    drop(child);
 }
