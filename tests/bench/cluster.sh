@@ -69,26 +69,14 @@ fi
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
-has() { [[ ",$2," == *",$1,"* ]]; }
+# has, stop_pid, stop_pids
+# shellcheck source=tests/bench/common.sh
+source "$ROOT/tests/bench/common.sh"
 
 # ----- only what we started is stopped, by pid --------------------------------
 PIDS=()
 PG_DATA=""
 TMP=""
-stop_pid() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIGTERM for 10 s; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 forget_pid() {
   local keep=() p
   for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
@@ -112,9 +100,7 @@ stop_postgres() {
   PG_PID=""
 }
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  PIDS=()
+  stop_pids
   stop_postgres
   [[ -n "$TMP" && -d "$TMP" ]] && rm -rf "$TMP"
   return 0

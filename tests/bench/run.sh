@@ -63,28 +63,14 @@ fi
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
-has() { [[ ",$2," == *",$1,"* ]]; }
+# has, stop_pid, stop_pids
+# shellcheck source=tests/bench/common.sh
+source "$ROOT/tests/bench/common.sh"
 
 # ----- only what we started, and all of it, is stopped on the way out ---------
 PIDS=()
-stop_pid() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIGTERM for 10 s; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  PIDS=()
+  stop_pids
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM

@@ -1,0 +1,28 @@
+# What tests/bench/run.sh and tests/bench/cluster.sh share. Sourced after the
+# script defines log(); uses the script's PIDS array.
+
+# has ITEM LIST: whether the comma-separated LIST holds ITEM.
+has() { [[ ",$2," == *",$1,"* ]]; }
+
+# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaped either way.
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid ignored SIGTERM for 10 s; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# stop_pids: stops every process in PIDS (only what the script started).
+stop_pids() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  PIDS=()
+}
