@@ -69,7 +69,7 @@ fi
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
-# has, stop_pid, stop_pids
+# has, stop_pid, stop_pids, run_load
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
 
@@ -265,15 +265,8 @@ load() {
   pids=$(IFS=,; echo "${NODE_PIDS[*]}")
   # shellcheck disable=SC2046
   log "$setup: chaty-load --url $urls $* (deadline ${deadline}s)"
-  if timeout $((deadline + 30)) "${PIN_LOAD[@]}" "$LOAD" run --url "$urls" --server-pid "$pids" $(aux_args "$setup") \
-    --clk-tck "$CLK_TCK" --deadline "$deadline" --json --label "cluster $setup" \
-    --clients "$CLIENTS" --rooms "$ROOMS" --senders "$SENDERS" --connect-rate 500 "$@" >"$out.tmp"; then
-    mv "$out.tmp" "$out"
-    "$LOAD" show "$out" >&2 || true
-  else
-    warn "$setup: chaty-load failed (exit $?)"
-    [[ -s "$out.tmp" ]] && mv "$out.tmp" "$out"
-  fi
+  run_load "$out" "$setup" "$deadline" --url "$urls" --server-pid "$pids" $(aux_args "$setup") \
+    --label "cluster $setup" --clients "$CLIENTS" --rooms "$ROOMS" --senders "$SENDERS" --connect-rate 500 "$@"
 }
 
 # The nodes' stderr: anything at WARN or above is a finding.

@@ -26,3 +26,19 @@ stop_pids() {
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
   PIDS=()
 }
+
+# run_load OUT WHAT DEADLINE ARGS...: `chaty-load run ARGS` pinned to the load
+# core and bounded by DEADLINE (+30 s), its JSON in OUT and its summary on
+# stderr. A failure is a warning naming WHAT; whatever it wrote is kept.
+run_load() {
+  local out=$1 what=$2 deadline=$3
+  shift 3
+  if timeout $((deadline + 30)) "${PIN_LOAD[@]}" "$LOAD" run --clk-tck "$CLK_TCK" --deadline "$deadline" --json \
+    "$@" >"$out.tmp"; then
+    mv "$out.tmp" "$out"
+    "$LOAD" show "$out" >&2 || true
+  else
+    warn "$what: chaty-load failed (exit $?)"
+    [[ -s "$out.tmp" ]] && mv "$out.tmp" "$out"
+  fi
+}

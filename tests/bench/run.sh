@@ -63,7 +63,7 @@ fi
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
-# has, stop_pid, stop_pids
+# has, stop_pid, stop_pids, run_load
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
 
@@ -209,15 +209,8 @@ load() {
     fi
   fi
   log "($scenario) $name: chaty-load $* (deadline ${deadline}s)"
-  if timeout $((deadline + 30)) "${PIN_LOAD[@]}" "$LOAD" run --url "$SERVER_URL" --protocol "$protocol" \
-    --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" --deadline "$deadline" --json --label "$scenario $name" \
-    "$@" >"$out.tmp"; then
-    mv "$out.tmp" "$out"
-    "$LOAD" show "$out" >&2 || true
-  else
-    warn "($scenario) $name: chaty-load failed (exit $?)"
-    [[ -s "$out.tmp" ]] && mv "$out.tmp" "$out"
-  fi
+  run_load "$out" "($scenario) $name" "$deadline" --url "$SERVER_URL" --protocol "$protocol" \
+    --server-pid "$SERVER_PID" --label "$scenario $name" "$@"
 }
 
 # with_server SCENARIO NAME DB -- load arguments: start, load, stop.
