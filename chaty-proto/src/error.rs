@@ -30,6 +30,9 @@ pub enum ErrorCode {
     Unsupported,
     /// The server failed; nothing was stored.
     Internal,
+    /// The store is behind: the message was refused at once and nothing was
+    /// stored. Send it again, with the same `clientId`, after `retryAfterMs`.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -47,6 +50,7 @@ impl ErrorCode {
             Self::TokenExpired => "token_expired",
             Self::Unsupported => "unsupported",
             Self::Internal => "internal",
+            Self::Overloaded => "overloaded",
         }
     }
 }
