@@ -311,6 +311,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "uptimeSeconds": shared.started.elapsed().as_secs(),
         "connections": shared.open.load(Ordering::Relaxed),
         "epoch": shared.ctx.store.epoch(),
+        "storeBehindMs": u64::try_from(shared.ctx.store.behind().as_millis()).unwrap_or(u64::MAX),
     });
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

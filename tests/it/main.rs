@@ -11,6 +11,7 @@ mod data_safety;
 mod fuzz_corpus;
 mod limits;
 mod moderation;
+mod overload;
 mod people;
 mod proxies;
 mod retention;

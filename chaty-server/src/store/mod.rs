@@ -13,6 +13,7 @@
 //! connection fans the message out. That ordering is what keeps live delivery
 //! in `seq` order; a backend must keep it.
 
+pub mod admission;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -402,15 +403,29 @@ impl Store {
     // ----- messages ----------------------------------------------------------
 
     /// Queues a message. `done` runs once it is committed (or refused), in
-    /// commit order; it must not block. Returns when the message is queued.
+    /// commit order; it must not block. Returns when the message is queued,
+    /// or at once with `overloaded` when the store is too far behind to take
+    /// it ([`admission`]); then nothing is stored and `done` never runs.
     pub async fn post(
         &self,
         post: Post,
         done: impl FnOnce(Result<Posted, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(s) => s.submit(move |db| sqlite::messages::post(db, &post, now_millis()), done).await,
+            Backend::Sqlite(s) => {
+                s.backlog().admit()?;
+                s.submit(move |db| sqlite::messages::post(db, &post, now_millis()), done).await
+            }
             Backend::Postgres(pg) => pg.post(post, now_millis(), done).await,
+        }
+    }
+
+    /// How far behind the store's writer is (the embedded store; a
+    /// PostgreSQL store commits on many connections and reports zero).
+    pub fn behind(&self) -> std::time::Duration {
+        match &self.backend {
+            Backend::Sqlite(s) => s.backlog().behind(),
+            Backend::Postgres(_) => std::time::Duration::ZERO,
         }
     }
 
