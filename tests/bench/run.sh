@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
 # The knobs a caller set, for the record in the report.
-KNOBS="QUICK SCENARIOS SERVERS WARMUP DURATION DRAIN RAMP_RATES RAMP_WARMUP RAMP_DURATION IDLE_CLIENTS
+KNOBS="QUICK SCENARIOS SERVERS WARMUP DURATION DRAIN RAMP_RATES RAMP_WARMUP RAMP_DURATION WRITE_RATES IDLE_CLIENTS
 IDLE_ROOMS IDLE_HOLD DB_MESSAGES HISTORY_CLIENTS HISTORY_RATE QUIET_WAIT COLD_ATTEMPTS SERVER_CORE LOAD_CORE PEERS_DIR
 BENCH_DIR OUT REPORT_ONLY"
 CMD=""
@@ -25,15 +25,17 @@ done
 CMD+="tests/bench/run.sh${*:+ $*}"
 
 QUICK=${QUICK:-0}
-SCENARIOS=${SCENARIOS:-a,b,c,d,e,f}
+SCENARIOS=${SCENARIOS:-a,b,c,d,e,f,w}
 SERVERS=${SERVERS:-chaty,node-ws,bare-rust}
 if [[ "$QUICK" == 1 ]]; then
   WARMUP=${WARMUP:-2}; DURATION=${DURATION:-10}
   RAMP_RATES=${RAMP_RATES:-10,20,40,60}; RAMP_WARMUP=${RAMP_WARMUP:-2}; RAMP_DURATION=${RAMP_DURATION:-5}
+  WRITE_RATES=${WRITE_RATES:-5,10,20,30,40}
   IDLE_HOLD=${IDLE_HOLD:-5}; COLD_ATTEMPTS=${COLD_ATTEMPTS:-3}
 else
   WARMUP=${WARMUP:-5}; DURATION=${DURATION:-30}
   RAMP_RATES=${RAMP_RATES:-10,15,20,25,30,40,50,60,70,80,90}; RAMP_WARMUP=${RAMP_WARMUP:-3}; RAMP_DURATION=${RAMP_DURATION:-10}
+  WRITE_RATES=${WRITE_RATES:-5,7,10,15,20,25,30,40,60,80}
   IDLE_HOLD=${IDLE_HOLD:-10}; COLD_ATTEMPTS=${COLD_ATTEMPTS:-5}
 fi
 DRAIN=${DRAIN:-5}
@@ -76,7 +78,12 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ----- the machine --------------------------------------------------------------
-for tool in cargo timeout date; do
+# jq reads the results (the overload step's rate comes from the writes ramp).
+if ! command -v jq >/dev/null && command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+  log "installing jq (apt-get)"
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq; } >&2 || true
+fi
+for tool in cargo timeout date jq awk; do
   command -v "$tool" >/dev/null || { log "needs $tool"; exit 2; }
 done
 HARD_NOFILE=$(ulimit -Hn)
@@ -303,6 +310,30 @@ if has d "$SCENARIOS"; then
     with_server d "$s" "$(fresh_db "d-$s")" 1 $((IDLE_HOLD + 120)) --clients "$IDLE_CLIENTS" --rooms "$IDLE_ROOMS" \
       --senders 0 --warmup 0 --duration "$IDLE_HOLD" --drain 0 --connect-rate 0 --connect-concurrency 200
   done
+fi
+if has w "$SCENARIOS"; then
+  # (w) writes: 1,000 clients in 500 two-person rooms, every client sending
+  # (a team that mostly talks in DMs), chaty storing every message; ramped.
+  # Chat messages carry a clientId and a ref, so a refusal is counted as such.
+  IFS=, read -r -a WRATES <<<"$WRITE_RATES"
+  for s in "${SERVER_LIST[@]}"; do
+    ids=()
+    [[ "$s" == chaty* ]] && ids=(--client-ids)
+    with_server w "$s" "$(fresh_db "w-$s")" "${#WRATES[@]}" $((RAMP_WARMUP + RAMP_DURATION + 3 + 2 + 6)) \
+      --clients 1000 --rooms 500 --senders 1000 --rates "$WRITE_RATES" --ramp-misses 2 "${ids[@]}" \
+      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain 3 --connect-rate 500
+  done
+  # (o) overload: chaty at 2×, 4× and 8× the highest rate it sustained in (w),
+  # every step run whatever the one before did.
+  if has chaty "$SERVERS" && [[ -s "$RESULTS/w__chaty.json" ]]; then
+    best=$(jq -r '[.steps[] | select(.sustained) | .rate_per_sender] | max // empty' "$RESULTS/w__chaty.json")
+    best=${best:-${WRATES[0]}}
+    over=$(awk -v r="$best" 'BEGIN { printf "%g,%g,%g", 2 * r, 4 * r, 8 * r }')
+    log "(o) overload: chaty sustained $best msg/s per sender; now $over"
+    with_server o chaty "$(fresh_db o-chaty)" 3 $((RAMP_WARMUP + RAMP_DURATION + 3 + 2 + 6)) \
+      --clients 1000 --rooms 500 --senders 1000 --rates "$over" --ramp-continue --client-ids \
+      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain 3 --connect-rate 500
+  fi
 fi
 if has e "$SCENARIOS" || has f "$SCENARIOS"; then
   if has chaty "$SERVERS"; then

@@ -66,6 +66,10 @@ fn render(results: &Results, order: &[String], titles: &BTreeMap<String, String>
             "d" => ("(d) idle connections", idle_rows(&columns)),
             "e" => ("(e) HISTORY pages under load", history_rows(&columns)),
             "f" => ("(f) cold start", cold_rows(&columns)),
+            "w" => ("(w) writes: every client sending, in two-person rooms, all stored", writes_rows(&columns)),
+            "o" => {
+                ("(o) overload: the writes load at 2×, 4× and 8× the highest sustained rate", overload_rows(&columns))
+            }
             _ => ("", load_rows(&columns)),
         };
         let title = if title.is_empty() { scenario.clone() } else { title.to_string() };
@@ -117,10 +121,12 @@ fn describe(scenario: &str, columns: &[&Value]) -> Option<String> {
         if r["rooms"].as_u64() == Some(1) { "" } else { "s" }
     );
     if r["senders"].as_u64().unwrap_or(0) > 0 {
-        let rate = if scenario == "c" {
+        let rate = if matches!(scenario, "c" | "w" | "o") {
             let rates: Vec<String> =
                 r["rates"].as_array().into_iter().flatten().filter_map(Value::as_f64).map(fmt_num).collect();
-            format!("{} msg/s each, step by step until a step is not sustained", rates.join(", "))
+            let until =
+                if scenario == "o" { "each step in turn" } else { "step by step until a step is not sustained" };
+            format!("{} msg/s each, {until}", rates.join(", "))
         } else {
             format!("{} msg/s each", fmt_num(step["rate_per_sender"].as_f64().unwrap_or(0.0)))
         };
@@ -263,6 +269,83 @@ fn load_rows(c: &[&Value]) -> Rows {
 }
 
 fn ramp_rows(c: &[&Value]) -> Rows {
+    let mut rows = steps_rows(c, |s| {
+        let mark = if s["sustained"].as_bool() == Some(true) { "✓" } else { "✗" };
+        let bound = if s["loadgen_cpu_pct"].as_f64().is_some_and(|l| l >= LOAD_BOUND_PCT) { " ⚠" } else { "" };
+        format!(
+            "{mark} {}/s, p99 {} ms, loss {}; CPU {} % (load {} %{bound})",
+            int(&s["deliveries_per_s"]),
+            ms(&s["latency_ms"]["p99"]),
+            loss(s),
+            ms(&s["server_cpu_pct"]),
+            ms(&s["loadgen_cpu_pct"])
+        )
+    });
+    rows.push(row("**highest sustained deliveries/s** (p99 ≤ 50 ms, no loss)", c, |r| {
+        let best = &r["sustained"];
+        if best.is_null() {
+            "none".into()
+        } else {
+            format!("**{}** (p99 {} ms)", int(&best["deliveries_per_s"]), ms(&best["p99_ms"]))
+        }
+    }));
+    rows.push(row("disconnects / ERROR frames", c, trouble));
+    rows
+}
+
+/// Messages stored (chaty) or relayed (the peers) per second in a step.
+fn accepted(s: &Value) -> f64 {
+    s["accepted_msgs_per_s"].as_f64().unwrap_or(0.0)
+}
+
+fn writes_rows(c: &[&Value]) -> Rows {
+    let mut rows = steps_rows(c, |s| {
+        let mark = if s["sustained"].as_bool() == Some(true) { "✓" } else { "✗" };
+        format!(
+            "{mark} {} msg/s, p50 {} / p99 {} ms, loss {}, refused {}; CPU {} %",
+            int(&Value::from(accepted(s))),
+            ms(&s["latency_ms"]["p50"]),
+            ms(&s["latency_ms"]["p99"]),
+            loss(s),
+            int(&s["refused"]),
+            ms(&s["server_cpu_pct"]),
+        )
+    });
+    rows.push(row("**highest sustained messages/s** (p99 ≤ 50 ms, no loss, none refused)", c, |r| {
+        let best = r["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["sustained"].as_bool() == Some(true))
+            .max_by(|a, b| accepted(a).total_cmp(&accepted(b)));
+        match best {
+            Some(s) => format!("**{}** (p99 {} ms)", int(&Value::from(accepted(s))), ms(&s["latency_ms"]["p99"])),
+            None => "none".into(),
+        }
+    }));
+    rows.push(row("disconnects / ERROR frames", c, trouble));
+    rows
+}
+
+fn overload_rows(c: &[&Value]) -> Rows {
+    let mut rows = steps_rows(c, |s| {
+        format!(
+            "{} msg/s stored, {} refused/s; accepted p50 {} / p99 {} ms; loss {}; CPU {} %",
+            int(&Value::from(accepted(s))),
+            int(&s["refused_msgs_per_s"]),
+            ms(&s["latency_ms"]["p50"]),
+            ms(&s["latency_ms"]["p99"]),
+            loss(s),
+            ms(&s["server_cpu_pct"]),
+        )
+    });
+    rows.push(row("server RSS peak (MiB)", c, |r| mib(&r["server"]["rss_peak_kib"])));
+    rows.push(row("disconnects / ERROR frames (other than overloaded)", c, trouble));
+    rows
+}
+
+/// One row per rate any column ran, each cell `cell(step)` or "not run".
+fn steps_rows(c: &[&Value], cell: impl Fn(&Value) -> String) -> Rows {
     let mut rates: Vec<f64> = Vec::new();
     for r in c {
         for s in r["steps"].as_array().into_iter().flatten() {
@@ -274,46 +357,26 @@ fn ramp_rows(c: &[&Value]) -> Rows {
         }
     }
     rates.sort_by(f64::total_cmp);
-    let mut rows: Rows = rates
+    rates
         .iter()
         .map(|&rate| {
             let offered = c
                 .iter()
                 .flat_map(|r| r["steps"].as_array().into_iter().flatten())
                 .find(|s| s["rate_per_sender"].as_f64() == Some(rate))
-                .map(|s| int(&s["offered_per_s"]))
+                .map(|s| format!("{} msg/s, {} deliveries/s", int(&s["offered_msgs_per_s"]), int(&s["offered_per_s"])))
                 .unwrap_or_default();
-            let label = format!("{} msg/s per sender ({offered} offered/s)", fmt_num(rate));
+            let label = format!("{} msg/s per sender (offered {offered})", fmt_num(rate));
             row(&label, c, |r| {
-                let Some(s) =
-                    r["steps"].as_array().into_iter().flatten().find(|s| s["rate_per_sender"].as_f64() == Some(rate))
-                else {
-                    return "not run".into();
-                };
-                let mark = if s["sustained"].as_bool() == Some(true) { "✓" } else { "✗" };
-                let bound =
-                    if s["loadgen_cpu_pct"].as_f64().is_some_and(|l| l >= LOAD_BOUND_PCT) { " ⚠" } else { "" };
-                format!(
-                    "{mark} {}/s, p99 {} ms, loss {}; CPU {} % (load {} %{bound})",
-                    int(&s["deliveries_per_s"]),
-                    ms(&s["latency_ms"]["p99"]),
-                    loss(s),
-                    ms(&s["server_cpu_pct"]),
-                    ms(&s["loadgen_cpu_pct"])
-                )
+                r["steps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["rate_per_sender"].as_f64() == Some(rate))
+                    .map_or_else(|| "not run".into(), &cell)
             })
         })
-        .collect();
-    rows.push(row("**highest sustained deliveries/s** (p99 ≤ 50 ms, no loss)", c, |r| {
-        let best = &r["sustained"];
-        if best.is_null() {
-            "none".into()
-        } else {
-            format!("**{}** (p99 {} ms)", int(&best["deliveries_per_s"]), ms(&best["p99_ms"]))
-        }
-    }));
-    rows.push(row("disconnects / ERROR frames", c, trouble));
-    rows
+        .collect()
 }
 
 fn idle_rows(c: &[&Value]) -> Rows {

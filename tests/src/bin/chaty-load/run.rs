@@ -223,11 +223,9 @@ async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Valu
         let cores_busy = procfs::busy_pct(&cores_w0, &procfs::cpu_ticks_per_core());
         let drain_until = (end + Duration::from_secs_f64(args.drain)).min(deadline);
         loop {
-            let done = sh
-                .step
-                .borrow()
-                .as_ref()
-                .is_none_or(|st| st.delivered >= expected && st.history_ok + st.history_errors >= st.history_sent);
+            let done = sh.step.borrow().as_ref().is_none_or(|st| {
+                st.delivered + st.refused_deliveries >= expected && st.history_ok + st.history_errors >= st.history_sent
+            });
             if done || Instant::now() >= drain_until {
                 break;
             }
@@ -256,10 +254,15 @@ async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Valu
             aux_cpu.insert(name.clone(), json!(secs.map(|c| round(c, 2))));
         }
         let total_cpu = server_cpu.zip(aux_total).map(|(s, a)| s + a);
-        let loss = expected.saturating_sub(st.delivered);
+        // Refused with `overloaded` is told at once: not carried, but not lost.
+        let loss = expected.saturating_sub(st.delivered + st.refused_deliveries);
         let p99_ms = st.latency.value_at_quantile(0.99) as f64 / 1000.0;
-        let sustained =
-            loss == 0 && expected > 0 && !st.latency.is_empty() && p99_ms <= args.max_p99_ms && !deadline_hit;
+        let sustained = loss == 0
+            && st.refused == 0
+            && expected > 0
+            && !st.latency.is_empty()
+            && p99_ms <= args.max_p99_ms
+            && !deadline_hit;
         let history = (args.history_clients > 0).then(|| {
             json!({
                 "clients": args.history_clients,
@@ -282,6 +285,9 @@ async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Valu
             "delivered": st.delivered,
             "loss": loss,
             "loss_pct": if expected > 0 { 100.0 * loss as f64 / expected as f64 } else { 0.0 },
+            "refused": st.refused,
+            "accepted_msgs_per_s": round(st.sent.saturating_sub(st.refused) as f64 / window_s, 1),
+            "refused_msgs_per_s": round(st.refused as f64 / window_s, 1),
             "duplicates": st.duplicates,
             "reorders": st.reorders,
             "offered_per_s": round(expected as f64 / window_s, 1),

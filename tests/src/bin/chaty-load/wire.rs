@@ -149,6 +149,19 @@ pub fn parse_history_ref(r: &str) -> Option<(u32, bool, u64)> {
     Some((step, window, t_us))
 }
 
+/// A chat message's `ref` (with `--client-ids`): `m<step>-<window>-<sender>`.
+pub fn message_ref(step: u32, window: bool, sender: u32) -> String {
+    format!("m{step}-{}-{sender}", u8::from(window))
+}
+
+pub fn parse_message_ref(r: &str) -> Option<(u32, bool, u32)> {
+    let mut parts = r.strip_prefix('m')?.split('-');
+    let step = parts.next()?.parse().ok()?;
+    let window = parts.next()? == "1";
+    let sender = parts.next()?.parse().ok()?;
+    Some((step, window, sender))
+}
+
 /// A JSON string literal (for names and ids that might need escaping).
 pub fn quote(s: &str) -> String {
     serde_json::Value::from(s).to_string()
@@ -178,6 +191,11 @@ mod tests {
         let h = history_ref(1, true, 99);
         let frame = format!(r#"{{"type":"HISTORY","messages":[],"hasMore":true,"ref":"{h}"}}"#);
         assert_eq!(reference(&frame).and_then(parse_history_ref), Some((1, true, 99)));
+        let m = message_ref(3, false, 17);
+        let refusal =
+            format!(r#"{{"type":"ERROR","code":"overloaded","message":"busy","retryAfterMs":50,"ref":"{m}"}}"#);
+        assert_eq!(reference(&refusal).and_then(parse_message_ref), Some((3, false, 17)));
+        assert_eq!(parse_message_ref(&h), None);
         assert!(Target::parse("ws://127.0.0.1:8181/ws").is_ok());
         assert!(Target::parse("ws://localhost:1/").is_ok());
         assert!(Target::parse("ws://[::1]:9/ws").is_ok());

@@ -129,6 +129,11 @@ pub struct RunArgs {
     /// Clock ticks per second of /proc CPU times (`getconf CLK_TCK`).
     #[arg(long, env = "CLK_TCK", default_value_t = 100)]
     pub clk_tck: u64,
+    /// Chat messages also carry a `clientId` and a `ref` (seed frames
+    /// included), so a server's `overloaded` refusal of one is counted as
+    /// refused, not lost.
+    #[arg(long)]
+    pub client_ids: bool,
     /// Print one JSON line instead of the human table.
     #[arg(long)]
     pub json: bool,

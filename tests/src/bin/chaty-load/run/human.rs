@@ -110,6 +110,16 @@ pub fn human(r: &Value) -> String {
             s["duplicates"],
             s["reorders"]
         );
+        if s["refused"].as_u64().unwrap_or(0) > 0 {
+            let _ = writeln!(
+                out,
+                "  {:<20}{} refused (overloaded; {} msg/s accepted, {} msg/s refused)",
+                "overload",
+                s["refused"],
+                num(&s["accepted_msgs_per_s"]),
+                num(&s["refused_msgs_per_s"])
+            );
+        }
         let _ = writeln!(
             out,
             "  {:<20}{} delivered (offered {})",

@@ -98,6 +98,16 @@ fn on_frame(sh: &Shared, tracks: &mut Vec<(u32, Track)>, text: &str) {
                 st.history_latency.saturating_record(now.saturating_sub(t_us).max(1));
             }
         }
+        "ERROR" if wire::string_field(text, wire::CODE) == Some("overloaded") => {
+            // Told at once: refused, not lost (and not an error of the run).
+            if let Some((idx, window, sender)) = wire::reference(text).and_then(wire::parse_message_ref) {
+                let alive = sh.room_alive.borrow()[sh.room_of(sender as usize)];
+                if let Some(st) = sh.step.borrow_mut().as_mut().filter(|st| st.idx == idx && window) {
+                    st.refused += 1;
+                    st.refused_deliveries += alive;
+                }
+            }
+        }
         "ERROR" => {
             sh.error_frames.set(sh.error_frames.get() + 1);
             if let Some((idx, true, _)) = wire::reference(text).and_then(wire::parse_history_ref) {

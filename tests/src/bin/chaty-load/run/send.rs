@@ -96,15 +96,24 @@ pub(super) async fn write_loop(
                 None => {
                     content.clear();
                     Payload { sender, seq, step: plan.idx, window, t_us }.write(&mut content, args.payload_bytes);
+                    let ids = if args.client_ids {
+                        let r = wire::message_ref(plan.idx, window, sender);
+                        format!(r#","clientId":"c{}-{seq}","ref":"{r}""#, sh.nonce)
+                    } else {
+                        String::new()
+                    };
                     match args.protocol {
                         // As the seed's own client writes it: a display name with a space.
                         Protocol::Seed => format!(
-                            r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","userId":"{user}","userName":"User {user}","content":"{content}"}}"#
+                            r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","userId":"{user}","userName":"User {user}","content":"{content}"{ids}}}"#
                         ),
-                        Protocol::Chaty => format!(
+                        Protocol::Chaty if ids.is_empty() => format!(
                             r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","content":"{content}","clientId":"c{}-{seq}"}}"#,
                             sh.nonce
                         ),
+                        Protocol::Chaty => {
+                            format!(r#"{{"type":"CHAT_MESSAGE","roomId":"{room}","content":"{content}"{ids}}}"#)
+                        }
                     }
                 }
             };

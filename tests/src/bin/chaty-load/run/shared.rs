@@ -71,6 +71,10 @@ pub(super) struct StepStats {
     pub(super) delivered: u64,
     pub(super) duplicates: u64,
     pub(super) reorders: u64,
+    /// Messages of the window the server refused with `overloaded`, and the
+    /// deliveries they would have made.
+    pub(super) refused: u64,
+    pub(super) refused_deliveries: u64,
     pub(super) latency: Histogram<u64>,
     pub(super) history_sent: u64,
     pub(super) history_ok: u64,
@@ -87,6 +91,8 @@ impl StepStats {
             delivered: 0,
             duplicates: 0,
             reorders: 0,
+            refused: 0,
+            refused_deliveries: 0,
             latency: new_histogram(),
             history_sent: 0,
             history_ok: 0,
