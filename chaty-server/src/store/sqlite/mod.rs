@@ -286,7 +286,7 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Cmd>, backlog: &Backlog) 
         let indexed = begun.map_err(StoreError::from).and_then(|()| messages::index_pending(&conn));
         let worked = std::time::Instant::now();
         let outcome = indexed.and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from));
-        backlog.committed(n, worked - began, worked.elapsed());
+        backlog.committed(n, worked - began);
         if let Err(e) = &outcome {
             tracing::error!("commit failed, {} jobs refused: {e}", completions.len());
             let _ = conn.execute_batch("ROLLBACK");
