@@ -395,6 +395,42 @@ mod tests {
         assert!(matches!(post(&conn, &p, 0), Err(StoreError::Refused(r)) if r.code == ErrorCode::NotFound));
     }
 
+    #[test]
+    fn a_post_and_a_history_page_reuse_their_prepared_statements() {
+        let (conn, a) = setup();
+        super::super::tune(&conn).expect("tune");
+        let guest = User { guest: true, ..a.clone() };
+        for i in 0..5 {
+            let p = Post {
+                room_id: "general".into(),
+                sender: guest.clone(),
+                display_name: "A Guest".into(),
+                content: format!("m{i}"),
+                client_id: Some(format!("c{i}")),
+                reply_to: None,
+                attachment: None,
+            };
+            post(&conn, &p, i).expect("post");
+            history(
+                &conn,
+                "general",
+                Page { before: Some(i as u64 + 1), limit: Some(10 + i as u64), ..Page::default() },
+            )
+            .expect("history");
+        }
+        // Without the query planner stability guarantee SQLite compiled these
+        // again on every run (a bound value "might" change the plan): more
+        // than half of a post's cost in the profile.
+        for sql in [
+            format!("{SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2"),
+            format!("{SELECT} WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"),
+        ] {
+            let statement = conn.prepare_cached(&sql).expect("cached");
+            assert!(statement.get_status(rusqlite::StatementStatus::Run) >= 5, "{sql}");
+            assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
+
     /// FTS5 checks its index against the messages table.
     fn fts_consistent(conn: &Connection) {
         conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')", [])

@@ -100,8 +100,7 @@ impl Sqlite {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(64);
+        tune(&conn)?;
         schema::migrate(&conn)?;
         // Guests' memberships end with their connections; after a crash or
         // restart none of those connections exist any more.
@@ -217,8 +216,7 @@ impl Readers {
         for i in 0..READERS {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
             let conn = Connection::open_with_flags(path, flags)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            conn.set_prepared_statement_cache_capacity(64);
+            tune(&conn)?;
             let rx = rx.clone();
             threads.push(std::thread::Builder::new().name(format!("chaty-store-reader-{i}")).spawn(move || {
                 // Ends on `None` (close), or when every `Store` (and so every sender) is gone.
@@ -247,6 +245,20 @@ impl Readers {
             let _ = thread.join();
         }
     }
+}
+
+/// What every connection of ours sets: how long to wait for a lock, how
+/// many prepared statements to keep, and the query planner stability
+/// guarantee. Without it, SQLite (built with STAT4) marks statements whose
+/// plan a bound value "might" change, and compiles them again on every new
+/// binding: the dedup lookup of every post and every `HISTORY` page, more
+/// than half of a post's cost in the profile. We run no `ANALYZE`, so a
+/// bound value never had a better plan to offer.
+pub(crate) fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 fn in_savepoint<T>(
