@@ -16,6 +16,16 @@ pub struct Pending {
     pub failed: Option<String>,
     pub reply_to: Option<u64>,
     pub attachment: Option<Attachment>,
+    /// The server was overloaded: the same frame goes again at this time.
+    pub retry_at: Option<Instant>,
+    /// How many times the server said it was overloaded.
+    pub overloaded: u32,
+}
+
+impl Pending {
+    pub fn new(client_id: String, content: String, reply_to: Option<u64>, attachment: Option<Attachment>) -> Self {
+        Self { client_id, content, failed: None, reply_to, attachment, retry_at: None, overloaded: 0 }
+    }
 }
 
 #[derive(Debug, Clone)]

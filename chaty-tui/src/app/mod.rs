@@ -18,6 +18,7 @@
 //!   transfers and presence;
 //! - `people.rs`: profiles, `/whois`, `/users` and the directory;
 //! - `moderation.rs`: `/kick`, `/ban`, `/op`, `/topic`… and being kicked;
+//! - `retry.rs`: resending a message the overloaded server asked to have again;
 //! - `mouse.rs`: clicks and the wheel;
 //! - `overlay.rs`: popups.
 
@@ -30,6 +31,7 @@ mod moderation;
 mod mouse;
 mod overlay;
 mod people;
+mod retry;
 mod rooms;
 mod session;
 
@@ -506,6 +508,7 @@ impl App {
                 }
                 let mut cmds = self.check_idle();
                 cmds.extend(self.people_tick(now));
+                cmds.extend(self.resend_due(now));
                 cmds
             }
             Msg::Net(event) => self.net(event),

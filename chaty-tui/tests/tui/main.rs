@@ -12,6 +12,7 @@ mod moderation;
 mod notify;
 mod people;
 mod pty;
+mod retry;
 mod screens;
 mod support;
 mod tls;
