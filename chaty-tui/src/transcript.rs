@@ -170,6 +170,8 @@ pub struct Transcript {
     /// (message id, first line, one past its last line)
     pub spans: Vec<(u64, usize, usize)>,
     pub marker: Option<usize>,
+    /// (line, span) of each sender's name, for `[colors] sender`.
+    pub names: Vec<(usize, usize)>,
 }
 
 /// One line of a message's extras (quote, attachment, reactions, status),
@@ -235,6 +237,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let mut out = Vec::new();
     let mut spans_of = Vec::new();
     let mut marker = None;
+    let mut name_spans = Vec::new();
     // Sender, display name, time, day of the message before: a new header
     // when any changes (a rename shows at once).
     let mut last: Option<(&str, &str, i64, chrono::NaiveDate)> = None;
@@ -291,11 +294,13 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
                 spans.push(Span::styled(format!("{time} "), dim));
                 if compact {
                     if !action {
+                        name_spans.push((out.len(), spans.len()));
                         spans.push(Span::styled(format!("{name}: "), name_style));
                     }
                 } else if grouped || action {
                     spans.push(Span::raw(" ".repeat(name_cols + 1)));
                 } else {
+                    name_spans.push((out.len(), spans.len()));
                     spans.push(Span::styled(fit(&name, name_cols), name_style));
                     spans.push(Span::raw(" "));
                 }
@@ -370,7 +375,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         }
         extra(&mut out, indent, vec![Span::styled(status, style.add_modifier(Modifier::ITALIC))]);
     }
-    Transcript { lines: out, spans: spans_of, marker }
+    Transcript { lines: out, spans: spans_of, marker, names: name_spans }
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         people::picker(frame, area, picker);
     }
     if let Some(whois) = &app.people.whois {
-        people::whois(frame, area, whois, app.wall_ms);
+        people::whois(frame, area, whois, app);
     }
 }
 
@@ -249,6 +249,9 @@ fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let mut style = if room.removed.is_some() || quiet { DIM } else { Style::default() };
         if room.unread > 0 && !quiet {
             style = style.add_modifier(Modifier::BOLD);
+            if let Some(color) = app.theme.unread() {
+                style = style.fg(color);
+            }
         }
         if i == app.current {
             style = style.add_modifier(Modifier::REVERSED);
@@ -287,7 +290,13 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     };
     let selected = app.selected().map(|m| m.id);
-    let lines = transcript::build(room, &app.me, inner.width, app.utc_offset, selected).lines;
+    let transcript = transcript::build(room, &app.me, inner.width, app.utc_offset, selected);
+    let mut lines = transcript.lines;
+    for &(line, span) in &transcript.names {
+        if let Some(span) = lines.get_mut(line).and_then(|l| l.spans.get_mut(span)) {
+            span.style.fg = span.style.fg.map(|own| app.theme.sender(own));
+        }
+    }
     let height = usize::from(inner.height);
     let end = lines.len().saturating_sub(room.scroll);
     let start = end.saturating_sub(height);
@@ -325,7 +334,7 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
         (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), sanitize::line(room.display_name(m)).to_lowercase())
     });
     for m in members {
-        lines.extend(people::member(room, &names, m, usize::from(inner.width), app.wall_ms));
+        lines.extend(people::member(room, &names, m, usize::from(inner.width), app));
     }
     // The wheel over the list scrolls it.
     let lines: Vec<Line<'static>> = lines.into_iter().skip(app.members_scroll).collect();
