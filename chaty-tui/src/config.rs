@@ -11,6 +11,7 @@ use chaty_server::private;
 use serde::{Deserialize, Serialize};
 
 use crate::keymap::Keymap;
+use crate::links::Opener;
 use crate::notify::Notifier;
 use crate::theme::Theme;
 
@@ -28,6 +29,9 @@ pub struct Config {
     /// The argv `notify = "command"` runs, `{title}` and `{body}` filled in
     /// (no shell): `["notify-send", "{title}", "{body}"]`.
     pub notify_command: Option<Vec<String>>,
+    /// The argv `o` opens a link with, `{url}` filled in (no shell), e.g.
+    /// `["firefox", "--new-tab", "{url}"]`; unset: the platform's opener.
+    pub open_command: Option<Vec<String>>,
     /// Show yourself away after this many minutes without a key (0: never). Default 10.
     pub away_after_minutes: Option<u64>,
     /// The `--ca` file last given (absolute), trusted when `--ca` is not.
@@ -51,10 +55,11 @@ pub struct Looks {
     pub theme: Theme,
     pub keymap: Keymap,
     pub notifier: Notifier,
+    pub opener: Opener,
 }
 
 impl Config {
-    /// Checks `theme`, `[colors]` and `[keys]`; `no_color` is `NO_COLOR`'s
+    /// Checks `theme`, `[colors]`, `[keys]` and the commands; `no_color` is `NO_COLOR`'s
     /// being set. An error names what is wrong.
     pub fn looks(&self, no_color: bool) -> Result<Looks, String> {
         Ok(Looks {
@@ -62,6 +67,7 @@ impl Config {
             theme: Theme::new(self.theme.as_deref().unwrap_or("terminal"), &self.colors, no_color)?,
             keymap: Keymap::from_config(&self.keys)?,
             notifier: Notifier::from_config(self.notify.as_deref(), self.notify_command.as_deref())?,
+            opener: Opener::from_config(self.open_command.as_deref())?,
         })
     }
 
@@ -81,6 +87,7 @@ impl Config {
             bell: Some(self.bell.unwrap_or(true)),
             notify: Some(looks.notifier.name().to_string()),
             notify_command: self.notify_command.clone(),
+            open_command: self.open_command.clone(),
             away_after_minutes: Some(self.away_after_minutes.unwrap_or(10)),
             ca: self.ca.clone(),
             mouse: Some(looks.mouse),
@@ -88,7 +95,20 @@ impl Config {
             colors,
             keys,
         };
-        toml::to_string(&full).map_err(|e| e.to_string())
+        let text = toml::to_string(&full).map_err(|e| e.to_string())?;
+        // The commands have no value to spell out when unset: say what
+        // unset means, above the first table (where they would go).
+        let mut unset = String::new();
+        if full.notify_command.is_none() {
+            unset.push_str(
+                "# notify_command = [\"notify-send\", \"{title}\", \"{body}\"]   # for notify = \"command\"\n",
+            );
+        }
+        if full.open_command.is_none() {
+            unset.push_str("# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener\n");
+        }
+        let at = text.find("\n[").map_or(text.len(), |i| i + 1);
+        Ok(format!("{}{unset}{}", &text[..at], &text[at..]))
     }
 }
 
@@ -317,6 +337,7 @@ mod tests {
             bell: Some(false),
             notify: Some("command".into()),
             notify_command: Some(vec!["notify-send".into(), "{title}".into(), "{body}".into()]),
+            open_command: Some(vec!["firefox".into(), "{url}".into()]),
             away_after_minutes: Some(0),
             ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
             mouse: Some(false),

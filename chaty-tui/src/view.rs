@@ -15,6 +15,7 @@ use crate::sanitize;
 use crate::transcript;
 use crate::words;
 
+mod media;
 mod people;
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -70,7 +71,7 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
     }
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
@@ -187,6 +188,9 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         lines.extend(people::switcher_people(app, rooms.len(), sw.selected, room_left, width));
         popup(frame, area, "Rooms and people (Enter, Esc)", lines);
     }
+    if let Some(chooser) = &app.link_chooser {
+        media::link_chooser(frame, area, chooser);
+    }
     if let Some(picker) = &app.people.picker {
         people::picker(frame, area, picker);
     }
@@ -217,7 +221,7 @@ fn overlay_popup(frame: &mut Frame<'_>, area: Rect, overlay: &Overlay, scroll: u
     frame.render_widget(Paragraph::new(shown).block(block), p.rect);
 }
 
-fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
+pub(super) fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
     let width = lines.iter().map(Line::width).max().unwrap_or(0).max(title.width() + 4) as u16 + 4;
     let rect = centered(area, width.max(30), lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
@@ -349,7 +353,7 @@ fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(format!(" {text}"), if *error { Style::default().fg(Color::Red) } else { DIM })
     } else if let Mode::Select { .. } = app.mode {
         Line::styled(
-            " j/k move · r reply · e edit · d delete · 1-6 react · + react… · c copy · s save file · Esc done",
+            " j/k move · r reply · e edit · d delete · 1-6 react · c copy · o open link · y copy link · s save · Esc",
             hint,
         )
     } else if let Some(text) = compose_text(app) {
@@ -429,8 +433,11 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
     frame.render_widget(Paragraph::new(shown).scroll((0, scroll_x as u16)), inner);
     let x = inner.x + (col + 2 - scroll_x) as u16;
     let y = inner.y + (row - first) as u16;
-    let popup_open =
-        app.overlay.is_some() || app.switcher.is_some() || app.people.picker.is_some() || app.people.whois.is_some();
+    let popup_open = app.overlay.is_some()
+        || app.switcher.is_some()
+        || app.link_chooser.is_some()
+        || app.people.picker.is_some()
+        || app.people.whois.is_some();
     if !popup_open && x < inner.right() && y < inner.bottom() {
         frame.set_cursor_position((x, y));
     }

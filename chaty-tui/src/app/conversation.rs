@@ -244,6 +244,8 @@ impl App {
                 return vec![Cmd::Copy(message.content.clone())];
             }
             KeyCode::Char('s') => return self.download(&message),
+            KeyCode::Char('o') if !message.deleted => return self.message_links(&message, super::LinkAction::Open),
+            KeyCode::Char('y') if !message.deleted => return self.message_links(&message, super::LinkAction::Copy),
             _ => {}
         }
         Vec::new()

@@ -19,6 +19,7 @@
 //! - `people.rs`: profiles, `/whois`, `/users` and the directory;
 //! - `moderation.rs`: `/kick`, `/ban`, `/op`, `/topic`… and being kicked;
 //! - `retry.rs`: resending a message the overloaded server asked to have again;
+//! - `links.rs`: opening and copying a message's links (`o`, `y`);
 //! - `mouse.rs`: clicks and the wheel;
 //! - `overlay.rs`: popups.
 
@@ -27,6 +28,7 @@ mod compose;
 mod conversation;
 mod frames;
 mod keys;
+mod links;
 mod moderation;
 mod mouse;
 mod overlay;
@@ -50,6 +52,7 @@ use crate::keymap::Keymap;
 use crate::room::Room;
 use crate::theme::Theme;
 pub use conversation::{QUICK_REACTIONS, human_size};
+pub use links::{LinkAction, LinkChooser};
 pub use people::{People, Picker, Whois};
 pub use session::normalize_url;
 
@@ -207,6 +210,9 @@ pub enum Cmd {
     Copy(String),
     /// Open the draft in `$VISUAL`/`$EDITOR` and answer with [`Msg::Edited`].
     EditDraft(String),
+    /// Open a link (already checked: http, https or mailto) with
+    /// `open_command` or the platform's opener.
+    Open(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +322,8 @@ pub struct App {
     /// How far the open overlay is scrolled (it scrolls when taller than the screen).
     pub overlay_scroll: usize,
     pub switcher: Option<Switcher>,
+    /// "Which link?" for `o` and `y` on a message with several.
+    pub link_chooser: Option<LinkChooser>,
     pub bell: bool,
     /// Desktop notifications are on (`notify` is not `"off"`).
     pub notifications: bool,
@@ -381,6 +389,7 @@ impl App {
             overlay: None,
             overlay_scroll: 0,
             switcher: None,
+            link_chooser: None,
             bell: true,
             notifications: true,
             focused: true,

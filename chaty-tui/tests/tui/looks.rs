@@ -116,6 +116,7 @@ fn config_keeps_the_new_tables_and_print_config_spells_out_every_default() {
         "next_unread = \"alt-a\"",
         "switcher = \"ctrl-g\"",
         "server = \"ws://h/ws\"",
+        "# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener",
         "sender = \"theme\"",
         "unread = \"theme\"",
     ] {
@@ -176,4 +177,23 @@ fn every_role_in_colors_is_honoured() {
     // And NO_COLOR still wins.
     let buf = themed("dark", &[("sender", "red")], true);
     assert_eq!(cells_of(&buf, "carol ")[0].fg, Color::Reset);
+}
+
+#[test]
+fn a_bad_open_command_is_named() {
+    let bad =
+        [("open_command = []", "open_command is empty"), ("open_command = [\"firefox\"]", "open_command has no {url}")];
+    for (text, expected) in bad {
+        let config: Config = toml::from_str(text).expect("parses");
+        let err = config.looks(false).expect_err(text);
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+    let config: Config = toml::from_str("open_command = [\"firefox\", \"{url}\"]\n").expect("ok");
+    assert!(config.looks(false).is_ok());
+    let out = config.effective("ws://h/ws", "al").expect("effective");
+    assert!(out.contains("open_command = [\"firefox\", \"{url}\"]"), "{out}");
+    assert!(!out.contains("# open_command"), "{out}");
+    // A wrong type is named by the parser, with the key.
+    let err = toml::from_str::<Config>("open_command = \"firefox {url}\"").expect_err("type").to_string();
+    assert!(err.contains("open_command"), "{err}");
 }

@@ -8,6 +8,7 @@ mod conversation;
 mod e2e;
 mod local;
 mod looks;
+mod media;
 mod moderation;
 mod notify;
 mod people;
