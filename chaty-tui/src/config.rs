@@ -32,6 +32,10 @@ pub struct Config {
     /// The argv `o` opens a link with, `{url}` filled in (no shell), e.g.
     /// `["firefox", "--new-tab", "{url}"]`; unset: the platform's opener.
     pub open_command: Option<Vec<String>>,
+    /// Previews of image attachments in the transcript (`v` shows one anyway). Default false.
+    pub image_previews: Option<bool>,
+    /// The largest image previewed, in MiB (1 to 1024). Default 10.
+    pub max_image_mib: Option<u64>,
     /// Show yourself away after this many minutes without a key (0: never). Default 10.
     pub away_after_minutes: Option<u64>,
     /// The `--ca` file last given (absolute), trusted when `--ca` is not.
@@ -56,10 +60,26 @@ pub struct Looks {
     pub keymap: Keymap,
     pub notifier: Notifier,
     pub opener: Opener,
+    /// `image_previews`.
+    pub inline_images: bool,
+    /// `max_image_mib`, in bytes.
+    pub max_image_bytes: u64,
+}
+
+/// `max_image_mib` when unset.
+pub const DEFAULT_MAX_IMAGE_MIB: u64 = 10;
+
+/// `max_image_mib` checked, in bytes.
+fn max_image_bytes(mib: Option<u64>) -> Result<u64, String> {
+    match mib.unwrap_or(DEFAULT_MAX_IMAGE_MIB) {
+        mib @ 1..=1024 => Ok(mib * 1024 * 1024),
+        other => Err(format!("max_image_mib = {other}: use 1 to 1024 (MiB)")),
+    }
 }
 
 impl Config {
-    /// Checks `theme`, `[colors]`, `[keys]` and the commands; `no_color` is `NO_COLOR`'s
+    /// Checks `theme`, `[colors]`, `[keys]`, the commands and the image
+    /// settings; `no_color` is `NO_COLOR`'s
     /// being set. An error names what is wrong.
     pub fn looks(&self, no_color: bool) -> Result<Looks, String> {
         Ok(Looks {
@@ -68,6 +88,8 @@ impl Config {
             keymap: Keymap::from_config(&self.keys)?,
             notifier: Notifier::from_config(self.notify.as_deref(), self.notify_command.as_deref())?,
             opener: Opener::from_config(self.open_command.as_deref())?,
+            inline_images: self.image_previews.unwrap_or(false),
+            max_image_bytes: max_image_bytes(self.max_image_mib)?,
         })
     }
 
@@ -88,6 +110,8 @@ impl Config {
             notify: Some(looks.notifier.name().to_string()),
             notify_command: self.notify_command.clone(),
             open_command: self.open_command.clone(),
+            image_previews: Some(looks.inline_images),
+            max_image_mib: Some(looks.max_image_bytes / (1024 * 1024)),
             away_after_minutes: Some(self.away_after_minutes.unwrap_or(10)),
             ca: self.ca.clone(),
             mouse: Some(looks.mouse),
@@ -338,6 +362,8 @@ mod tests {
             notify: Some("command".into()),
             notify_command: Some(vec!["notify-send".into(), "{title}".into(), "{body}".into()]),
             open_command: Some(vec!["firefox".into(), "{url}".into()]),
+            image_previews: Some(true),
+            max_image_mib: Some(2),
             away_after_minutes: Some(0),
             ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
             mouse: Some(false),

@@ -16,6 +16,7 @@ pub mod local;
 pub mod net;
 pub mod notify;
 pub mod people;
+pub mod preview;
 pub mod room;
 pub mod sanitize;
 pub mod theme;
@@ -125,6 +126,8 @@ pub fn run(cli: Cli) -> Result<()> {
         let opener = looks.opener;
         app.keymap = looks.keymap;
         app.theme = looks.theme;
+        app.previews.max_bytes = looks.max_image_bytes;
+        app.previews.inline = looks.inline_images;
         let result = ui(
             app,
             Runner {
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 notifier,
                 tmux: std::env::var_os("TMUX").is_some(),
                 opener,
+                picker: std::sync::Arc::new(ratatui_image::picker::Picker::halfblocks()),
             },
         )
         .await;
@@ -179,21 +183,23 @@ fn restore_terminal() {
     );
 }
 
-fn setup_terminal(mouse: bool) -> Result<Term> {
+/// The terminal, taken, and whether it answers queries.
+fn setup_terminal(mouse: bool) -> Result<(Term, bool)> {
     // A panic must leave a usable terminal behind before it prints.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         previous(info);
     }));
-    take_terminal(mouse)?;
-    Ok(Terminal::new(CrosstermBackend::new(std::io::stdout()))?)
+    let answers = take_terminal(mouse)?;
+    Ok((Terminal::new(CrosstermBackend::new(std::io::stdout()))?, answers))
 }
 
 /// Raw mode, the alternate screen, the mouse, bracketed paste and (where
 /// the terminal has them) the keyboard enhancements; [`restore_terminal`]
-/// undoes all of it.
-fn take_terminal(mouse: bool) -> Result<()> {
+/// undoes all of it. True if the terminal answered the keyboard query (a
+/// terminal that answers nothing leaves it unanswered for 2 s).
+fn take_terminal(mouse: bool) -> Result<bool> {
     terminal::enable_raw_mode().context("this needs an interactive terminal")?;
     let mut out = std::io::stdout();
     execute!(
@@ -206,12 +212,13 @@ fn take_terminal(mouse: bool) -> Result<()> {
     if mouse {
         execute!(out, crossterm::event::EnableMouseCapture)?;
     }
-    if terminal::supports_keyboard_enhancement().unwrap_or(false) {
+    let enhancement = terminal::supports_keyboard_enhancement();
+    if matches!(enhancement, Ok(true)) {
         // Lets terminals that can report Shift-Enter do so.
         let flags = crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES;
         let _ = execute!(out, crossterm::event::PushKeyboardEnhancementFlags(flags));
     }
-    Ok(())
+    Ok(enhancement.is_ok())
 }
 
 /// Hands the terminal to `$VISUAL`/`$EDITOR` for the draft and takes it
@@ -220,7 +227,7 @@ fn external_edit(terminal: &mut Term, draft: &str, mouse: bool) -> Result<Option
     restore_terminal();
     let editor = editor::command(|name| std::env::var(name).ok());
     let outcome = editor::edit(&editor, draft, &std::env::temp_dir()).map_err(|e| format!("{e:#}"));
-    if let Err(e) = take_terminal(mouse).and_then(|()| Ok(terminal.clear()?)) {
+    if let Err(e) = take_terminal(mouse).and_then(|_| Ok(terminal.clear()?)) {
         tracing::warn!("taking the terminal back: {e:#}");
     }
     outcome
@@ -274,10 +281,23 @@ struct Runner<'a> {
     tmux: bool,
     /// `open_command` in config.toml, or the platform's opener.
     opener: links::Opener,
+    /// How images are drawn (kitty, sixel, iTerm2 or half-blocks): asked
+    /// of the terminal once it is ours.
+    picker: std::sync::Arc<ratatui_image::picker::Picker>,
 }
 
-async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
-    let mut terminal = setup_terminal(runner.mouse)?;
+async fn ui(mut app: App, mut runner: Runner<'_>) -> Result<()> {
+    let (mut terminal, answers) = setup_terminal(runner.mouse)?;
+    // How to draw images (kitty, sixel, iTerm2), asked before the key
+    // reader starts: the answers come on stdin. Only of a terminal that
+    // answered the keyboard query: the asking reads stdin until an answer
+    // comes, and would eat the keys typed into one that never answers.
+    // Otherwise, half-blocks.
+    if answers {
+        if let Ok(picker) = ratatui_image::picker::Picker::from_query_stdio() {
+            runner.picker = std::sync::Arc::new(picker);
+        }
+    }
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
@@ -344,6 +364,26 @@ where
     Ok(())
 }
 
+/// Fetches an image (within `max_image_mib`) and decodes it on a blocking
+/// thread, answering with [`Msg::Preview`].
+fn preview_task(app: &App, events: &mpsc::Sender<Msg>, runner: &Runner<'_>, cmd: Cmd) -> Result<()> {
+    let Cmd::Preview { attachment, cols, rows, inline } = cmd else { return Ok(()) };
+    let token = app.session.as_ref().map(|s| s.token.clone()).unwrap_or_default();
+    let endpoint = transfer::Endpoint::new(&app.server, &token, runner.tls.config.clone())?;
+    let (events, picker, max_bytes) = (events.clone(), runner.picker.clone(), app.previews.max_bytes);
+    tokio::spawn(async move {
+        let file_id = attachment.file_id.clone();
+        let outcome = match transfer::fetch(&endpoint, &file_id, max_bytes).await {
+            Ok(bytes) => tokio::task::spawn_blocking(move || preview::picture(&picker, &bytes, cols, rows))
+                .await
+                .unwrap_or_else(|e| Err(format!("no preview: {e}"))),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        let _ = events.send(Msg::Preview { file_id, inline, outcome }).await;
+    });
+    Ok(())
+}
+
 fn carry_out(
     cmd: Cmd,
     app: &mut App,
@@ -399,6 +439,7 @@ fn carry_out(
         }),
         // Handled by `ui`, which owns the key reader.
         Cmd::EditDraft(_) => Ok(()),
+        cmd @ Cmd::Preview { .. } => preview_task(app, events, runner, cmd),
         Cmd::Open(url) => {
             let outcome = open_link(&runner.opener, &url);
             if let Err(e) = &outcome {

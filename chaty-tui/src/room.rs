@@ -70,6 +70,9 @@ pub struct Room {
     pub removed: Option<String>,
     /// What this room notifies me of, as the server keeps it (`SET_NOTIFY`).
     pub notify: NotifyLevel,
+    /// Rows kept under a message for its image preview (`image_previews`),
+    /// by message id: set once the preview is ready.
+    pub image_rows: BTreeMap<u64, u16>,
 }
 
 impl Room {
@@ -100,6 +103,7 @@ impl Room {
             admins: Vec::new(),
             removed: None,
             notify: NotifyLevel::default_for(if id.starts_with("dm:") { RoomKind::Dm } else { RoomKind::Room }),
+            image_rows: BTreeMap::new(),
         }
     }
 

@@ -213,6 +213,19 @@ pub struct Transcript {
     pub marker: Option<usize>,
     /// (line, span) of each sender's name, for `[colors] sender`.
     pub names: Vec<(usize, usize)>,
+    /// Inline image previews: where each goes.
+    pub images: Vec<ImageSlot>,
+}
+
+/// Blank lines kept for an image preview, drawn over by the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSlot {
+    pub file_id: String,
+    /// The first of the lines, and how many.
+    pub line: usize,
+    pub rows: u16,
+    /// The column it starts at.
+    pub indent: usize,
 }
 
 /// One line of a message's extras (quote, attachment, reactions, status),
@@ -279,6 +292,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let mut spans_of = Vec::new();
     let mut marker = None;
     let mut name_spans = Vec::new();
+    let mut images = Vec::new();
     // Sender, display name, time, day of the message before: a new header
     // when any changes (a rename shows at once).
     let mut last: Option<(&str, &str, i64, chrono::NaiveDate)> = None;
@@ -358,6 +372,10 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         if let Some(a) = &m.attachment {
             let label = format!("📎 {} ({})", sanitize::line(&a.name), crate::app::human_size(a.size));
             extra(&mut out, indent, vec![Span::styled(label, Style::default().fg(Color::Blue))]);
+            if let Some(&rows) = room.image_rows.get(&m.id) {
+                images.push(ImageSlot { file_id: a.file_id.clone(), line: out.len(), rows, indent });
+                out.extend((0..rows).map(|_| Line::raw("")));
+            }
         }
         if !m.reactions.is_empty() {
             extra(&mut out, indent, reactions(m, me));
@@ -417,7 +435,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         }
         extra(&mut out, indent, vec![Span::styled(status, style.add_modifier(Modifier::ITALIC))]);
     }
-    Transcript { lines: out, spans: spans_of, marker, names: name_spans }
+    Transcript { lines: out, spans: spans_of, marker, names: name_spans, images }
 }
 
 #[cfg(test)]

@@ -191,6 +191,9 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     if let Some(chooser) = &app.link_chooser {
         media::link_chooser(frame, area, chooser);
     }
+    if let Some(view) = &app.previews.open {
+        media::image_preview(frame, area, view);
+    }
     if let Some(picker) = &app.people.picker {
         people::picker(frame, area, picker);
     }
@@ -305,17 +308,23 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let end = lines.len().saturating_sub(room.scroll);
     let start = end.saturating_sub(height);
     let mut shown: Vec<Line<'static>> = lines[start..end].to_vec();
+    // Where transcript line `first` is drawn (row `row0`): the note may push it down.
+    let (mut first, mut row0) = (start, 0);
     if start == 0 && (room.loading_older || room.has_older) {
         let note = if room.loading_older { "loading older messages…" } else { "scroll up for older messages" };
         if shown.len() >= height && !shown.is_empty() {
             shown.remove(0);
+            first += 1;
         }
         shown.insert(0, Line::styled(note, DIM));
+        row0 = 1;
     }
     if room.messages.is_empty() && room.pending.is_empty() && !room.has_older {
         shown.push(Line::styled(format!("This is the start of {}.", sanitize::line(&room.label(&app.me))), DIM));
     }
     frame.render_widget(Paragraph::new(shown), inner);
+    let visible = first..end.min(first + height.saturating_sub(row0));
+    media::inline_images(frame, app, &transcript.images, visible, Rect { y: inner.y + row0 as u16, ..inner });
     if room.new_below && room.scroll > 0 {
         let y = inner.bottom().saturating_sub(1);
         let marker = Line::styled(" ↓ new messages below (End) ", Style::default().fg(Color::Black).bg(Color::Yellow));
@@ -353,7 +362,7 @@ fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(format!(" {text}"), if *error { Style::default().fg(Color::Red) } else { DIM })
     } else if let Mode::Select { .. } = app.mode {
         Line::styled(
-            " j/k move · r reply · e edit · d delete · 1-6 react · c copy · o open link · y copy link · s save · Esc",
+            " j/k move · r reply · e edit · d delete · 1-6 react · c copy · o open link · y copy link · v view · s save · Esc",
             hint,
         )
     } else if let Some(text) = compose_text(app) {
@@ -436,6 +445,7 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
     let popup_open = app.overlay.is_some()
         || app.switcher.is_some()
         || app.link_chooser.is_some()
+        || app.previews.open.is_some()
         || app.people.picker.is_some()
         || app.people.whois.is_some();
     if !popup_open && x < inner.right() && y < inner.bottom() {

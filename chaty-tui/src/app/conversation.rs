@@ -246,6 +246,7 @@ impl App {
             KeyCode::Char('s') => return self.download(&message),
             KeyCode::Char('o') if !message.deleted => return self.message_links(&message, super::LinkAction::Open),
             KeyCode::Char('y') if !message.deleted => return self.message_links(&message, super::LinkAction::Copy),
+            KeyCode::Char('v') if !message.deleted => return self.view_image(&message),
             _ => {}
         }
         Vec::new()

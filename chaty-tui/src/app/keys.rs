@@ -32,6 +32,9 @@ impl App {
         if self.link_chooser.is_some() {
             return self.link_chooser_key(key);
         }
+        if self.previews.open.is_some() {
+            return self.preview_key(key);
+        }
         if self.search.is_some() {
             return self.search_key(key);
         }

@@ -20,6 +20,7 @@
 //! - `moderation.rs`: `/kick`, `/ban`, `/op`, `/topic`… and being kicked;
 //! - `retry.rs`: resending a message the overloaded server asked to have again;
 //! - `links.rs`: opening and copying a message's links (`o`, `y`);
+//! - `previews.rs`: image previews (`v`);
 //! - `mouse.rs`: clicks and the wheel;
 //! - `overlay.rs`: popups.
 
@@ -33,6 +34,7 @@ mod moderation;
 mod mouse;
 mod overlay;
 mod people;
+mod previews;
 mod retry;
 mod rooms;
 mod session;
@@ -54,6 +56,7 @@ use crate::theme::Theme;
 pub use conversation::{QUICK_REACTIONS, human_size};
 pub use links::{LinkAction, LinkChooser};
 pub use people::{People, Picker, Whois};
+pub use previews::{PreviewState, PreviewView, Previews};
 pub use session::normalize_url;
 
 /// Everything that can happen to the app.
@@ -74,6 +77,13 @@ pub enum Msg {
     Tick,
     Net(NetEvent),
     Transfer(TransferEvent),
+    /// An image preview fetched and decoded (off the UI thread), or why not.
+    Preview {
+        file_id: String,
+        /// For the transcript (`image_previews`), not `v`'s.
+        inline: bool,
+        outcome: Result<crate::preview::Picture, String>,
+    },
 }
 
 /// Progress and outcome of a file upload or download.
@@ -213,6 +223,14 @@ pub enum Cmd {
     /// Open a link (already checked: http, https or mailto) with
     /// `open_command` or the platform's opener.
     Open(String),
+    /// Fetch (at most `max_image_mib`) and decode an image, fitted to
+    /// `cols`×`rows` cells, off the UI thread; answer with [`Msg::Preview`].
+    Preview {
+        attachment: proto::Attachment,
+        cols: u16,
+        rows: u16,
+        inline: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +342,8 @@ pub struct App {
     pub switcher: Option<Switcher>,
     /// "Which link?" for `o` and `y` on a message with several.
     pub link_chooser: Option<LinkChooser>,
+    /// Image previews (`v`).
+    pub previews: Previews,
     pub bell: bool,
     /// Desktop notifications are on (`notify` is not `"off"`).
     pub notifications: bool,
@@ -390,6 +410,7 @@ impl App {
             overlay_scroll: 0,
             switcher: None,
             link_chooser: None,
+            previews: Previews::default(),
             bell: true,
             notifications: true,
             focused: true,
@@ -460,6 +481,7 @@ impl App {
             cmds.extend(self.replay_typeahead(now, true));
         }
         cmds.extend(self.mark_viewed());
+        cmds.extend(self.want_inline_previews());
         cmds
     }
 
@@ -522,6 +544,10 @@ impl App {
             }
             Msg::Net(event) => self.net(event),
             Msg::Transfer(event) => self.transfer(event),
+            Msg::Preview { file_id, inline, outcome } => {
+                self.preview_done(&file_id, inline, outcome);
+                Vec::new()
+            }
         }
     }
 }

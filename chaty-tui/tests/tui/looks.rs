@@ -116,6 +116,8 @@ fn config_keeps_the_new_tables_and_print_config_spells_out_every_default() {
         "next_unread = \"alt-a\"",
         "switcher = \"ctrl-g\"",
         "server = \"ws://h/ws\"",
+        "image_previews = false",
+        "max_image_mib = 10",
         "# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener",
         "sender = \"theme\"",
         "unread = \"theme\"",
@@ -180,20 +182,28 @@ fn every_role_in_colors_is_honoured() {
 }
 
 #[test]
-fn a_bad_open_command_is_named() {
-    let bad =
-        [("open_command = []", "open_command is empty"), ("open_command = [\"firefox\"]", "open_command has no {url}")];
+fn bad_open_command_and_image_settings_are_named() {
+    let bad = [
+        ("open_command = []", "open_command is empty"),
+        ("open_command = [\"firefox\"]", "open_command has no {url}"),
+        ("max_image_mib = 0", "max_image_mib = 0: use 1 to 1024"),
+        ("max_image_mib = 4096", "max_image_mib = 4096"),
+    ];
     for (text, expected) in bad {
         let config: Config = toml::from_str(text).expect("parses");
         let err = config.looks(false).expect_err(text);
         assert!(err.contains(expected), "{text}: {err}");
     }
-    let config: Config = toml::from_str("open_command = [\"firefox\", \"{url}\"]\n").expect("ok");
-    assert!(config.looks(false).is_ok());
+    let config: Config =
+        toml::from_str("open_command = [\"firefox\", \"{url}\"]\nimage_previews = true\nmax_image_mib = 2\n")
+            .expect("ok");
+    let looks = config.looks(false).expect("good");
+    assert!(looks.inline_images);
+    assert_eq!(looks.max_image_bytes, 2 * 1024 * 1024);
     let out = config.effective("ws://h/ws", "al").expect("effective");
     assert!(out.contains("open_command = [\"firefox\", \"{url}\"]"), "{out}");
     assert!(!out.contains("# open_command"), "{out}");
     // A wrong type is named by the parser, with the key.
-    let err = toml::from_str::<Config>("open_command = \"firefox {url}\"").expect_err("type").to_string();
-    assert!(err.contains("open_command"), "{err}");
+    let err = toml::from_str::<Config>("image_previews = \"yes\"").expect_err("type").to_string();
+    assert!(err.contains("image_previews"), "{err}");
 }

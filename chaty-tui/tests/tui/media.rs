@@ -1,10 +1,13 @@
-//! Links in messages: URLs underlined, `o` opens (asking which when there
-//! are several, refusing what is not http, https or mailto), `y` copies.
+//! Links and images in messages: URLs underlined, `o` opens (asking which
+//! when there are several, refusing what is not http, https or mailto), `y`
+//! copies; `v` previews an image attachment, within `max_image_mib`.
 
 use chaty_proto::{Attachment, RoomKind, ServerFrame};
-use chaty_tui::app::{App, Cmd};
+use chaty_tui::app::{App, Cmd, Msg};
+use chaty_tui::preview;
 use crossterm::event::KeyCode;
 use ratatui::style::Modifier;
+use ratatui_image::picker::Picker;
 use tokio::time::Instant;
 
 use crate::screens::render;
@@ -94,12 +97,81 @@ fn with_several_links_o_asks_which() {
 }
 
 #[test]
-fn help_lists_o_and_y() {
+fn help_lists_o_y_and_v() {
     let mut app = signed_in(&[("general", RoomKind::Room, "")]);
     type_text(&mut app, "/help", Instant::now());
     app.update(key(KeyCode::Enter), Instant::now());
     let help = app.overlay.as_ref().expect("help").lines.join("\n");
-    for key in ["o open the message's link", "y copy the link"] {
+    for key in ["o open the message's link", "y copy the link", "v view the image"] {
         assert!(help.contains(key), "{key} in {help}");
     }
+}
+
+fn png_attachment(size: u64) -> Attachment {
+    Attachment { file_id: "f_quadrants".into(), name: "quadrants.png".into(), size, mime: "image/png".into() }
+}
+
+const PNG: &[u8] = include_bytes!("../fixtures/quadrants.png");
+
+#[test]
+fn v_previews_an_image_in_half_blocks() {
+    let mut app = selected("a picture", Some(png_attachment(PNG.len() as u64)));
+    app.update(Msg::Resize(40, 16), Instant::now());
+    let cmds = press(&mut app, 'v');
+    let [Cmd::Preview { attachment, cols, rows, inline: false }] = cmds.as_slice() else { panic!("{cmds:?}") };
+    assert_eq!((attachment.file_id.as_str(), *cols, *rows), ("f_quadrants", 34, 10));
+    // What the runner does off the UI thread, with the half-block protocol.
+    let outcome = preview::picture(&Picker::halfblocks(), PNG, *cols, *rows);
+    assert!(outcome.is_ok(), "{outcome:?}");
+    app.update(Msg::Preview { file_id: attachment.file_id.clone(), inline: false, outcome }, Instant::now());
+    let terminal = render(&mut app, 40, 16, Instant::now());
+    insta::assert_debug_snapshot!(terminal.backend().buffer());
+    press(&mut app, 'q');
+    assert!(app.previews.open.is_none(), "any of Esc, q, v, Enter closes it");
+}
+
+#[test]
+fn an_image_over_max_image_mib_is_refused_with_a_notice() {
+    let mut app = selected("big", Some(png_attachment(10 * 1024 * 1024 + 1)));
+    assert!(press(&mut app, 'v').is_empty(), "not fetched at all");
+    let (notice, error) = app.notice.clone().unwrap_or_default();
+    assert!(error && notice.contains("over max_image_mib (10 MiB)"), "{notice}");
+    assert!(app.previews.open.is_none());
+    // One that turns out bigger than announced, or is no image, fails with a notice too.
+    let mut app = selected("liar", Some(png_attachment(100)));
+    press(&mut app, 'v');
+    let outcome = Err("no preview: the image is 11.0 MB, over max_image_mib (10 MiB) (and still coming)".to_string());
+    app.update(Msg::Preview { file_id: "f_quadrants".into(), inline: false, outcome }, Instant::now());
+    assert!(app.notice.as_ref().is_some_and(|(n, e)| *e && n.contains("still coming")));
+    // Not an image at all.
+    let mut app = selected("doc", Some(Attachment { mime: "application/pdf".into(), ..png_attachment(10) }));
+    assert!(press(&mut app, 'v').is_empty());
+    assert!(app.notice.as_ref().is_some_and(|(n, _)| n.contains("no image")));
+}
+
+#[test]
+fn with_image_previews_the_newest_images_show_in_the_transcript() {
+    let now = Instant::now();
+    let mut app = signed_in(&[("general", RoomKind::Room, "")]);
+    app.previews.inline = true;
+    app.update(Msg::Resize(60, 20), now);
+    let mut m = message("general", 1, "bob", "look", T);
+    m.attachment = Some(png_attachment(PNG.len() as u64));
+    let cmds = app.update(frame(ServerFrame::ChatMessage(m)), now);
+    let preview: Vec<_> = cmds.iter().filter(|c| matches!(c, Cmd::Preview { .. })).collect();
+    let [Cmd::Preview { attachment, cols, rows, inline: true }] = preview.as_slice() else { panic!("{cmds:?}") };
+    // Asked once: loading, not asked again on the next update.
+    assert!(!app.update(Msg::Tick, now).iter().any(|c| matches!(c, Cmd::Preview { .. })));
+    let outcome = preview::picture(&Picker::halfblocks(), PNG, *cols, *rows);
+    app.update(Msg::Preview { file_id: attachment.file_id.clone(), inline: true, outcome }, now);
+    let room = app.current_room().expect("room");
+    assert_eq!(room.image_rows.get(&1001), Some(&8), "eight rows kept under the message");
+    let terminal = render(&mut app, 60, 20, now);
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains('▀'), "drawn in half-blocks:\n{screen}");
+    // Too big for max_image_mib: never fetched.
+    let mut m = message("general", 2, "bob", "huge", T);
+    m.attachment = Some(Attachment { file_id: "f_big".into(), ..png_attachment(64 * 1024 * 1024) });
+    let cmds = app.update(frame(ServerFrame::ChatMessage(m)), now);
+    assert!(!cmds.iter().any(|c| matches!(c, Cmd::Preview { .. })), "{cmds:?}");
 }
