@@ -36,6 +36,9 @@ pub struct Config {
     pub image_previews: Option<bool>,
     /// The largest image previewed, in MiB (1 to 1024). Default 10.
     pub max_image_mib: Option<u64>,
+    /// How images are drawn: `auto` (default: told from the terminal's
+    /// name), `kitty`, `sixel`, `iterm2` or `halfblocks`.
+    pub image_protocol: Option<String>,
     /// Show yourself away after this many minutes without a key (0: never). Default 10.
     pub away_after_minutes: Option<u64>,
     /// The `--ca` file last given (absolute), trusted when `--ca` is not.
@@ -64,6 +67,8 @@ pub struct Looks {
     pub inline_images: bool,
     /// `max_image_mib`, in bytes.
     pub max_image_bytes: u64,
+    /// `image_protocol`; `None`: auto.
+    pub image_protocol: Option<ratatui_image::picker::ProtocolType>,
 }
 
 /// `max_image_mib` when unset.
@@ -90,6 +95,7 @@ impl Config {
             opener: Opener::from_config(self.open_command.as_deref())?,
             inline_images: self.image_previews.unwrap_or(false),
             max_image_bytes: max_image_bytes(self.max_image_mib)?,
+            image_protocol: crate::preview::protocol_setting(self.image_protocol.as_deref())?,
         })
     }
 
@@ -112,6 +118,7 @@ impl Config {
             open_command: self.open_command.clone(),
             image_previews: Some(looks.inline_images),
             max_image_mib: Some(looks.max_image_bytes / (1024 * 1024)),
+            image_protocol: Some(self.image_protocol.clone().unwrap_or_else(|| "auto".to_string())),
             away_after_minutes: Some(self.away_after_minutes.unwrap_or(10)),
             ca: self.ca.clone(),
             mouse: Some(looks.mouse),
@@ -364,6 +371,7 @@ mod tests {
             open_command: Some(vec!["firefox".into(), "{url}".into()]),
             image_previews: Some(true),
             max_image_mib: Some(2),
+            image_protocol: Some("sixel".into()),
             away_after_minutes: Some(0),
             ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
             mouse: Some(false),

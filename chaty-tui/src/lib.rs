@@ -128,6 +128,7 @@ pub fn run(cli: Cli) -> Result<()> {
         app.theme = looks.theme;
         app.previews.max_bytes = looks.max_image_bytes;
         app.previews.inline = looks.inline_images;
+        let looks_protocol = looks.image_protocol;
         let result = ui(
             app,
             Runner {
@@ -138,7 +139,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 notifier,
                 tmux: std::env::var_os("TMUX").is_some(),
                 opener,
-                picker: std::sync::Arc::new(ratatui_image::picker::Picker::halfblocks()),
+                picker: std::sync::Arc::new(preview::picker(looks_protocol)),
             },
         )
         .await;
@@ -183,23 +184,21 @@ fn restore_terminal() {
     );
 }
 
-/// The terminal, taken, and whether it answers queries.
-fn setup_terminal(mouse: bool) -> Result<(Term, bool)> {
+fn setup_terminal(mouse: bool) -> Result<Term> {
     // A panic must leave a usable terminal behind before it prints.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         previous(info);
     }));
-    let answers = take_terminal(mouse)?;
-    Ok((Terminal::new(CrosstermBackend::new(std::io::stdout()))?, answers))
+    take_terminal(mouse)?;
+    Ok(Terminal::new(CrosstermBackend::new(std::io::stdout()))?)
 }
 
 /// Raw mode, the alternate screen, the mouse, bracketed paste and (where
 /// the terminal has them) the keyboard enhancements; [`restore_terminal`]
-/// undoes all of it. True if the terminal answered the keyboard query (a
-/// terminal that answers nothing leaves it unanswered for 2 s).
-fn take_terminal(mouse: bool) -> Result<bool> {
+/// undoes all of it.
+fn take_terminal(mouse: bool) -> Result<()> {
     terminal::enable_raw_mode().context("this needs an interactive terminal")?;
     let mut out = std::io::stdout();
     execute!(
@@ -212,13 +211,12 @@ fn take_terminal(mouse: bool) -> Result<bool> {
     if mouse {
         execute!(out, crossterm::event::EnableMouseCapture)?;
     }
-    let enhancement = terminal::supports_keyboard_enhancement();
-    if matches!(enhancement, Ok(true)) {
+    if terminal::supports_keyboard_enhancement().unwrap_or(false) {
         // Lets terminals that can report Shift-Enter do so.
         let flags = crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES;
         let _ = execute!(out, crossterm::event::PushKeyboardEnhancementFlags(flags));
     }
-    Ok(enhancement.is_ok())
+    Ok(())
 }
 
 /// Hands the terminal to `$VISUAL`/`$EDITOR` for the draft and takes it
@@ -227,7 +225,7 @@ fn external_edit(terminal: &mut Term, draft: &str, mouse: bool) -> Result<Option
     restore_terminal();
     let editor = editor::command(|name| std::env::var(name).ok());
     let outcome = editor::edit(&editor, draft, &std::env::temp_dir()).map_err(|e| format!("{e:#}"));
-    if let Err(e) = take_terminal(mouse).and_then(|_| Ok(terminal.clear()?)) {
+    if let Err(e) = take_terminal(mouse).and_then(|()| Ok(terminal.clear()?)) {
         tracing::warn!("taking the terminal back: {e:#}");
     }
     outcome
@@ -281,23 +279,12 @@ struct Runner<'a> {
     tmux: bool,
     /// `open_command` in config.toml, or the platform's opener.
     opener: links::Opener,
-    /// How images are drawn (kitty, sixel, iTerm2 or half-blocks): asked
-    /// of the terminal once it is ours.
+    /// How images are drawn (kitty, sixel, iTerm2 or half-blocks).
     picker: std::sync::Arc<ratatui_image::picker::Picker>,
 }
 
-async fn ui(mut app: App, mut runner: Runner<'_>) -> Result<()> {
-    let (mut terminal, answers) = setup_terminal(runner.mouse)?;
-    // How to draw images (kitty, sixel, iTerm2), asked before the key
-    // reader starts: the answers come on stdin. Only of a terminal that
-    // answered the keyboard query: the asking reads stdin until an answer
-    // comes, and would eat the keys typed into one that never answers.
-    // Otherwise, half-blocks.
-    if answers {
-        if let Ok(picker) = ratatui_image::picker::Picker::from_query_stdio() {
-            runner.picker = std::sync::Arc::new(picker);
-        }
-    }
+async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
+    let mut terminal = setup_terminal(runner.mouse)?;
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use ratatui::layout::Size;
-use ratatui_image::picker::Picker;
+use ratatui_image::FontSize;
+use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
@@ -41,6 +42,64 @@ pub fn too_big(size: u64, max_bytes: u64) -> Option<String> {
             max_bytes / (1024 * 1024)
         )
     })
+}
+
+/// How images are drawn: `image_protocol` in config.toml.
+pub const PROTOCOLS: &[&str] = &["auto", "kitty", "sixel", "iterm2", "halfblocks"];
+
+/// `image_protocol` checked: `None` for `auto`.
+pub fn protocol_setting(name: Option<&str>) -> Result<Option<ProtocolType>, String> {
+    match name.unwrap_or("auto") {
+        "auto" => Ok(None),
+        "kitty" => Ok(Some(ProtocolType::Kitty)),
+        "sixel" => Ok(Some(ProtocolType::Sixel)),
+        "iterm2" => Ok(Some(ProtocolType::Iterm2)),
+        "halfblocks" => Ok(Some(ProtocolType::Halfblocks)),
+        other => Err(format!("unknown image_protocol {other:?}: use {}", PROTOCOLS.join(", "))),
+    }
+}
+
+/// The protocol the terminal has, told from its environment only. Asking
+/// the terminal (as `ratatui-image` can) reads stdin until an answer comes,
+/// on a thread nothing can stop: where no answer comes (tmux passing the
+/// question to a terminal that is not there, a pty), it would eat the keys
+/// typed after. So: kitty, ghostty and WezTerm by name, iTerm2 and the
+/// terminals that speak its protocol by name, foot, mlterm and contour for
+/// sixel; half-blocks for everything else (`image_protocol` overrides).
+pub fn detect(env: impl Fn(&str) -> Option<String>) -> ProtocolType {
+    let var = |name: &str| env(name).unwrap_or_default();
+    let (term, program) = (var("TERM"), var("TERM_PROGRAM"));
+    if var("TMUX").is_empty() && (term == "xterm-kitty" || !var("KITTY_WINDOW_ID").is_empty()) {
+        // Not in tmux: a kitty window's variables outlive it in a tmux session.
+        return ProtocolType::Kitty;
+    }
+    if program == "ghostty" || term == "xterm-ghostty" {
+        return ProtocolType::Kitty;
+    }
+    let iterm2 = ["iTerm", "WezTerm", "mintty", "vscode", "Tabby", "Hyper", "rio", "WarpTerminal"];
+    if iterm2.iter().any(|t| program.contains(t)) || var("LC_TERMINAL").contains("iTerm") {
+        return ProtocolType::Iterm2;
+    }
+    if ["foot", "mlterm", "contour"].iter().any(|t| term.starts_with(t)) {
+        return ProtocolType::Sixel;
+    }
+    ProtocolType::Halfblocks
+}
+
+/// The picker for this terminal: `protocol` (else [`detect`]ed), with the
+/// cell size in pixels from the terminal's window size where it says.
+pub fn picker(protocol: Option<ProtocolType>) -> Picker {
+    let protocol = protocol.unwrap_or_else(|| detect(|name| std::env::var(name).ok()));
+    let font = crossterm::terminal::window_size().ok().and_then(|w| {
+        let (cols, rows) = (w.columns.max(1), w.rows.max(1));
+        (w.width > 0 && w.height > 0).then(|| FontSize::new((w.width / cols).max(1), (w.height / rows).max(1)))
+    });
+    // from_fontsize is deprecated in favour of asking the terminal, which
+    // is what must not be done here (see `detect`).
+    #[allow(deprecated)]
+    let mut picker = Picker::from_fontsize(font.unwrap_or(FontSize::new(10, 20)));
+    picker.set_protocol_type(protocol);
+    picker
 }
 
 /// A picture ready to draw: the terminal's protocol (kitty, sixel, iTerm2
@@ -110,6 +169,24 @@ mod tests {
 
     fn attachment(mime: &str) -> Attachment {
         Attachment { file_id: "f".into(), name: "x".into(), size: 1, mime: mime.into() }
+    }
+
+    #[test]
+    fn the_protocol_is_told_from_the_environment_or_set() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_string())
+        };
+        assert_eq!(detect(env(&[("TERM", "xterm-kitty")])), ProtocolType::Kitty);
+        assert_eq!(detect(env(&[("KITTY_WINDOW_ID", "3"), ("TMUX", "/tmp/t,1,0")])), ProtocolType::Halfblocks);
+        assert_eq!(detect(env(&[("TERM_PROGRAM", "iTerm.app")])), ProtocolType::Iterm2);
+        assert_eq!(detect(env(&[("TERM_PROGRAM", "WezTerm")])), ProtocolType::Iterm2);
+        assert_eq!(detect(env(&[("TERM", "foot-extra")])), ProtocolType::Sixel);
+        assert_eq!(detect(env(&[("TERM", "xterm-256color")])), ProtocolType::Halfblocks);
+        assert_eq!(detect(env(&[])), ProtocolType::Halfblocks);
+        assert_eq!(protocol_setting(None), Ok(None));
+        assert_eq!(protocol_setting(Some("sixel")), Ok(Some(ProtocolType::Sixel)));
+        let err = protocol_setting(Some("ascii")).expect_err("unknown");
+        assert!(err.contains("image_protocol \"ascii\"") && err.contains("halfblocks"), "{err}");
     }
 
     #[test]

@@ -118,6 +118,7 @@ fn config_keeps_the_new_tables_and_print_config_spells_out_every_default() {
         "server = \"ws://h/ws\"",
         "image_previews = false",
         "max_image_mib = 10",
+        "image_protocol = \"auto\"",
         "# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener",
         "sender = \"theme\"",
         "unread = \"theme\"",
@@ -188,6 +189,7 @@ fn bad_open_command_and_image_settings_are_named() {
         ("open_command = [\"firefox\"]", "open_command has no {url}"),
         ("max_image_mib = 0", "max_image_mib = 0: use 1 to 1024"),
         ("max_image_mib = 4096", "max_image_mib = 4096"),
+        ("image_protocol = \"ascii-art\"", "unknown image_protocol \"ascii-art\""),
     ];
     for (text, expected) in bad {
         let config: Config = toml::from_str(text).expect("parses");
