@@ -90,7 +90,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let text_w = usize::from(width.saturating_sub(4));
     let local = app.local_server.as_deref().map_or_else(Vec::new, |l| transcript::wrap(l, text_w));
     let message = transcript::wrap(&message, text_w);
-    let popup = centered(area, width, 12 + (local.len() + message.len()) as u16);
+    let popup = centered(area, width, 14 + (local.len() + message.len()) as u16);
     let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -109,6 +109,15 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::raw(""),
         row("Password", "•".repeat(form.password.text().chars().count()), Field::Password),
         Line::raw(""),
+        if form.invite.is_empty() && form.focus != Some(Field::Invite) {
+            Line::from(vec![
+                Span::raw(format!(" {:<9} ", "Invite")),
+                Span::styled("to register, if the server asks", DIM),
+            ])
+        } else {
+            row("Invite", form.invite.text(), Field::Invite)
+        },
+        Line::raw(""),
         Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
         Line::styled(" Ctrl-C quit", DIM),
     ];
@@ -120,6 +129,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
             Field::Server => (1, form.server.text()),
             Field::User => (3, form.user.text()),
             Field::Password => (5, "•".repeat(form.password.text().chars().count())),
+            Field::Invite => (7, form.invite.text()),
         };
         let x = inner.x + 11 + (text.width().min(field_w)) as u16;
         if inner.height > y && x < inner.right() {

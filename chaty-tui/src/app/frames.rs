@@ -317,7 +317,11 @@ impl App {
                 self.drop_typeahead();
                 vec![Cmd::ClearSession]
             }
-            (Auth::Password { .. }, "auth") => {
+            (Auth::Password { register, .. }, "auth") => {
+                if *register && code == ErrorCode::Forbidden && message.contains("invite") {
+                    // "registration needs an invite": the field for it.
+                    self.signin.focus = Some(super::Field::Invite);
+                }
                 self.auth = Auth::None;
                 self.signin.busy = false;
                 self.signin.error = Some(message);

@@ -259,6 +259,8 @@ pub enum Field {
     Server,
     User,
     Password,
+    /// An invitation token, for registering on a server that needs one.
+    Invite,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -266,6 +268,7 @@ pub struct SignInForm {
     pub server: Input,
     pub user: Input,
     pub password: Input,
+    pub invite: Input,
     pub focus: Option<Field>,
     pub error: Option<String>,
     /// A LOGIN/REGISTER is on its way.
@@ -278,7 +281,7 @@ enum Auth {
     None,
     Token,
     Refresh,
-    Password { register: bool, user: String, password: String },
+    Password { register: bool, user: String, password: String, invite: Option<String> },
 }
 
 /// Typed while a sign-in was in flight: kept for the chat input.

@@ -6,6 +6,7 @@ mod app;
 mod cli;
 mod conversation;
 mod e2e;
+mod invite;
 mod local;
 mod looks;
 mod media;
