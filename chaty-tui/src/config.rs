@@ -138,7 +138,8 @@ impl Config {
         if full.open_command.is_none() {
             unset.push_str("# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener\n");
         }
-        let at = text.find("\n[").map_or(text.len(), |i| i + 1);
+        // After the last top-level key, before the blank line and the first table.
+        let at = text.find("\n\n[").or_else(|| text.find("\n[")).map_or(text.len(), |i| i + 1);
         Ok(format!("{}{unset}{}", &text[..at], &text[at..]))
     }
 }
