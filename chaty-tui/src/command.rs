@@ -115,6 +115,7 @@ pub const KEYS: &[&str] = &[
     "Up/Down input history · PageUp/PageDown, Home/End, mouse wheel scroll",
     "Alt-Up/Down or Ctrl-P/N switch room · Alt-1…9 jump · Ctrl-K (empty input) or Ctrl-G rooms and people",
     "Esc (empty input) select messages: j/k move, r reply, e edit, d delete, 1-6 react, + react…, c copy, s save file",
+    "  in selection: o open the message's link (which one, when several) · y copy the link · v view the image",
     "Up (empty input) edit your last message · Alt-U jump to the first unread",
     "Esc close a popup · Ctrl-C quit",
     "Mouse: click a room to open it, a message to select it; the wheel scrolls; Shift+drag selects text",

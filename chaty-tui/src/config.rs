@@ -11,6 +11,7 @@ use chaty_server::private;
 use serde::{Deserialize, Serialize};
 
 use crate::keymap::Keymap;
+use crate::links::Opener;
 use crate::notify::Notifier;
 use crate::theme::Theme;
 
@@ -28,6 +29,16 @@ pub struct Config {
     /// The argv `notify = "command"` runs, `{title}` and `{body}` filled in
     /// (no shell): `["notify-send", "{title}", "{body}"]`.
     pub notify_command: Option<Vec<String>>,
+    /// The argv `o` opens a link with, `{url}` filled in (no shell), e.g.
+    /// `["firefox", "--new-tab", "{url}"]`; unset: the platform's opener.
+    pub open_command: Option<Vec<String>>,
+    /// Previews of image attachments in the transcript (`v` shows one anyway). Default false.
+    pub image_previews: Option<bool>,
+    /// The largest image previewed, in MiB (1 to 1024). Default 10.
+    pub max_image_mib: Option<u64>,
+    /// How images are drawn: `auto` (default: told from the terminal's
+    /// name), `kitty`, `sixel`, `iterm2` or `halfblocks`.
+    pub image_protocol: Option<String>,
     /// Show yourself away after this many minutes without a key (0: never). Default 10.
     pub away_after_minutes: Option<u64>,
     /// The `--ca` file last given (absolute), trusted when `--ca` is not.
@@ -51,10 +62,29 @@ pub struct Looks {
     pub theme: Theme,
     pub keymap: Keymap,
     pub notifier: Notifier,
+    pub opener: Opener,
+    /// `image_previews`.
+    pub inline_images: bool,
+    /// `max_image_mib`, in bytes.
+    pub max_image_bytes: u64,
+    /// `image_protocol`; `None`: auto.
+    pub image_protocol: Option<ratatui_image::picker::ProtocolType>,
+}
+
+/// `max_image_mib` when unset.
+pub const DEFAULT_MAX_IMAGE_MIB: u64 = 10;
+
+/// `max_image_mib` checked, in bytes.
+fn max_image_bytes(mib: Option<u64>) -> Result<u64, String> {
+    match mib.unwrap_or(DEFAULT_MAX_IMAGE_MIB) {
+        mib @ 1..=1024 => Ok(mib * 1024 * 1024),
+        other => Err(format!("max_image_mib = {other}: use 1 to 1024 (MiB)")),
+    }
 }
 
 impl Config {
-    /// Checks `theme`, `[colors]` and `[keys]`; `no_color` is `NO_COLOR`'s
+    /// Checks `theme`, `[colors]`, `[keys]`, the commands and the image
+    /// settings; `no_color` is `NO_COLOR`'s
     /// being set. An error names what is wrong.
     pub fn looks(&self, no_color: bool) -> Result<Looks, String> {
         Ok(Looks {
@@ -62,6 +92,10 @@ impl Config {
             theme: Theme::new(self.theme.as_deref().unwrap_or("terminal"), &self.colors, no_color)?,
             keymap: Keymap::from_config(&self.keys)?,
             notifier: Notifier::from_config(self.notify.as_deref(), self.notify_command.as_deref())?,
+            opener: Opener::from_config(self.open_command.as_deref())?,
+            inline_images: self.image_previews.unwrap_or(false),
+            max_image_bytes: max_image_bytes(self.max_image_mib)?,
+            image_protocol: crate::preview::protocol_setting(self.image_protocol.as_deref())?,
         })
     }
 
@@ -81,6 +115,10 @@ impl Config {
             bell: Some(self.bell.unwrap_or(true)),
             notify: Some(looks.notifier.name().to_string()),
             notify_command: self.notify_command.clone(),
+            open_command: self.open_command.clone(),
+            image_previews: Some(looks.inline_images),
+            max_image_mib: Some(looks.max_image_bytes / (1024 * 1024)),
+            image_protocol: Some(self.image_protocol.clone().unwrap_or_else(|| "auto".to_string())),
             away_after_minutes: Some(self.away_after_minutes.unwrap_or(10)),
             ca: self.ca.clone(),
             mouse: Some(looks.mouse),
@@ -88,7 +126,21 @@ impl Config {
             colors,
             keys,
         };
-        toml::to_string(&full).map_err(|e| e.to_string())
+        let text = toml::to_string(&full).map_err(|e| e.to_string())?;
+        // The commands have no value to spell out when unset: say what
+        // unset means, above the first table (where they would go).
+        let mut unset = String::new();
+        if full.notify_command.is_none() {
+            unset.push_str(
+                "# notify_command = [\"notify-send\", \"{title}\", \"{body}\"]   # for notify = \"command\"\n",
+            );
+        }
+        if full.open_command.is_none() {
+            unset.push_str("# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener\n");
+        }
+        // After the last top-level key, before the blank line and the first table.
+        let at = text.find("\n\n[").or_else(|| text.find("\n[")).map_or(text.len(), |i| i + 1);
+        Ok(format!("{}{unset}{}", &text[..at], &text[at..]))
     }
 }
 
@@ -317,6 +369,10 @@ mod tests {
             bell: Some(false),
             notify: Some("command".into()),
             notify_command: Some(vec!["notify-send".into(), "{title}".into(), "{body}".into()]),
+            open_command: Some(vec!["firefox".into(), "{url}".into()]),
+            image_previews: Some(true),
+            max_image_mib: Some(2),
+            image_protocol: Some("sixel".into()),
             away_after_minutes: Some(0),
             ca: Some(PathBuf::from("/etc/chaty/fullchain.pem")),
             mouse: Some(false),

@@ -11,10 +11,12 @@ pub mod editor;
 pub mod input;
 pub mod keymap;
 pub mod layout;
+pub mod links;
 pub mod local;
 pub mod net;
 pub mod notify;
 pub mod people;
+pub mod preview;
 pub mod room;
 pub mod sanitize;
 pub mod theme;
@@ -121,8 +123,12 @@ pub fn run(cli: Cli) -> Result<()> {
         let mouse = looks.mouse;
         app.notifications = looks.notifier != notify::Notifier::Off;
         let notifier = looks.notifier;
+        let opener = looks.opener;
         app.keymap = looks.keymap;
         app.theme = looks.theme;
+        app.previews.max_bytes = looks.max_image_bytes;
+        app.previews.inline = looks.inline_images;
+        let looks_protocol = looks.image_protocol;
         let result = ui(
             app,
             Runner {
@@ -132,6 +138,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 mouse,
                 notifier,
                 tmux: std::env::var_os("TMUX").is_some(),
+                opener,
+                picker: std::sync::Arc::new(preview::picker(looks_protocol)),
             },
         )
         .await;
@@ -269,6 +277,10 @@ struct Runner<'a> {
     notifier: notify::Notifier,
     /// `$TMUX` is set: terminal notifications go through its passthrough.
     tmux: bool,
+    /// `open_command` in config.toml, or the platform's opener.
+    opener: links::Opener,
+    /// How images are drawn (kitty, sixel, iTerm2 or half-blocks).
+    picker: std::sync::Arc<ratatui_image::picker::Picker>,
 }
 
 async fn ui(mut app: App, runner: Runner<'_>) -> Result<()> {
@@ -339,6 +351,26 @@ where
     Ok(())
 }
 
+/// Fetches an image (within `max_image_mib`) and decodes it on a blocking
+/// thread, answering with [`Msg::Preview`].
+fn preview_task(app: &App, events: &mpsc::Sender<Msg>, runner: &Runner<'_>, cmd: Cmd) -> Result<()> {
+    let Cmd::Preview { attachment, cols, rows, inline } = cmd else { return Ok(()) };
+    let token = app.session.as_ref().map(|s| s.token.clone()).unwrap_or_default();
+    let endpoint = transfer::Endpoint::new(&app.server, &token, runner.tls.config.clone())?;
+    let (events, picker, max_bytes) = (events.clone(), runner.picker.clone(), app.previews.max_bytes);
+    tokio::spawn(async move {
+        let file_id = attachment.file_id.clone();
+        let outcome = match transfer::fetch(&endpoint, &file_id, max_bytes).await {
+            Ok(bytes) => tokio::task::spawn_blocking(move || preview::picture(&picker, &bytes, cols, rows))
+                .await
+                .unwrap_or_else(|e| Err(format!("no preview: {e}"))),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        let _ = events.send(Msg::Preview { file_id, inline, outcome }).await;
+    });
+    Ok(())
+}
+
 fn carry_out(
     cmd: Cmd,
     app: &mut App,
@@ -394,6 +426,14 @@ fn carry_out(
         }),
         // Handled by `ui`, which owns the key reader.
         Cmd::EditDraft(_) => Ok(()),
+        cmd @ Cmd::Preview { .. } => preview_task(app, events, runner, cmd),
+        Cmd::Open(url) => {
+            let outcome = open_link(&runner.opener, &url);
+            if let Err(e) = &outcome {
+                app.notice = Some((format!("{e:#}"), true));
+            }
+            outcome
+        }
         Cmd::Copy(text) => {
             use base64::Engine;
             let encoded = base64::engine::general_purpose::STANDARD.encode(text);
@@ -415,18 +455,32 @@ fn notify_now(notifier: &notify::Notifier, tmux: bool, title: &str, body: &str, 
             terminal.backend_mut().write_all(&notify::osc(title, body, tmux))?;
             Ok(terminal.backend_mut().flush()?)
         }
-        notify::Notifier::Command(template) => {
-            let argv = notify::argv(template, title, body);
-            let mut child = std::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot run notify_command {}", argv[0]))?;
-            // Reaped in the background: a slow notifier never holds up the screen.
-            std::thread::spawn(move || child.wait());
-            Ok(())
-        }
+        notify::Notifier::Command(template) => run_detached(&notify::argv(template, title, body), "notify_command"),
     }
+}
+
+/// Opens a link the configured way. The app has checked the scheme; it is
+/// checked again here, where it counts.
+fn open_link(opener: &links::Opener, url: &str) -> Result<()> {
+    links::openable(url).map_err(anyhow::Error::msg)?;
+    match opener {
+        links::Opener::Command(template) => run_detached(&links::argv(template, url), "open_command"),
+        links::Opener::Platform => open::that_detached(url).with_context(|| format!("cannot open {url}")),
+    }
+}
+
+/// Runs `argv` (from `setting` in config.toml) without a shell, its
+/// output kept off the screen, and reaps it in the background: a slow
+/// program never holds up the screen.
+fn run_detached(argv: &[String], setting: &str) -> Result<()> {
+    let (program, args) = argv.split_first().with_context(|| format!("{setting} is empty"))?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run {setting} {program}"))?;
+    std::thread::spawn(move || child.wait());
+    Ok(())
 }

@@ -16,6 +16,16 @@ pub struct Pending {
     pub failed: Option<String>,
     pub reply_to: Option<u64>,
     pub attachment: Option<Attachment>,
+    /// The server was overloaded: the same frame goes again at this time.
+    pub retry_at: Option<Instant>,
+    /// How many times the server said it was overloaded.
+    pub overloaded: u32,
+}
+
+impl Pending {
+    pub fn new(client_id: String, content: String, reply_to: Option<u64>, attachment: Option<Attachment>) -> Self {
+        Self { client_id, content, failed: None, reply_to, attachment, retry_at: None, overloaded: 0 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +70,9 @@ pub struct Room {
     pub removed: Option<String>,
     /// What this room notifies me of, as the server keeps it (`SET_NOTIFY`).
     pub notify: NotifyLevel,
+    /// Rows kept under a message for its image preview (`image_previews`),
+    /// by message id: set once the preview is ready.
+    pub image_rows: BTreeMap<u64, u16>,
 }
 
 impl Room {
@@ -90,6 +103,7 @@ impl Room {
             admins: Vec::new(),
             removed: None,
             notify: NotifyLevel::default_for(if id.starts_with("dm:") { RoomKind::Dm } else { RoomKind::Room }),
+            image_rows: BTreeMap::new(),
         }
     }
 

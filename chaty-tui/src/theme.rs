@@ -6,6 +6,12 @@
 //! 256-colour sets; `[colors]` overrides single roles; `NO_COLOR` (any
 //! value) clears every colour, keeping bold, dim and reverse (dim grey
 //! text becomes the dim attribute).
+//!
+//! Two roles are not one ANSI colour in the drawing, so they cannot be
+//! mapped after it: `sender` (each sender has a colour of their own) and
+//! `unread` (bold, in the text colour). The view asks for them
+//! ([`Theme::sender`], [`Theme::unread`]) and draws them in the colour set,
+//! which the mapping then leaves alone.
 
 use std::collections::BTreeMap;
 
@@ -14,15 +20,27 @@ use ratatui::style::{Color, Modifier};
 
 pub const THEMES: &[&str] = &["terminal", "dark", "light"];
 
-/// The roles `[colors]` can set, what each is drawn in under the
-/// `terminal` theme, and whether it is a background.
-pub const ROLES: &[(&str, Color, bool, &str)] = &[
-    ("border", Color::DarkGray, false, "borders and dimmed text"),
-    ("status", Color::DarkGray, true, "the status bar"),
-    ("mention", Color::Yellow, false, "mentions and rooms with one"),
-    ("error", Color::Red, false, "errors"),
-    ("hint", Color::Cyan, false, "hints and progress"),
-    ("online", Color::Green, false, "online, connected, done"),
+/// How a role is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paint {
+    /// In this ANSI colour (the `terminal` theme's), mapped after drawing.
+    Fg(Color),
+    /// As the background, in this ANSI colour.
+    Bg(Color),
+    /// By the view, in the colour set (see [`Theme::sender`], [`Theme::unread`]).
+    Own,
+}
+
+/// The roles `[colors]` can set, how each is drawn, and what it is.
+pub const ROLES: &[(&str, Paint, &str)] = &[
+    ("border", Paint::Fg(Color::DarkGray), "borders and dimmed text"),
+    ("status", Paint::Bg(Color::DarkGray), "the status bar"),
+    ("mention", Paint::Fg(Color::Yellow), "mentions and rooms with one"),
+    ("sender", Paint::Own, "senders' names (each has a colour of their own unless set)"),
+    ("unread", Paint::Own, "rooms with unread messages (bold unless set)"),
+    ("error", Paint::Fg(Color::Red), "errors"),
+    ("hint", Paint::Fg(Color::Cyan), "hints and progress"),
+    ("online", Paint::Fg(Color::Green), "online, connected, done"),
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +50,9 @@ pub struct Theme {
     /// ANSI colour → the theme's, for foregrounds and backgrounds.
     fg: Vec<(Color, Color)>,
     bg: Vec<(Color, Color)>,
+    /// `sender` and `unread` from `[colors]`, as drawn (see [`Paint::Own`]).
+    sender: Option<Color>,
+    unread: Option<Color>,
 }
 
 /// Parses a colour: a name (`red`, `lightblue`, `darkgray`, `reset`…), an
@@ -93,7 +114,7 @@ impl Theme {
             other => return Err(format!("unknown theme {other:?}; the themes are {}", THEMES.join(", "))),
         }
         for (role, value) in colors {
-            let Some((_, ansi, background, _)) = ROLES.iter().find(|(r, ..)| r == role) else {
+            let Some((_, paint, _)) = ROLES.iter().find(|(r, ..)| r == role) else {
                 let known: Vec<&str> = ROLES.iter().map(|(r, ..)| *r).collect();
                 return Err(format!("unknown role {role:?} in [colors]; the roles are {}", known.join(", ")));
             };
@@ -104,11 +125,30 @@ impl Theme {
             let color = parse_color(value).ok_or_else(|| {
                 format!("bad colour {value:?} for {role} in [colors]: use a name (e.g. \"red\"), 0-255 or \"#rrggbb\"")
             })?;
-            let map = if *background { &mut theme.bg } else { &mut theme.fg };
-            map.retain(|(a, _)| a != ansi);
-            map.push((*ansi, color));
+            let (map, ansi) = match *paint {
+                Paint::Fg(ansi) => (&mut theme.fg, ansi),
+                Paint::Bg(ansi) => (&mut theme.bg, ansi),
+                Paint::Own => {
+                    let own = if role == "sender" { &mut theme.sender } else { &mut theme.unread };
+                    *own = Some(unmapped(color));
+                    continue;
+                }
+            };
+            map.retain(|(a, _)| *a != ansi);
+            map.push((ansi, color));
         }
         Ok(theme)
+    }
+
+    /// The colour a sender's name is drawn in: `[colors] sender`, else `own`
+    /// (the sender's own colour).
+    pub fn sender(&self, own: Color) -> Color {
+        self.sender.unwrap_or(own)
+    }
+
+    /// `[colors] unread`, if set: rooms with unread messages are drawn in it.
+    pub fn unread(&self) -> Option<Color> {
+        self.unread
     }
 
     /// Recolours a drawn screen.
@@ -137,6 +177,30 @@ impl Theme {
             }
         }
     }
+}
+
+/// A colour the mapping after drawing leaves alone: one of the 16 ANSI
+/// colours by name becomes the same colour by index (which no theme maps).
+fn unmapped(color: Color) -> Color {
+    const ANSI: [Color; 16] = [
+        Color::Black,
+        Color::Red,
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::Gray,
+        Color::DarkGray,
+        Color::LightRed,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+        Color::White,
+    ];
+    ANSI.iter().position(|c| *c == color).map_or(color, |i| Color::Indexed(i as u8))
 }
 
 #[cfg(test)]

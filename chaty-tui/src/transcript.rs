@@ -2,6 +2,8 @@
 //! separators, grouped senders, pending and failed sends, `/me` actions and
 //! highlighted mentions. Pure, so the app can measure what the view draws.
 
+use std::ops::Range;
+
 use chrono::{DateTime, FixedOffset, TimeZone};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -132,17 +134,56 @@ pub fn mentions(text: &str, name: &str) -> bool {
     !mention_ranges(text, name).is_empty()
 }
 
-/// Splits a line into spans, highlighting `@me` mentions.
-fn highlight(text: &str, me: &str, base: Style) -> Vec<Span<'static>> {
-    let mut spans = Vec::new();
-    let mut at = 0;
-    for range in mention_ranges(text, me) {
-        spans.push(Span::styled(text[at..range.start].to_string(), base));
-        spans.push(Span::styled(text[range.clone()].to_string(), base.fg(Color::Yellow).add_modifier(Modifier::BOLD)));
-        at = range.end;
+/// Splits a line into spans, highlighting `@me` mentions and underlining
+/// `links` (byte ranges in `text`).
+fn highlight(text: &str, me: &str, base: Style, links: &[Range<usize>]) -> Vec<Span<'static>> {
+    let mentions = mention_ranges(text, me);
+    let mut cuts: Vec<usize> = [0, text.len()]
+        .into_iter()
+        .chain(mentions.iter().chain(links).flat_map(|r| [r.start, r.end]))
+        .filter(|&i| text.is_char_boundary(i))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let inside = |ranges: &[Range<usize>], i: usize| ranges.iter().any(|r| r.contains(&i));
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for pair in cuts.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        let mut style = base;
+        if inside(&mentions, start) {
+            style = style.fg(Color::Yellow).add_modifier(Modifier::BOLD);
+        }
+        if inside(links, start) {
+            style = style.add_modifier(Modifier::UNDERLINED);
+        }
+        spans.push(Span::styled(text[start..end].to_string(), style));
     }
-    spans.push(Span::styled(text[at..].to_string(), base));
+    if spans.is_empty() {
+        spans.push(Span::styled(String::new(), base));
+    }
     spans
+}
+
+/// The links of `text` within each of its wrapped `chunks` (which are, in
+/// order, pieces of it: wrapping only drops spaces and line breaks), as
+/// byte ranges in the chunk. A link wrapped over two lines is underlined on both.
+fn links_by_chunk(text: &str, chunks: &[String]) -> Vec<Vec<Range<usize>>> {
+    let links = crate::links::ranges(text);
+    let mut from = 0;
+    chunks
+        .iter()
+        .map(|chunk| {
+            let Some(at) = text.get(from..).and_then(|rest| rest.find(chunk.as_str())).map(|i| from + i) else {
+                return Vec::new();
+            };
+            from = at + chunk.len();
+            links
+                .iter()
+                .filter(|l| l.start < from && l.end > at)
+                .map(|l| l.start.max(at) - at..l.end.min(from) - at)
+                .collect()
+        })
+        .collect()
 }
 
 /// Background of the selected message.
@@ -170,6 +211,21 @@ pub struct Transcript {
     /// (message id, first line, one past its last line)
     pub spans: Vec<(u64, usize, usize)>,
     pub marker: Option<usize>,
+    /// (line, span) of each sender's name, for `[colors] sender`.
+    pub names: Vec<(usize, usize)>,
+    /// Inline image previews: where each goes.
+    pub images: Vec<ImageSlot>,
+}
+
+/// Blank lines kept for an image preview, drawn over by the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSlot {
+    pub file_id: String,
+    /// The first of the lines, and how many.
+    pub line: usize,
+    pub rows: u16,
+    /// The column it starts at.
+    pub indent: usize,
 }
 
 /// One line of a message's extras (quote, attachment, reactions, status),
@@ -235,6 +291,8 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
     let mut out = Vec::new();
     let mut spans_of = Vec::new();
     let mut marker = None;
+    let mut name_spans = Vec::new();
+    let mut images = Vec::new();
     // Sender, display name, time, day of the message before: a new header
     // when any changes (a rename shows at once).
     let mut last: Option<(&str, &str, i64, chrono::NaiveDate)> = None;
@@ -285,24 +343,27 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         let wrap_w = if compact { width.saturating_sub(6 + name.width() + 2).max(1) } else { text_w };
         let wrapped = wrap(&text, wrap_w);
         let count = wrapped.len();
+        let links = if m.deleted { Vec::new() } else { links_by_chunk(&text, &wrapped) };
         for (i, chunk) in wrapped.into_iter().enumerate() {
             let mut spans = Vec::new();
             if i == 0 {
                 spans.push(Span::styled(format!("{time} "), dim));
                 if compact {
                     if !action {
+                        name_spans.push((out.len(), spans.len()));
                         spans.push(Span::styled(format!("{name}: "), name_style));
                     }
                 } else if grouped || action {
                     spans.push(Span::raw(" ".repeat(name_cols + 1)));
                 } else {
+                    name_spans.push((out.len(), spans.len()));
                     spans.push(Span::styled(fit(&name, name_cols), name_style));
                     spans.push(Span::raw(" "));
                 }
             } else {
                 spans.push(Span::raw(" ".repeat(indent)));
             }
-            spans.extend(highlight(&chunk, me, text_style));
+            spans.extend(highlight(&chunk, me, text_style, links.get(i).map_or(&[], Vec::as_slice)));
             if i + 1 == count && m.edited_at.is_some() && !m.deleted {
                 spans.push(Span::styled(" (edited)", dim));
             }
@@ -311,6 +372,10 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         if let Some(a) = &m.attachment {
             let label = format!("📎 {} ({})", sanitize::line(&a.name), crate::app::human_size(a.size));
             extra(&mut out, indent, vec![Span::styled(label, Style::default().fg(Color::Blue))]);
+            if let Some(&rows) = room.image_rows.get(&m.id) {
+                images.push(ImageSlot { file_id: a.file_id.clone(), line: out.len(), rows, indent });
+                out.extend((0..rows).map(|_| Line::raw("")));
+            }
         }
         if !m.reactions.is_empty() {
             extra(&mut out, indent, reactions(m, me));
@@ -370,7 +435,7 @@ pub fn build(room: &Room, me: &str, width: u16, offset: FixedOffset, selected: O
         }
         extra(&mut out, indent, vec![Span::styled(status, style.add_modifier(Modifier::ITALIC))]);
     }
-    Transcript { lines: out, spans: spans_of, marker }
+    Transcript { lines: out, spans: spans_of, marker, names: name_spans, images }
 }
 
 #[cfg(test)]
@@ -430,6 +495,38 @@ mod tests {
             .collect();
         let after = text.iter().find(|l| l.contains("after rename")).expect("shown");
         assert!(after.contains("Queen Alice"), "the new name heads the message: {text:?}");
+    }
+
+    #[test]
+    fn links_are_underlined_even_when_wrapped() {
+        let text = "see https://example.com/a/long/path and more";
+        let chunks = wrap(text, 20);
+        let by_chunk = links_by_chunk(text, &chunks);
+        let underlined: String = chunks
+            .iter()
+            .zip(&by_chunk)
+            .flat_map(|(chunk, ranges)| ranges.iter().map(|r| chunk[r.clone()].to_string()).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(underlined, "https://example.com/a/long/path");
+        let link = 12..23;
+        let spans = highlight("hi @bob see http://x.io!", "bob", Style::default(), std::slice::from_ref(&link));
+        let styled: Vec<(&str, bool, bool)> = spans
+            .iter()
+            .map(|s| {
+                let m = s.style.add_modifier;
+                (s.content.as_ref(), m.contains(Modifier::BOLD), m.contains(Modifier::UNDERLINED))
+            })
+            .collect();
+        assert_eq!(
+            styled,
+            [
+                ("hi ", false, false),
+                ("@bob", true, false),
+                (" see ", false, false),
+                ("http://x.io", false, true),
+                ("!", false, false)
+            ]
+        );
     }
 
     #[test]

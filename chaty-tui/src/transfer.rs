@@ -157,11 +157,7 @@ pub async fn download(
     dir: &Path,
     progress: impl Fn(u64, u64) + Send,
 ) -> Result<PathBuf> {
-    let request = endpoint.request("GET", &format!("/files/{}", attachment.file_id)).body(Empty::<Bytes>::new())?;
-    let response = endpoint.send(request).await?;
-    if !response.status().is_success() {
-        bail!("download refused: {}", refusal(response).await);
-    }
+    let response = get_file(endpoint, &attachment.file_id, "download").await?;
     chaty_server::private::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (path, mut file) = create_new(dir, &attachment.name).await?;
     let mut body = response.into_body().into_data_stream();
@@ -174,6 +170,42 @@ pub async fn download(
     }
     file.sync_all().await?;
     Ok(path)
+}
+
+/// `GET /files/<fileId>`, refused unless the server says yes.
+async fn get_file(endpoint: &Endpoint, file_id: &str, what: &str) -> Result<Response<Incoming>> {
+    let request = endpoint.request("GET", &format!("/files/{file_id}")).body(Empty::<Bytes>::new())?;
+    let response = endpoint.send(request).await?;
+    if !response.status().is_success() {
+        bail!("{what} refused: {}", refusal(response).await);
+    }
+    Ok(response)
+}
+
+/// The bytes of a file, for a preview, at most `max_bytes` of them: refused
+/// before reading when the server announces more (`Content-Length`), and
+/// while reading as soon as more arrive, whatever it announced.
+pub async fn fetch(endpoint: &Endpoint, file_id: &str, max_bytes: u64) -> Result<Vec<u8>> {
+    let response = get_file(endpoint, file_id, "preview").await?;
+    let announced = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(why) = announced.and_then(|size| crate::preview::too_big(size, max_bytes)) {
+        bail!(why);
+    }
+    let mut body = response.into_body().into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.context("the download broke off")?;
+        let size = (bytes.len() + chunk.len()) as u64;
+        if let Some(why) = crate::preview::too_big(size, max_bytes) {
+            bail!("{why} (and still coming)");
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// Where a download goes: the Downloads folder the desktop names
@@ -223,6 +255,52 @@ async fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, tokio::fs::File)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-shot HTTP server answering with `head` and then `body`.
+    async fn serve(head: &'static str, body: Vec<u8>) -> Endpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        let tls = Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("tls")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        );
+        Endpoint::new(&format!("ws://127.0.0.1:{port}/ws"), "t", tls).expect("endpoint")
+    }
+
+    #[tokio::test]
+    async fn a_preview_stops_at_max_image_mib_before_and_while_reading() {
+        let mib = 1024 * 1024;
+        // Announced too big: refused before reading.
+        let endpoint = serve("HTTP/1.1 200 OK\r\nContent-Length: 2097152\r\n\r\n", Vec::new()).await;
+        let err = format!("{:#}", fetch(&endpoint, "f", mib).await.expect_err("announced"));
+        assert!(err.contains("over max_image_mib (1 MiB)") && !err.contains("still coming"), "{err}");
+        // Announced as nothing in particular, then more than the cap: refused as it comes.
+        let mut chunked = Vec::new();
+        for _ in 0..3 {
+            chunked.extend_from_slice(format!("{:x}\r\n", 512 * 1024).as_bytes());
+            chunked.extend(std::iter::repeat_n(b'x', 512 * 1024));
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let endpoint = serve("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunked).await;
+        let err = format!("{:#}", fetch(&endpoint, "f", mib).await.expect_err("streamed"));
+        assert!(err.contains("over max_image_mib (1 MiB) (and still coming)"), "{err}");
+        // Within the cap: the bytes.
+        let endpoint = serve("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b"hello".to_vec()).await;
+        assert_eq!(fetch(&endpoint, "f", mib).await.expect("small"), b"hello");
+    }
 
     #[test]
     fn downloads_go_to_the_desktops_folder_then_home_downloads_then_home_then_here() {

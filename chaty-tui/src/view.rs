@@ -15,6 +15,7 @@ use crate::sanitize;
 use crate::transcript;
 use crate::words;
 
+mod media;
 mod people;
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -70,7 +71,7 @@ fn conn_text(app: &App, now: Instant) -> (String, Color) {
     }
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
@@ -89,7 +90,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
     let text_w = usize::from(width.saturating_sub(4));
     let local = app.local_server.as_deref().map_or_else(Vec::new, |l| transcript::wrap(l, text_w));
     let message = transcript::wrap(&message, text_w);
-    let popup = centered(area, width, 12 + (local.len() + message.len()) as u16);
+    let popup = centered(area, width, 14 + (local.len() + message.len()) as u16);
     let block = Block::default().borders(Borders::ALL).title(" chaty — sign in ").title_alignment(Alignment::Center);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -108,6 +109,15 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         Line::raw(""),
         row("Password", "•".repeat(form.password.text().chars().count()), Field::Password),
         Line::raw(""),
+        if form.invite.is_empty() && form.focus != Some(Field::Invite) {
+            Line::from(vec![
+                Span::raw(format!(" {:<9} ", "Invite")),
+                Span::styled("to register, if the server asks", DIM),
+            ])
+        } else {
+            row("Invite", form.invite.text(), Field::Invite)
+        },
+        Line::raw(""),
         Line::styled(" Enter log in · Ctrl-R register · Tab next field", DIM),
         Line::styled(" Ctrl-C quit", DIM),
     ];
@@ -119,6 +129,7 @@ fn sign_in(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
             Field::Server => (1, form.server.text()),
             Field::User => (3, form.user.text()),
             Field::Password => (5, "•".repeat(form.password.text().chars().count())),
+            Field::Invite => (7, form.invite.text()),
         };
         let x = inner.x + 11 + (text.width().min(field_w)) as u16;
         if inner.height > y && x < inner.right() {
@@ -187,11 +198,17 @@ fn chat(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant) {
         lines.extend(people::switcher_people(app, rooms.len(), sw.selected, room_left, width));
         popup(frame, area, "Rooms and people (Enter, Esc)", lines);
     }
+    if let Some(chooser) = &app.link_chooser {
+        media::link_chooser(frame, area, chooser);
+    }
+    if let Some(view) = &app.previews.open {
+        media::image_preview(frame, area, view);
+    }
     if let Some(picker) = &app.people.picker {
         people::picker(frame, area, picker);
     }
     if let Some(whois) = &app.people.whois {
-        people::whois(frame, area, whois, app.wall_ms);
+        people::whois(frame, area, whois, app);
     }
 }
 
@@ -217,7 +234,7 @@ fn overlay_popup(frame: &mut Frame<'_>, area: Rect, overlay: &Overlay, scroll: u
     frame.render_widget(Paragraph::new(shown).block(block), p.rect);
 }
 
-fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
+pub(super) fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, lines: Vec<Line<'static>>) {
     let width = lines.iter().map(Line::width).max().unwrap_or(0).max(title.width() + 4) as u16 + 4;
     let rect = centered(area, width.max(30), lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
@@ -249,6 +266,9 @@ fn rooms(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let mut style = if room.removed.is_some() || quiet { DIM } else { Style::default() };
         if room.unread > 0 && !quiet {
             style = style.add_modifier(Modifier::BOLD);
+            if let Some(color) = app.theme.unread() {
+                style = style.fg(color);
+            }
         }
         if i == app.current {
             style = style.add_modifier(Modifier::REVERSED);
@@ -287,22 +307,34 @@ fn messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     };
     let selected = app.selected().map(|m| m.id);
-    let lines = transcript::build(room, &app.me, inner.width, app.utc_offset, selected).lines;
+    let transcript = transcript::build(room, &app.me, inner.width, app.utc_offset, selected);
+    let mut lines = transcript.lines;
+    for &(line, span) in &transcript.names {
+        if let Some(span) = lines.get_mut(line).and_then(|l| l.spans.get_mut(span)) {
+            span.style.fg = span.style.fg.map(|own| app.theme.sender(own));
+        }
+    }
     let height = usize::from(inner.height);
     let end = lines.len().saturating_sub(room.scroll);
     let start = end.saturating_sub(height);
     let mut shown: Vec<Line<'static>> = lines[start..end].to_vec();
+    // Where transcript line `first` is drawn (row `row0`): the note may push it down.
+    let (mut first, mut row0) = (start, 0);
     if start == 0 && (room.loading_older || room.has_older) {
         let note = if room.loading_older { "loading older messages…" } else { "scroll up for older messages" };
         if shown.len() >= height && !shown.is_empty() {
             shown.remove(0);
+            first += 1;
         }
         shown.insert(0, Line::styled(note, DIM));
+        row0 = 1;
     }
     if room.messages.is_empty() && room.pending.is_empty() && !room.has_older {
         shown.push(Line::styled(format!("This is the start of {}.", sanitize::line(&room.label(&app.me))), DIM));
     }
     frame.render_widget(Paragraph::new(shown), inner);
+    let visible = first..end.min(first + height.saturating_sub(row0));
+    media::inline_images(frame, app, &transcript.images, visible, Rect { y: inner.y + row0 as u16, ..inner });
     if room.new_below && room.scroll > 0 {
         let y = inner.bottom().saturating_sub(1);
         let marker = Line::styled(" ↓ new messages below (End) ", Style::default().fg(Color::Black).bg(Color::Yellow));
@@ -325,7 +357,7 @@ fn members(frame: &mut Frame<'_>, app: &App, area: Rect) {
         (!room.online.iter().any(|o| o.eq_ignore_ascii_case(m)), sanitize::line(room.display_name(m)).to_lowercase())
     });
     for m in members {
-        lines.extend(people::member(room, &names, m, usize::from(inner.width), app.wall_ms));
+        lines.extend(people::member(room, &names, m, usize::from(inner.width), app));
     }
     // The wheel over the list scrolls it.
     let lines: Vec<Line<'static>> = lines.into_iter().skip(app.members_scroll).collect();
@@ -340,7 +372,7 @@ fn typing_line(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::styled(format!(" {text}"), if *error { Style::default().fg(Color::Red) } else { DIM })
     } else if let Mode::Select { .. } = app.mode {
         Line::styled(
-            " j/k move · r reply · e edit · d delete · 1-6 react · + react… · c copy · s save file · Esc done",
+            " j/k move · r reply · e edit · d delete · 1-6 react · c copy · o open link · y copy link · v view · s save · Esc",
             hint,
         )
     } else if let Some(text) = compose_text(app) {
@@ -420,8 +452,12 @@ fn input(frame: &mut Frame<'_>, app: &App, area: Rect, lines: &[String], (row, c
     frame.render_widget(Paragraph::new(shown).scroll((0, scroll_x as u16)), inner);
     let x = inner.x + (col + 2 - scroll_x) as u16;
     let y = inner.y + (row - first) as u16;
-    let popup_open =
-        app.overlay.is_some() || app.switcher.is_some() || app.people.picker.is_some() || app.people.whois.is_some();
+    let popup_open = app.overlay.is_some()
+        || app.switcher.is_some()
+        || app.link_chooser.is_some()
+        || app.previews.open.is_some()
+        || app.people.picker.is_some()
+        || app.people.whois.is_some();
     if !popup_open && x < inner.right() && y < inner.bottom() {
         frame.set_cursor_position((x, y));
     }

@@ -165,7 +165,7 @@ impl App {
             Compose::Reply(id) => Some(id),
             _ => None,
         };
-        let pending = Pending { client_id: self.next_client_id(), content, failed: None, reply_to, attachment: None };
+        let pending = Pending::new(self.next_client_id(), content, reply_to, None);
         let online = self.online();
         let room = self.room_mut(&room_id);
         room.scroll = 0;

@@ -244,6 +244,9 @@ impl App {
                 return vec![Cmd::Copy(message.content.clone())];
             }
             KeyCode::Char('s') => return self.download(&message),
+            KeyCode::Char('o') if !message.deleted => return self.message_links(&message, super::LinkAction::Open),
+            KeyCode::Char('y') if !message.deleted => return self.message_links(&message, super::LinkAction::Copy),
+            KeyCode::Char('v') if !message.deleted => return self.view_image(&message),
             _ => {}
         }
         Vec::new()
@@ -508,7 +511,7 @@ impl App {
 
     /// Sends a message to `room` (maybe not the current one), with a file.
     fn say_in(&mut self, room_id: &str, content: String, attachment: Option<Attachment>) -> Vec<Cmd> {
-        let pending = Pending { client_id: self.next_client_id(), content, failed: None, reply_to: None, attachment };
+        let pending = Pending::new(self.next_client_id(), content, None, attachment);
         let online = self.online();
         self.room_mut(room_id).pending.push(pending.clone());
         if online { vec![super::compose::chat_frame(room_id, &pending)] } else { Vec::new() }

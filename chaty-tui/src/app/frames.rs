@@ -145,6 +145,11 @@ impl App {
                 }
                 Vec::new()
             }
+            ServerFrame::Error { code: ErrorCode::Overloaded, retry_after_ms, .. } if self.is_pending(&reference) => {
+                // Not a failure: the message goes again by itself (retry.rs).
+                self.overloaded(&reference, retry_after_ms);
+                Vec::new()
+            }
             ServerFrame::Error { code, message, retry_after_ms } => {
                 self.error(code, crate::words::refusal(code, &message, retry_after_ms), &reference)
             }
@@ -204,8 +209,10 @@ impl App {
                 cmds.push(Cmd::Send(history_latest(&id), Some(format!("latest:{id}"))));
             }
         }
-        for room in &self.rooms {
-            for p in room.pending.iter().filter(|p| p.failed.is_none()) {
+        for room in &mut self.rooms {
+            for p in room.pending.iter_mut().filter(|p| p.failed.is_none()) {
+                // Sent now: an overloaded one's timer is done with.
+                p.retry_at = None;
                 cmds.push(chat_frame(&room.id, p));
             }
         }
@@ -310,7 +317,11 @@ impl App {
                 self.drop_typeahead();
                 vec![Cmd::ClearSession]
             }
-            (Auth::Password { .. }, "auth") => {
+            (Auth::Password { register, .. }, "auth") => {
+                if *register && code == ErrorCode::Forbidden && message.contains("invite") {
+                    // "registration needs an invite": the field for it.
+                    self.signin.focus = Some(super::Field::Invite);
+                }
                 self.auth = Auth::None;
                 self.signin.busy = false;
                 self.signin.error = Some(message);

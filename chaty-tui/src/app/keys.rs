@@ -29,6 +29,12 @@ impl App {
         if self.switcher.is_some() {
             return self.switcher_key(key);
         }
+        if self.link_chooser.is_some() {
+            return self.link_chooser_key(key);
+        }
+        if self.previews.open.is_some() {
+            return self.preview_key(key);
+        }
         if self.search.is_some() {
             return self.search_key(key);
         }

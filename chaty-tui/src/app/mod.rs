@@ -18,6 +18,9 @@
 //!   transfers and presence;
 //! - `people.rs`: profiles, `/whois`, `/users` and the directory;
 //! - `moderation.rs`: `/kick`, `/ban`, `/op`, `/topic`… and being kicked;
+//! - `retry.rs`: resending a message the overloaded server asked to have again;
+//! - `links.rs`: opening and copying a message's links (`o`, `y`);
+//! - `previews.rs`: image previews (`v`);
 //! - `mouse.rs`: clicks and the wheel;
 //! - `overlay.rs`: popups.
 
@@ -26,10 +29,13 @@ mod compose;
 mod conversation;
 mod frames;
 mod keys;
+mod links;
 mod moderation;
 mod mouse;
 mod overlay;
 mod people;
+mod previews;
+mod retry;
 mod rooms;
 mod session;
 
@@ -48,7 +54,9 @@ use crate::keymap::Keymap;
 use crate::room::Room;
 use crate::theme::Theme;
 pub use conversation::{QUICK_REACTIONS, human_size};
+pub use links::{LinkAction, LinkChooser};
 pub use people::{People, Picker, Whois};
+pub use previews::{PreviewState, PreviewView, Previews};
 pub use session::normalize_url;
 
 /// Everything that can happen to the app.
@@ -69,6 +77,13 @@ pub enum Msg {
     Tick,
     Net(NetEvent),
     Transfer(TransferEvent),
+    /// An image preview fetched and decoded (off the UI thread), or why not.
+    Preview {
+        file_id: String,
+        /// For the transcript (`image_previews`), not `v`'s.
+        inline: bool,
+        outcome: Result<crate::preview::Picture, String>,
+    },
 }
 
 /// Progress and outcome of a file upload or download.
@@ -205,6 +220,17 @@ pub enum Cmd {
     Copy(String),
     /// Open the draft in `$VISUAL`/`$EDITOR` and answer with [`Msg::Edited`].
     EditDraft(String),
+    /// Open a link (already checked: http, https or mailto) with
+    /// `open_command` or the platform's opener.
+    Open(String),
+    /// Fetch (at most `max_image_mib`) and decode an image, fitted to
+    /// `cols`×`rows` cells, off the UI thread; answer with [`Msg::Preview`].
+    Preview {
+        attachment: proto::Attachment,
+        cols: u16,
+        rows: u16,
+        inline: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +259,8 @@ pub enum Field {
     Server,
     User,
     Password,
+    /// An invitation token, for registering on a server that needs one.
+    Invite,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -240,6 +268,7 @@ pub struct SignInForm {
     pub server: Input,
     pub user: Input,
     pub password: Input,
+    pub invite: Input,
     pub focus: Option<Field>,
     pub error: Option<String>,
     /// A LOGIN/REGISTER is on its way.
@@ -252,7 +281,7 @@ enum Auth {
     None,
     Token,
     Refresh,
-    Password { register: bool, user: String, password: String },
+    Password { register: bool, user: String, password: String, invite: Option<String> },
 }
 
 /// Typed while a sign-in was in flight: kept for the chat input.
@@ -314,6 +343,10 @@ pub struct App {
     /// How far the open overlay is scrolled (it scrolls when taller than the screen).
     pub overlay_scroll: usize,
     pub switcher: Option<Switcher>,
+    /// "Which link?" for `o` and `y` on a message with several.
+    pub link_chooser: Option<LinkChooser>,
+    /// Image previews (`v`).
+    pub previews: Previews,
     pub bell: bool,
     /// Desktop notifications are on (`notify` is not `"off"`).
     pub notifications: bool,
@@ -379,6 +412,8 @@ impl App {
             overlay: None,
             overlay_scroll: 0,
             switcher: None,
+            link_chooser: None,
+            previews: Previews::default(),
             bell: true,
             notifications: true,
             focused: true,
@@ -449,6 +484,7 @@ impl App {
             cmds.extend(self.replay_typeahead(now, true));
         }
         cmds.extend(self.mark_viewed());
+        cmds.extend(self.want_inline_previews());
         cmds
     }
 
@@ -506,10 +542,15 @@ impl App {
                 }
                 let mut cmds = self.check_idle();
                 cmds.extend(self.people_tick(now));
+                cmds.extend(self.resend_due(now));
                 cmds
             }
             Msg::Net(event) => self.net(event),
             Msg::Transfer(event) => self.transfer(event),
+            Msg::Preview { file_id, inline, outcome } => {
+                self.preview_done(&file_id, inline, outcome);
+                Vec::new()
+            }
         }
     }
 }

@@ -77,8 +77,8 @@ impl App {
     /// What to send right after connecting: the saved token, or the sign-in
     /// the user asked for, or nothing (the sign-in screen waits for input).
     fn authenticate(&mut self) -> Vec<Cmd> {
-        if let Auth::Password { register, user, password } = &self.auth {
-            return vec![password_frame(*register, user, password)];
+        if let Auth::Password { register, user, password, invite } = &self.auth {
+            return vec![password_frame(*register, user, password, invite.clone())];
         }
         match &self.session {
             Some(session) => {
@@ -111,6 +111,7 @@ impl App {
             Field::Server => &mut self.signin.server,
             Field::User => &mut self.signin.user,
             Field::Password => &mut self.signin.password,
+            Field::Invite => &mut self.signin.invite,
         }
     }
 
@@ -191,14 +192,16 @@ impl App {
                 self.signin.focus = Some(match focus {
                     Field::Server => Field::User,
                     Field::User => Field::Password,
-                    Field::Password => Field::Server,
+                    Field::Password => Field::Invite,
+                    Field::Invite => Field::Server,
                 });
             }
             KeyCode::BackTab | KeyCode::Up => {
                 self.signin.focus = Some(match focus {
-                    Field::Server => Field::Password,
+                    Field::Server => Field::Invite,
                     Field::User => Field::Server,
                     Field::Password => Field::User,
+                    Field::Invite => Field::Password,
                 });
             }
             _ => edit(self.field(focus), key),
@@ -239,7 +242,9 @@ impl App {
         }
         self.signin.error = None;
         self.signin.busy = true;
-        self.auth = Auth::Password { register, user: user.clone(), password: password.clone() };
+        // Only a registration carries it; an open server ignores it.
+        let invite = Some(self.signin.invite.text().trim().to_string()).filter(|i| register && !i.is_empty());
+        self.auth = Auth::Password { register, user: user.clone(), password: password.clone(), invite: invite.clone() };
         self.typeahead_secret = Some(password.clone());
         if server != self.server || matches!(self.conn, Conn::Failed { .. }) {
             // A different server, or one given up on: reconnect, and sign in once connected.
@@ -249,14 +254,14 @@ impl App {
             self.conn = Conn::Connecting;
             return vec![Cmd::Connect(server)];
         }
-        if self.conn == Conn::Connected { vec![password_frame(register, &user, &password)] } else { Vec::new() }
+        if self.conn == Conn::Connected { vec![password_frame(register, &user, &password, invite)] } else { Vec::new() }
     }
 }
 
-fn password_frame(register: bool, user: &str, password: &str) -> Cmd {
+fn password_frame(register: bool, user: &str, password: &str, invite: Option<String>) -> Cmd {
     let (user_name, password) = (user.to_string(), password.to_string());
     let frame = if register {
-        ClientFrame::Register(proto::Register { user_name, password, display_name: None, invite: None })
+        ClientFrame::Register(proto::Register { user_name, password, display_name: None, invite })
     } else {
         ClientFrame::Login(proto::Login { user_name, password })
     };

@@ -49,10 +49,11 @@ fn name_spans(shown: &Shown, cols: usize, style: Style) -> Vec<Span<'static>> {
 
 /// One member in the member list: presence, `@` for an admin of the room,
 /// name and login, last seen; the status text below, dimmed.
-pub(super) fn member(room: &Room, names: &Names, user: &str, width: usize, wall_ms: i64) -> Vec<Line<'static>> {
+pub(super) fn member(room: &Room, names: &Names, user: &str, width: usize, app: &App) -> Vec<Line<'static>> {
+    let wall_ms = app.wall_ms;
     let person = Person::in_room(room, user);
     let on = person.status != Some(PresenceStatus::Offline);
-    let style = if on { Style::default().fg(transcript::user_color(user)) } else { DIM };
+    let style = if on { Style::default().fg(app.theme.sender(transcript::user_color(user))) } else { DIM };
     let mut first = vec![dot(person.status)];
     let admin = room.is_admin(user);
     if admin {
@@ -117,7 +118,8 @@ pub(super) fn picker(frame: &mut Frame<'_>, area: Rect, picker: &Picker) {
 }
 
 /// The `/whois` card.
-pub(super) fn whois(frame: &mut Frame<'_>, area: Rect, whois: &Whois, wall_ms: i64) {
+pub(super) fn whois(frame: &mut Frame<'_>, area: Rect, whois: &Whois, app: &App) {
+    let wall_ms = app.wall_ms;
     let p = &whois.person;
     let login = sanitize::line(&p.user_id);
     let field = |label: &str, value: Vec<Span<'static>>| {
@@ -142,7 +144,8 @@ pub(super) fn whois(frame: &mut Frame<'_>, area: Rect, whois: &Whois, wall_ms: i
     } else {
         Span::raw(truncate(&sanitize::line(&whois.rooms.join(" ")), 60))
     };
-    let name_style = Style::default().fg(transcript::user_color(&p.user_id)).add_modifier(Modifier::BOLD);
+    let name_style =
+        Style::default().fg(app.theme.sender(transcript::user_color(&p.user_id))).add_modifier(Modifier::BOLD);
     let lines = vec![
         Line::styled(format!(" {}", truncate(&p.shown().name, 64)), name_style),
         Line::raw(""),

@@ -116,9 +116,96 @@ fn config_keeps_the_new_tables_and_print_config_spells_out_every_default() {
         "next_unread = \"alt-a\"",
         "switcher = \"ctrl-g\"",
         "server = \"ws://h/ws\"",
+        "image_previews = false",
+        "max_image_mib = 10",
+        "image_protocol = \"auto\"",
+        "# open_command = [\"xdg-open\", \"{url}\"]   # unset: the platform's opener",
+        "sender = \"theme\"",
+        "unread = \"theme\"",
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} in\n{out}");
     }
     let back: Config = toml::from_str(&out).expect("reads back");
     assert!(back.looks(false).is_ok());
+}
+
+/// The cells of the row holding `text`, from where it starts.
+fn cells_of<'a>(buf: &'a ratatui::buffer::Buffer, text: &str) -> Vec<&'a ratatui::buffer::Cell> {
+    let width = usize::from(buf.area.width);
+    for row in buf.content.chunks(width) {
+        let line: String = row.iter().map(|c| c.symbol()).collect();
+        if let Some(at) = line.find(text) {
+            let col = line[..at].chars().count();
+            return row[col..col + text.chars().count()].iter().collect();
+        }
+    }
+    panic!("{text:?} is not on the screen");
+}
+
+#[test]
+fn every_role_in_colors_is_honoured() {
+    let rgb = |n: u8| Color::Rgb(n, n, n);
+    let roles = [
+        ("sender", "#010101"),
+        ("unread", "#020202"),
+        ("mention", "#030303"),
+        ("border", "#040404"),
+        ("status", "#050505"),
+    ];
+    for theme in ["terminal", "dark", "light"] {
+        let buf = themed(theme, &roles, false);
+        // sender: every sender's name, whoever they are.
+        for name in ["bob", "carol"] {
+            assert!(cells_of(&buf, &format!("{name} ")).iter().take(3).all(|c| c.fg == rgb(1)), "{theme}: {name}");
+        }
+        // unread: the DM with an unread message, in the sidebar.
+        assert!(cells_of(&buf, "@bob").iter().all(|c| c.fg == rgb(2)), "{theme}: unread");
+        // mention: @alice in carol's message.
+        assert!(cells_of(&buf, "@alice can").iter().take(6).all(|c| c.fg == rgb(3)), "{theme}: mention");
+        // border: the sidebar's edge.
+        assert!(cells_of(&buf, "│").iter().all(|c| c.fg == rgb(4)), "{theme}: border");
+        // status: the status bar's background.
+        assert!(cells_of(&buf, "alice@127.0.0.1").iter().all(|c| c.bg == rgb(5)), "{theme}: status");
+    }
+    // Unset, senders keep a colour each, and unread rooms are bold in the text colour.
+    let buf = themed("terminal", &[], false);
+    for name in ["bob", "carol"] {
+        assert_eq!(cells_of(&buf, &format!("{name} "))[0].fg, chaty_tui::transcript::user_color(name));
+    }
+    assert_eq!(cells_of(&buf, "@bob")[0].fg, Color::Reset);
+    // A named colour stays that colour under a 256-colour theme.
+    let buf = themed("dark", &[("sender", "red"), ("unread", "green")], false);
+    assert_eq!(cells_of(&buf, "carol ")[0].fg, Color::Indexed(1));
+    assert_eq!(cells_of(&buf, "@bob")[0].fg, Color::Indexed(2));
+    // And NO_COLOR still wins.
+    let buf = themed("dark", &[("sender", "red")], true);
+    assert_eq!(cells_of(&buf, "carol ")[0].fg, Color::Reset);
+}
+
+#[test]
+fn bad_open_command_and_image_settings_are_named() {
+    let bad = [
+        ("open_command = []", "open_command is empty"),
+        ("open_command = [\"firefox\"]", "open_command has no {url}"),
+        ("max_image_mib = 0", "max_image_mib = 0: use 1 to 1024"),
+        ("max_image_mib = 4096", "max_image_mib = 4096"),
+        ("image_protocol = \"ascii-art\"", "unknown image_protocol \"ascii-art\""),
+    ];
+    for (text, expected) in bad {
+        let config: Config = toml::from_str(text).expect("parses");
+        let err = config.looks(false).expect_err(text);
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+    let config: Config =
+        toml::from_str("open_command = [\"firefox\", \"{url}\"]\nimage_previews = true\nmax_image_mib = 2\n")
+            .expect("ok");
+    let looks = config.looks(false).expect("good");
+    assert!(looks.inline_images);
+    assert_eq!(looks.max_image_bytes, 2 * 1024 * 1024);
+    let out = config.effective("ws://h/ws", "al").expect("effective");
+    assert!(out.contains("open_command = [\"firefox\", \"{url}\"]"), "{out}");
+    assert!(!out.contains("# open_command"), "{out}");
+    // A wrong type is named by the parser, with the key.
+    let err = toml::from_str::<Config>("image_previews = \"yes\"").expect_err("type").to_string();
+    assert!(err.contains("image_previews"), "{err}");
 }

@@ -305,8 +305,16 @@ fn help_fits_80x24_and_scrolls_to_its_end() {
 #[test]
 fn help_at_100x30_loses_no_line_ends() {
     let (mut app, now) = help(100, 30);
-    app.update(key(crossterm::event::KeyCode::End), now);
-    let text = screen_text(&render(&mut app, 100, 30, now));
+    // Taller than the screen: every page of it, to the end.
+    let mut text = screen_text(&render(&mut app, 100, 30, now));
+    loop {
+        let at = app.overlay_scroll;
+        app.update(key(crossterm::event::KeyCode::PageDown), now);
+        if app.overlay_scroll == at {
+            break;
+        }
+        text.push_str(&screen_text(&render(&mut app, 100, 30, now)));
+    }
     for key_line in chaty_tui::command::KEYS {
         let last = key_line.split_whitespace().last().expect("a word");
         assert!(text.contains(last), "{key_line:?} ends on screen:\n{text}");
