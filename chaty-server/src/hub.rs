@@ -8,52 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-/// Frames queued per connection before it counts as a slow consumer.
-pub const OUTBOX_FRAMES: usize = 1024;
-
-/// Where frames for one connection go. A full queue means the client is not
-/// reading: it is kicked (close 1008) rather than allowed to grow memory.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Utf8Bytes>,
-    kick: CancellationToken,
-    signed_out: CancellationToken,
-}
-
-impl Outbox {
-    /// The outbox, its receiving end, and the tokens that end the
-    /// connection: `kick` (a slow consumer) and `signed_out` (its sign-in was revoked).
-    pub fn new() -> (Self, mpsc::Receiver<Utf8Bytes>, CancellationToken, CancellationToken) {
-        let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
-        let (kick, signed_out) = (CancellationToken::new(), CancellationToken::new());
-        (Self { tx, kick: kick.clone(), signed_out: signed_out.clone() }, rx, kick, signed_out)
-    }
-
-    /// Queues a frame without waiting. Returns false if the connection is gone or was kicked.
-    pub fn send(&self, frame: Utf8Bytes) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => {
-                crate::metrics::count(|m| {
-                    m.deliveries.inc();
-                });
-                true
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.kick.is_cancelled() {
-                    crate::metrics::count(|m| {
-                        m.slow_consumers.inc();
-                    });
-                }
-                self.kick.cancel();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-}
+pub use crate::outbox::{OUTBOX_FRAMES, Outbox};
 
 /// One user online through this node (what a cluster's nodes tell each other).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -204,7 +160,7 @@ impl Hub {
     pub fn sign_out_family(&self, family: &str) {
         let st = self.lock();
         for c in st.conns.values().filter(|c| c.family.as_deref() == Some(family)) {
-            c.sub.outbox.signed_out.cancel();
+            c.sub.outbox.sign_out();
         }
     }
 
@@ -213,7 +169,7 @@ impl Hub {
     pub fn sign_out_user(&self, user_id: i64) {
         let st = self.lock();
         for c in st.conns.values().filter(|c| c.sub.user_id == user_id) {
-            c.sub.outbox.signed_out.cancel();
+            c.sub.outbox.sign_out();
         }
     }
 

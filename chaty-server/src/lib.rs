@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod logins;
 pub mod metrics;
+pub mod outbox;
 pub mod private;
 pub mod proxy;
 pub mod retention;

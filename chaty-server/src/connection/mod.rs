@@ -144,7 +144,8 @@ where
 
     let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     let mut last_heard = Instant::now();
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    // Filled and emptied on each wake-up: an idle connection keeps no buffer.
+    let mut batch = Vec::new();
     // What ends the connection from outside, watched from one long-lived
     // future (not re-registered with three tokens on every wakeup).
     let ended = async {
@@ -159,7 +160,7 @@ where
     let (code, reason): (u16, &str) = loop {
         if let Some(reason) = conn.closing {
             // Flush what is queued (e.g. the reply to LOGOUT) before closing.
-            while let Ok(frame) = rx.try_recv() {
+            while let Some(frame) = rx.try_recv() {
                 let _ = socket.feed(Message::Text(frame)).await;
             }
             break reason;
@@ -170,7 +171,7 @@ where
             end = &mut ended => break end,
             _ = rx.recv_many(&mut batch, WRITE_BATCH) => {
                 let write = async {
-                    for frame in batch.drain(..) {
+                    for frame in std::mem::take(&mut batch) {
                         socket.feed(Message::Text(frame)).await?;
                     }
                     socket.flush().await
