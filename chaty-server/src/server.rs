@@ -89,6 +89,7 @@ pub async fn run_on(
         shared.tracker.spawn(connection::departures(shared.ctx.clone()));
     }
     shared.tracker.spawn(connection::admin_events(shared.ctx.clone()));
+    shared.tracker.spawn(shared.ctx.busy.clone().watch(shutdown.clone()));
     shared.tracker.spawn(crate::retention::run(shared.ctx.store.clone(), config.clone(), shutdown.clone()));
     let router = Router::new()
         .route("/", get(upgrade))
@@ -312,6 +313,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "connections": shared.open.load(Ordering::Relaxed),
         "epoch": shared.ctx.store.epoch(),
         "storeBehindMs": u64::try_from(shared.ctx.store.behind().as_millis()).unwrap_or(u64::MAX),
+        "runtimeLagMs": u64::try_from(shared.ctx.busy.lag().as_millis()).unwrap_or(u64::MAX),
     });
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

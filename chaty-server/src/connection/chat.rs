@@ -15,6 +15,8 @@ impl Connection {
             _ => me.name.clone(),
         };
         self.stop_typing(&f.room_id);
+        // Refused at once when the server cannot keep up (overload is told, never silent).
+        self.ctx.busy.admit()?;
         let post = Post {
             room_id: f.room_id,
             sender: me,

@@ -17,6 +17,8 @@ pub struct Context {
     /// Cancelled when the server shuts down: every connection closes with 1001.
     pub shutdown: CancellationToken,
     pub logins: Logins,
+    /// How late the runtime runs: past a bound, new messages are refused.
+    pub busy: std::sync::Arc<crate::busy::Busy>,
 }
 
 impl Context {
@@ -28,7 +30,8 @@ impl Context {
     ) -> std::sync::Arc<Self> {
         let logins =
             fanout.cluster().map_or_else(Logins::default, |redis| Logins::shared(redis.manager(), redis.prefix()));
-        std::sync::Arc::new(Self { fanout, store, config, shutdown, logins })
+        let busy = std::sync::Arc::default();
+        std::sync::Arc::new(Self { fanout, store, config, shutdown, logins, busy })
     }
 
     /// The settings in use now (a reload may replace them).
