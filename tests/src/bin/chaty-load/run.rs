@@ -286,7 +286,8 @@ async fn run(args: RunArgs, targets: Vec<Target>, soft: Duration) -> Result<Valu
             "loss": loss,
             "loss_pct": if expected > 0 { 100.0 * loss as f64 / expected as f64 } else { 0.0 },
             "refused": st.refused,
-            "accepted_msgs_per_s": round(st.sent.saturating_sub(st.refused) as f64 / window_s, 1),
+            // Stored and acknowledged: the sender got its own message back.
+            "accepted_msgs_per_s": round(st.echoed as f64 / window_s, 1),
             "refused_msgs_per_s": round(st.refused as f64 / window_s, 1),
             "duplicates": st.duplicates,
             "reorders": st.reorders,
@@ -425,9 +426,9 @@ async fn serve(sh: Rc<Shared>, i: usize, ws: Ws, plans: watch::Receiver<Option<P
     let reason = if sh.is_sender(i) || sh.history_index(i).is_some() {
         let (sink, stream) = ws.split();
         tokio::task::spawn_local(write_loop(sh.clone(), i, sink, plans));
-        read_loop(&sh, stream).await
+        read_loop(&sh, i, stream).await
     } else {
-        read_loop(&sh, ws).await
+        read_loop(&sh, i, ws).await
     };
     if !sh.stopping.get() {
         sh.disconnects.set(sh.disconnects.get() + 1);

@@ -34,14 +34,14 @@ impl Track {
     }
 }
 
-pub(super) async fn read_loop<S>(sh: &Shared, mut stream: S) -> String
+pub(super) async fn read_loop<S>(sh: &Shared, me: usize, mut stream: S) -> String
 where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let mut tracks: Vec<(u32, Track)> = Vec::new();
     loop {
         match stream.next().await {
-            Some(Ok(Message::Text(text))) => on_frame(sh, &mut tracks, text.as_str()),
+            Some(Ok(Message::Text(text))) => on_frame(sh, me, &mut tracks, text.as_str()),
             Some(Ok(Message::Close(frame))) => return format!("closed by the server: {frame:?}"),
             Some(Ok(_)) => {}
             Some(Err(e)) => return format!("read: {e}"),
@@ -50,7 +50,7 @@ where
     }
 }
 
-fn on_frame(sh: &Shared, tracks: &mut Vec<(u32, Track)>, text: &str) {
+fn on_frame(sh: &Shared, me: usize, tracks: &mut Vec<(u32, Track)>, text: &str) {
     let Some(kind) = wire::frame_type(text) else {
         return;
     };
@@ -84,6 +84,7 @@ fn on_frame(sh: &Shared, tracks: &mut Vec<(u32, Track)>, text: &str) {
             }
             if p.window {
                 st.delivered += 1;
+                st.echoed += u64::from(p.sender as usize == me);
                 st.latency.saturating_record(now.saturating_sub(p.t_us).max(1));
             }
         }

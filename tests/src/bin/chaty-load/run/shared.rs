@@ -75,6 +75,8 @@ pub(super) struct StepStats {
     /// deliveries they would have made.
     pub(super) refused: u64,
     pub(super) refused_deliveries: u64,
+    /// Messages of the window whose sender got them back (stored and acknowledged).
+    pub(super) echoed: u64,
     pub(super) latency: Histogram<u64>,
     pub(super) history_sent: u64,
     pub(super) history_ok: u64,
@@ -93,6 +95,7 @@ impl StepStats {
             reorders: 0,
             refused: 0,
             refused_deliveries: 0,
+            echoed: 0,
             latency: new_histogram(),
             history_sent: 0,
             history_ok: 0,
