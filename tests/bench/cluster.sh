@@ -72,6 +72,9 @@ warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
 # has, stop_pid, stop_pids, run_load
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
+# scrape, metrics_delta
+# shellcheck source=tests/bench/metrics.sh
+source "$ROOT/tests/bench/metrics.sh"
 
 # ----- only what we started is stopped, by pid --------------------------------
 PIDS=()
@@ -102,6 +105,7 @@ stop_postgres() {
 cleanup() {
   stop_pids
   stop_postgres
+  [[ -n "$PG_DATA" && -f "$PG_DATA/postgres.log" ]] && cp "$PG_DATA/postgres.log" "$RESULTS/postgres.log"
   [[ -n "$TMP" && -d "$TMP" ]] && rm -rf "$TMP"
   return 0
 }
@@ -109,7 +113,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ----- the machine ----------------------------------------------------------------
-for tool in cargo timeout jq taskset runuser redis-server "$PG_BIN/initdb" psql; do
+for tool in cargo timeout jq curl bc taskset runuser redis-server "$PG_BIN/initdb" psql; do
   command -v "$tool" >/dev/null || { log "needs $tool"; exit 2; }
 done
 HARD_NOFILE=$(ulimit -Hn)
@@ -145,6 +149,7 @@ fi
 
 # ----- PostgreSQL and Redis, started when a setup first needs them ------------------------
 PG_PORT=""
+SETUP_DB=""
 REDIS_PID=""
 REDIS_URL=""
 as_pg() {
@@ -165,6 +170,16 @@ port = $PG_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PG_DATA'
 max_connections = 200
+# Evidence for the report: slow statements, checkpoints, autovacuum.
+log_min_duration_statement = 50
+log_checkpoints = on
+log_autovacuum_min_duration = 0
+log_lock_waits = on
+deadlock_timeout = 50ms
+log_line_prefix = '%m [%p] '
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+pg_stat_statements.track_planning = on
 EOF
   (cd "$TMP" && timeout 60 "${PIN_SERVER[@]}" runuser -u postgres -- \
     "$PG_BIN/pg_ctl" -D "$PG_DATA/data" -l "$PG_DATA/postgres.log" -w -t 50 start >&2)
@@ -190,6 +205,7 @@ start_redis() {
 }
 new_database() { # new_database NAME: a fresh, empty database; prints its URL
   psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" >&2
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$1" -c "CREATE EXTENSION pg_stat_statements" >&2 || true
   echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
 }
 
@@ -197,11 +213,14 @@ new_database() { # new_database NAME: a fresh, empty database; prints its URL
 NODE_PIDS=()
 NODE_URLS=()
 NODE_LOGS=()
+NODE_METRICS=()
 start_node() { # start_node SETUP INDEX DB [REDIS]
-  local setup=$1 index=$2 db=$3 redis=${4:-} port launch_ns log
+  local setup=$1 index=$2 db=$3 redis=${4:-} port metrics launch_ns log
   port=$("$LOAD" free-port)
+  metrics=$("$LOAD" free-port)
   log="$RESULTS/$setup-node$index.log"
-  local cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn)
+  local cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn
+    --metrics-listen "127.0.0.1:$metrics")
   [[ -n "$redis" ]] && cmd+=(--redis "$redis")
   launch_ns=$(date +%s%N)
   "${PIN_SERVER[@]}" "${cmd[@]}" >"$log" 2>&1 &
@@ -210,6 +229,7 @@ start_node() { # start_node SETUP INDEX DB [REDIS]
   NODE_PIDS+=("$pid")
   NODE_LOGS+=("$log")
   NODE_URLS+=("ws://127.0.0.1:$port/ws")
+  NODE_METRICS+=("http://127.0.0.1:$metrics/metrics")
   if ! timeout 70 "${PIN_LOAD[@]}" "$LOAD" wait --url "ws://127.0.0.1:$port/ws" --timeout 60 --since-ns "$launch_ns" >/dev/null; then
     warn "$setup node $index did not start; its log ends: $(tail -n 3 "$log" | tr '\n' ' ')"
     return 1
@@ -224,6 +244,7 @@ stop_nodes() {
   NODE_PIDS=()
   NODE_URLS=()
   NODE_LOGS=()
+  NODE_METRICS=()
 }
 # start_setup SETUP: its nodes (and the database and Redis it needs).
 start_setup() {
@@ -237,6 +258,7 @@ start_setup() {
       start_postgres
       start_redis
       db=$(new_database "chaty_${setup}_$RANDOM")
+      SETUP_DB=${db##*/}
       start_node "$setup" 1 "$db" "$REDIS_URL"
       # The second node after the first has migrated the schema.
       if [[ "$setup" == pg2 ]]; then start_node "$setup" 2 "$db" "$REDIS_URL"; fi
@@ -267,6 +289,47 @@ load() {
   log "$setup: chaty-load --url $urls $* (deadline ${deadline}s)"
   run_load "$out" "$setup" "$deadline" --url "$urls" --server-pid "$pids" $(aux_args "$setup") \
     --label "cluster $setup" --clients "$CLIENTS" --rooms "$ROOMS" --senders "$SENDERS" --connect-rate 500 "$@"
+}
+
+# ramp SETUP OUT: one chaty-load run per rate, on fresh connections, the
+# nodes' metrics scraped before and after each (so each step has its own
+# PostgreSQL and Redis figures, warm-up included), until RAMP_MISSES steps
+# in a row are not sustained; OUT gets every step in one run's shape.
+ramp() {
+  local setup=$1 out=$2 i step began misses=0 wait=$QUIET_WAIT
+  local parts=()
+  for i in "${!RATE_LIST[@]}"; do
+    step="$RESULTS/$setup-step$i"
+    scrape "$step.before.prom" "${NODE_METRICS[@]}"
+    if [[ "$setup" == pg* ]]; then
+      pg_reset "$PG_PORT" "$SETUP_DB"
+      pg_cpu "$PG_PID" >"$step.pgcpu.before"
+    fi
+    began=$(date +%s.%N)
+    QUIET_WAIT=$wait load "$setup" "$step.json" $((120 + STEP_S)) --rate "${RATE_LIST[$i]}" \
+      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain "$DRAIN"
+    scrape "$step.after.prom" "${NODE_METRICS[@]}"
+    if [[ "$setup" == pg* ]]; then
+      pg_report "$PG_PORT" "$SETUP_DB" "$step.statements.md"
+      pg_cpu "$PG_PID" >"$step.pgcpu.after"
+      pg_cpu_delta "$step.pgcpu.before" "$step.pgcpu.after" "$CLK_TCK" "$(echo "$(date +%s.%N) - $began" | bc)" \
+        >"$step.pgcpu.txt"
+    fi
+    # Only the first step waits for a quiet machine: the others follow at once, as in one ramp.
+    wait=0
+    [[ -s "$step.json" ]] && jq -e '.steps[0]' "$step.json" >/dev/null || break
+    jq -c --argjson i "$i" --argjson m "$(metrics_delta "$step.before.prom" "$step.after.prom")" \
+      '.steps[0] += {step: $i, metrics: $m}' "$step.json" >"$step.full.json"
+    parts+=("$step.full.json")
+    if [[ $(jq -r '.steps[0].sustained' "$step.json") == true ]]; then misses=0; else misses=$((misses + 1)); fi
+    ((misses < RAMP_MISSES)) || break
+  done
+  ((${#parts[@]} > 0)) || return 0
+  jq -s '{steps: [.[].steps[0]], joined: ([.[].joined] | min), error_frames: ([.[].error_frames] | add),
+      disconnects: ([.[].disconnects] | add), notes: ([.[].notes[]?] | unique),
+      sustained: ([.[].steps[0] | select(.sustained)] | max_by(.deliveries_per_s)
+        | if . == null then null else {rate_per_sender, deliveries_per_s, p99_ms: .latency_ms.p99} end)}' \
+    "${parts[@]}" >"$out"
 }
 
 # The nodes' stderr: anything at WARN or above is a finding.
@@ -311,13 +374,11 @@ fi
 IFS=, read -r -a RATE_LIST <<<"$RATES"
 IFS=, read -r -a SETUP_LIST <<<"$SETUPS"
 STEP_S=$((RAMP_WARMUP + RAMP_DURATION + DRAIN + 2))
-RAMP_DEADLINE=$((120 + ${#RATE_LIST[@]} * STEP_S))
 log "setups $SETUPS, rates $RATES msg/s per sender; results in $RESULTS"
 for setup in "${SETUP_LIST[@]}"; do
   [[ -z "$REPORT_ONLY" ]] || break
   if start_setup "$setup"; then
-    load "$setup" "$RESULTS/$setup.json" "$RAMP_DEADLINE" --rates "$RATES" --ramp-misses "$RAMP_MISSES" \
-      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain "$DRAIN"
+    ramp "$setup" "$RESULTS/$setup.json"
   fi
   check_logs "$setup"
   stop_nodes
