@@ -1,8 +1,10 @@
 //! Cluster nodes as processes, killed the way machines die: SIGKILL a node
 //! under load behind a real nginx, and its clients fail over through nginx
 //! to another node, rejoin with `since`, and lose or double nothing; its
-//! other users are seen leaving within 15 s. Also how a node refuses to
-//! start without what a cluster needs.
+//! other users are seen leaving within 15 s. Posts of every kind sent at
+//! once (stored together) each get their own answer, and a node counts what
+//! its cluster costs (`--metrics-listen`). Also how a node refuses to start
+//! without what a cluster needs.
 
 mod common;
 
@@ -24,9 +26,15 @@ struct Node {
 
 impl Node {
     async fn start(db: &str, redis: &str, log: &Path) -> Result<Node> {
+        Self::start_with(db, redis, log, &[]).await
+    }
+
+    /// [`Node::start`] with more arguments.
+    async fn start_with(db: &str, redis: &str, log: &Path, extra: &[&str]) -> Result<Node> {
         let port = common::free_port();
         let child = Command::new(common::BIN)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--db", db, "--redis", redis, "--allow-guests"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)
             .spawn()
@@ -202,6 +210,154 @@ async fn a_node_killed_under_load_behind_nginx_loses_nothing_and_its_users_leave
     let members = watcher.recv_type("ROOM_MEMBERS_UPDATE").await?;
     assert!(!members["members"].to_string().contains("visitor"), "{members}");
     drop((nginx, guest));
+    Ok(())
+}
+
+/// Frames until `done` says everything expected arrived (each wait bounded
+/// by the client's timeout, the whole by 20 s).
+async fn collect(client: &mut Client, mut done: impl FnMut(&[Value]) -> bool) -> Result<Vec<Value>> {
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    while !done(&frames) {
+        ensure!(started.elapsed() < Duration::from_secs(20), "after 20 s: {frames:?}");
+        frames.push(client.recv().await?);
+    }
+    Ok(frames)
+}
+
+fn with_ref<'a>(frames: &'a [Value], reference: &str) -> Option<&'a Value> {
+    frames.iter().find(|f| f["ref"] == reference)
+}
+
+#[tokio::test]
+async fn posts_of_every_kind_sent_at_once_each_get_their_own_answer_and_are_stored_once() -> Result<()> {
+    let db = Postgres::shared().await?.database().await?;
+    let redis = Redis::start().await?;
+    let dir = tempfile::tempdir()?;
+    let a = Node::start(&db, &redis.url(), &dir.path().join("a.log")).await?;
+    let b = Node::start(&db, &redis.url(), &dir.path().join("b.log")).await?;
+    let (mut alice, _) = Client::register(&a.url(), "alice").await?;
+    alice.join("one").await?;
+    alice.join("two").await?;
+    let (mut watcher, _) = Client::register(&b.url(), "watcher").await?;
+    watcher.join("one").await?;
+    let mut guest = Client::connect(&a.url()).await?;
+    guest.send(json!({"type": "JOIN_ROOM", "roomId": "one", "userId": "visitor"})).await?;
+    guest.recv_type("ROOM_MEMBERS_UPDATE").await?;
+
+    // All sent before any answer: the node stores whatever queued up together.
+    let chat = |room: &str, id: &str| json!({"type": "CHAT_MESSAGE", "roomId": room, "content": id, "clientId": id});
+    let burst = [
+        chat("one", "c1"),
+        chat("two", "c2"),
+        json!({"type": "CHAT_MESSAGE", "roomId": "nowhere", "content": "x", "ref": "not-a-member"}),
+        json!({"type": "CHAT_MESSAGE", "roomId": "one", "content": "x", "replyTo": 999_999, "ref": "bad-reply"}),
+        json!({"type": "CHAT_MESSAGE", "roomId": "one", "content": "c1", "clientId": "c1", "ref": "retry"}),
+        chat("one", "c3"),
+    ];
+    for frame in burst {
+        alice.send(frame).await?;
+    }
+    guest
+        .send(json!({"type": "CHAT_MESSAGE", "roomId": "one", "userId": "visitor", "userName": "Alice",
+            "content": "x", "ref": "taken"}))
+        .await?;
+
+    let chats = |frames: &[Value]| -> Vec<String> {
+        frames
+            .iter()
+            .filter(|f| f["type"] == "CHAT_MESSAGE" && f["ref"].is_null())
+            .filter_map(|f| f["clientId"].as_str().map(str::to_string))
+            .collect()
+    };
+    let frames = collect(&mut alice, |f| {
+        chats(f).len() == 3 && ["not-a-member", "bad-reply", "retry"].iter().all(|r| with_ref(f, r).is_some())
+    })
+    .await?;
+    let mut got = chats(&frames);
+    let in_one: Vec<&String> = got.iter().filter(|id| *id != "c2").collect();
+    assert_eq!(in_one, ["c1", "c3"], "room one's in the order sent (rooms need not keep each other's order)");
+    got.sort();
+    assert_eq!(got, ["c1", "c2", "c3"], "each message once");
+    for reference in ["not-a-member", "bad-reply"] {
+        let refusal = with_ref(&frames, reference).context("refused")?;
+        assert_eq!((&refusal["type"], &refusal["code"]), (&json!("ERROR"), &json!("not_found")), "{refusal}");
+    }
+    let first = frames.iter().find(|f| f["clientId"] == "c1" && f["ref"].is_null()).context("c1")?;
+    let retry = with_ref(&frames, "retry").context("the retry's answer")?;
+    assert_eq!((&retry["id"], &retry["seq"]), (&first["id"], &first["seq"]), "the retry is answered with the original");
+    let taken = guest.recv_type("ERROR").await?;
+    assert_eq!((&taken["code"], &taken["ref"]), (&json!("conflict"), &json!("taken")), "{taken}");
+
+    // The other node's member got room one's two, in order; the store has each once, gap-free.
+    let seen = collect(&mut watcher, |f| chats(f).len() == 2).await?;
+    assert_eq!(chats(&seen), ["c1", "c3"]);
+    watcher.send(json!({"type": "HISTORY", "roomId": "one", "after": 0, "limit": 50})).await?;
+    let history = watcher.recv_type("HISTORY").await?;
+    let stored: Vec<(u64, &str)> = history["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((m["seq"].as_u64()?, m["clientId"].as_str()?)))
+        .collect();
+    assert_eq!(stored, [(1, "c1"), (2, "c3")]);
+    drop((a, b));
+    Ok(())
+}
+
+/// Every sample of a Prometheus text exposition, by `name{labels}`.
+fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(series, value)| Some((series.to_string(), value.parse().ok()?)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_node_counts_its_commits_what_redis_brought_and_what_its_sequencer_did() -> Result<()> {
+    let db = Postgres::shared().await?.database().await?;
+    let redis = Redis::start().await?;
+    let dir = tempfile::tempdir()?;
+    let ports = [common::free_port(), common::free_port()];
+    let listen = |port: u16| format!("127.0.0.1:{port}");
+    let a = Node::start_with(&db, &redis.url(), &dir.path().join("a.log"), &["--metrics-listen", &listen(ports[0])])
+        .await?;
+    let b = Node::start_with(&db, &redis.url(), &dir.path().join("b.log"), &["--metrics-listen", &listen(ports[1])])
+        .await?;
+    let (mut writer, _) = Client::register(&a.url(), "writer").await?;
+    writer.join("ops").await?;
+    let (mut reader, _) = Client::register(&b.url(), "reader").await?;
+    reader.join("ops").await?;
+    for n in 0..20 {
+        writer.send(json!({"type": "CHAT_MESSAGE", "roomId": "ops", "content": n.to_string()})).await?;
+    }
+    let got = collect(&mut reader, |f| f.iter().filter(|f| f["type"] == "CHAT_MESSAGE").count() == 20).await?;
+    let seqs: Vec<u64> = got.iter().filter(|f| f["type"] == "CHAT_MESSAGE").filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+
+    let scrape = |port: u16| async move {
+        let (status, body) = common::http_get(([127, 0, 0, 1], port).into(), "/metrics").await;
+        assert_eq!(status, 200);
+        samples(&body)
+    };
+    let (wrote, read) = (scrape(ports[0]).await, scrape(ports[1]).await);
+    let at = |m: &std::collections::HashMap<String, f64>, name: &str| m.get(name).copied().unwrap_or(-1.0);
+    assert!(at(&wrote, "chaty_pg_commit_seconds_count") >= 1.0, "the writer's node committed: {wrote:?}");
+    assert_eq!(at(&wrote, "chaty_pg_batch_posts_sum"), 20.0, "20 posts in its batches");
+    assert_eq!(at(&read, "chaty_pg_batch_posts_sum"), 0.0, "the reader's node stored nothing");
+    assert!(at(&read, "chaty_redis_deliver_seconds_count") >= 20.0, "20 messages came through Redis: {read:?}");
+    for name in [
+        "chaty_redis_dropped_total",
+        "chaty_sequencer_held_total",
+        "chaty_sequencer_hold_seconds_count",
+        "chaty_sequencer_fills_total",
+        "chaty_sequencer_filled_total",
+        "chaty_sequencer_duplicates_total",
+    ] {
+        assert!(at(&read, name) >= 0.0, "{name} is served");
+    }
+    drop((a, b));
     Ok(())
 }
 

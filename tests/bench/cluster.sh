@@ -72,6 +72,12 @@ warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
 # has, stop_pid, stop_pids, run_load
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
+# scrape, metrics_delta
+# shellcheck source=tests/bench/metrics.sh
+source "$ROOT/tests/bench/metrics.sh"
+# title, q, JQ_DEFS, write_report
+# shellcheck source=tests/bench/cluster-report.sh
+source "$ROOT/tests/bench/cluster-report.sh"
 
 # ----- only what we started is stopped, by pid --------------------------------
 PIDS=()
@@ -102,6 +108,7 @@ stop_postgres() {
 cleanup() {
   stop_pids
   stop_postgres
+  [[ -n "$PG_DATA" && -f "$PG_DATA/postgres.log" ]] && cp "$PG_DATA/postgres.log" "$RESULTS/postgres.log"
   [[ -n "$TMP" && -d "$TMP" ]] && rm -rf "$TMP"
   return 0
 }
@@ -109,7 +116,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ----- the machine ----------------------------------------------------------------
-for tool in cargo timeout jq taskset runuser redis-server "$PG_BIN/initdb" psql; do
+for tool in cargo timeout jq curl bc taskset runuser redis-server "$PG_BIN/initdb" psql; do
   command -v "$tool" >/dev/null || { log "needs $tool"; exit 2; }
 done
 HARD_NOFILE=$(ulimit -Hn)
@@ -145,6 +152,7 @@ fi
 
 # ----- PostgreSQL and Redis, started when a setup first needs them ------------------------
 PG_PORT=""
+SETUP_DB=""
 REDIS_PID=""
 REDIS_URL=""
 as_pg() {
@@ -165,6 +173,16 @@ port = $PG_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PG_DATA'
 max_connections = 200
+# Evidence for the report: slow statements, checkpoints, autovacuum.
+log_min_duration_statement = 50
+log_checkpoints = on
+log_autovacuum_min_duration = 0
+log_lock_waits = on
+deadlock_timeout = 50ms
+log_line_prefix = '%m [%p] '
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+pg_stat_statements.track_planning = on
 EOF
   (cd "$TMP" && timeout 60 "${PIN_SERVER[@]}" runuser -u postgres -- \
     "$PG_BIN/pg_ctl" -D "$PG_DATA/data" -l "$PG_DATA/postgres.log" -w -t 50 start >&2)
@@ -190,6 +208,7 @@ start_redis() {
 }
 new_database() { # new_database NAME: a fresh, empty database; prints its URL
   psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" >&2
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$1" -c "CREATE EXTENSION pg_stat_statements" >&2 || true
   echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
 }
 
@@ -197,11 +216,14 @@ new_database() { # new_database NAME: a fresh, empty database; prints its URL
 NODE_PIDS=()
 NODE_URLS=()
 NODE_LOGS=()
+NODE_METRICS=()
 start_node() { # start_node SETUP INDEX DB [REDIS]
-  local setup=$1 index=$2 db=$3 redis=${4:-} port launch_ns log
+  local setup=$1 index=$2 db=$3 redis=${4:-} port metrics launch_ns log
   port=$("$LOAD" free-port)
+  metrics=$("$LOAD" free-port)
   log="$RESULTS/$setup-node$index.log"
-  local cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn)
+  local cmd=("$CHATY" --listen "127.0.0.1:$port" --db "$db" --allow-guests --log warn
+    --metrics-listen "127.0.0.1:$metrics")
   [[ -n "$redis" ]] && cmd+=(--redis "$redis")
   launch_ns=$(date +%s%N)
   "${PIN_SERVER[@]}" "${cmd[@]}" >"$log" 2>&1 &
@@ -210,6 +232,7 @@ start_node() { # start_node SETUP INDEX DB [REDIS]
   NODE_PIDS+=("$pid")
   NODE_LOGS+=("$log")
   NODE_URLS+=("ws://127.0.0.1:$port/ws")
+  NODE_METRICS+=("http://127.0.0.1:$metrics/metrics")
   if ! timeout 70 "${PIN_LOAD[@]}" "$LOAD" wait --url "ws://127.0.0.1:$port/ws" --timeout 60 --since-ns "$launch_ns" >/dev/null; then
     warn "$setup node $index did not start; its log ends: $(tail -n 3 "$log" | tr '\n' ' ')"
     return 1
@@ -224,6 +247,7 @@ stop_nodes() {
   NODE_PIDS=()
   NODE_URLS=()
   NODE_LOGS=()
+  NODE_METRICS=()
 }
 # start_setup SETUP: its nodes (and the database and Redis it needs).
 start_setup() {
@@ -237,6 +261,7 @@ start_setup() {
       start_postgres
       start_redis
       db=$(new_database "chaty_${setup}_$RANDOM")
+      SETUP_DB=${db##*/}
       start_node "$setup" 1 "$db" "$REDIS_URL"
       # The second node after the first has migrated the schema.
       if [[ "$setup" == pg2 ]]; then start_node "$setup" 2 "$db" "$REDIS_URL"; fi
@@ -269,6 +294,47 @@ load() {
     --label "cluster $setup" --clients "$CLIENTS" --rooms "$ROOMS" --senders "$SENDERS" --connect-rate 500 "$@"
 }
 
+# ramp SETUP OUT: one chaty-load run per rate, on fresh connections, the
+# nodes' metrics scraped before and after each (so each step has its own
+# PostgreSQL and Redis figures, warm-up included), until RAMP_MISSES steps
+# in a row are not sustained; OUT gets every step in one run's shape.
+ramp() {
+  local setup=$1 out=$2 i step began misses=0 wait=$QUIET_WAIT
+  local parts=()
+  for i in "${!RATE_LIST[@]}"; do
+    step="$RESULTS/$setup-step$i"
+    scrape "$step.before.prom" "${NODE_METRICS[@]}"
+    if [[ "$setup" == pg* ]]; then
+      pg_reset "$PG_PORT" "$SETUP_DB"
+      pg_cpu "$PG_PID" >"$step.pgcpu.before"
+    fi
+    began=$(date +%s.%N)
+    QUIET_WAIT=$wait load "$setup" "$step.json" $((120 + STEP_S)) --rate "${RATE_LIST[$i]}" \
+      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain "$DRAIN"
+    scrape "$step.after.prom" "${NODE_METRICS[@]}"
+    if [[ "$setup" == pg* ]]; then
+      pg_report "$PG_PORT" "$SETUP_DB" "$step.statements.md"
+      pg_cpu "$PG_PID" >"$step.pgcpu.after"
+      pg_cpu_delta "$step.pgcpu.before" "$step.pgcpu.after" "$CLK_TCK" "$(echo "$(date +%s.%N) - $began" | bc)" \
+        >"$step.pgcpu.txt"
+    fi
+    # Only the first step waits for a quiet machine: the others follow at once, as in one ramp.
+    wait=0
+    [[ -s "$step.json" ]] && jq -e '.steps[0]' "$step.json" >/dev/null || break
+    jq -c --argjson i "$i" --argjson m "$(metrics_delta "$step.before.prom" "$step.after.prom")" \
+      '.steps[0] += {step: $i, metrics: $m}' "$step.json" >"$step.full.json"
+    parts+=("$step.full.json")
+    if [[ $(jq -r '.steps[0].sustained' "$step.json") == true ]]; then misses=0; else misses=$((misses + 1)); fi
+    ((misses < RAMP_MISSES)) || break
+  done
+  ((${#parts[@]} > 0)) || return 0
+  jq -s '{steps: [.[].steps[0]], joined: ([.[].joined] | min), error_frames: ([.[].error_frames] | add),
+      disconnects: ([.[].disconnects] | add), notes: ([.[].notes[]?] | unique),
+      sustained: ([.[].steps[0] | select(.sustained)] | max_by(.deliveries_per_s)
+        | if . == null then null else {rate_per_sender, deliveries_per_s, p99_ms: .latency_ms.p99} end)}' \
+    "${parts[@]}" >"$out"
+}
+
 # The nodes' stderr: anything at WARN or above is a finding.
 check_logs() {
   local setup=$1 f n
@@ -280,29 +346,6 @@ check_logs() {
   done
 }
 
-# ----- helpers for the report ---------------------------------------------------------------
-title() {
-  case "$1" in
-    sqlite) echo "SQLite, 1 node" ;;
-    pg1) echo "PostgreSQL + Redis, 1 node" ;;
-    pg2) echo "PostgreSQL + Redis, 2 nodes" ;;
-    *) echo "$1" ;;
-  esac
-}
-# jq over one setup's result; prints "–" when it is missing.
-q() {
-  local f="$RESULTS/$1.json"
-  if [[ -s "$f" ]]; then jq -r "$2" "$f"; else echo "–"; fi
-}
-# Helpers every jq program below starts with.
-JQ_DEFS='def n0: if . == null then "–" else (. | round | tostring | [while(length>0; .[:-3]) | .[-3:]] | reverse | join(",")) end;
-def n2: if . == null then "–" else ((. * 100 | round) / 100 | tostring) end;
-def n1: if . == null then "–" else ((. * 10 | round) / 10 | tostring) end;
-def best: [.steps[] | select(.sustained)] | max_by(.deliveries_per_s);
-def failed: (best.rate_per_sender // 0) as $r | [.steps[] | select((.sustained | not) and .rate_per_sender > $r)] | first;
-def others: [.steps[] | ((.cores_busy_pct | add) - (.total_cpu_pct // .server_cpu_pct) - .loadgen_cpu_pct)] | max;
-def us(c): if c == null or .delivered == 0 then null else c * 1e6 / .delivered end;'
-
 # ----- the runs ---------------------------------------------------------------------------
 if [[ -z "$REPORT_ONLY" ]]; then
   declare -p CMD_RAN WHEN QUICK SETUPS RATES RAMP_MISSES RAMP_WARMUP RAMP_DURATION DRAIN CLIENTS ROOMS SENDERS \
@@ -311,13 +354,11 @@ fi
 IFS=, read -r -a RATE_LIST <<<"$RATES"
 IFS=, read -r -a SETUP_LIST <<<"$SETUPS"
 STEP_S=$((RAMP_WARMUP + RAMP_DURATION + DRAIN + 2))
-RAMP_DEADLINE=$((120 + ${#RATE_LIST[@]} * STEP_S))
 log "setups $SETUPS, rates $RATES msg/s per sender; results in $RESULTS"
 for setup in "${SETUP_LIST[@]}"; do
   [[ -z "$REPORT_ONLY" ]] || break
   if start_setup "$setup"; then
-    load "$setup" "$RESULTS/$setup.json" "$RAMP_DEADLINE" --rates "$RATES" --ramp-misses "$RAMP_MISSES" \
-      --warmup "$RAMP_WARMUP" --duration "$RAMP_DURATION" --drain "$DRAIN"
+    ramp "$setup" "$RESULTS/$setup.json"
   fi
   check_logs "$setup"
   stop_nodes
@@ -361,154 +402,5 @@ if [[ "$PERF" == 1 && -z "$REPORT_ONLY" ]]; then
 fi
 cleanup
 
-# ----- the report ---------------------------------------------------------------------------
-row() { # row LABEL JQ: one table row, a cell per setup
-  local line="| $1 |" s
-  for s in "${SETUP_LIST[@]}"; do line+=" $(q "$s" "$JQ_DEFS $2") |"; done
-  echo "$line"
-}
-header() {
-  local line="| |" sep="|---|" s
-  for s in "${SETUP_LIST[@]}"; do line+=" $(title "$s") |"; sep+="---|"; done
-  echo "$line"
-  echo "$sep"
-}
-# The highest step every setup sustained (the ramp's steps are in the same order for all).
-COMMON=""
-for s in "${SETUP_LIST[@]}"; do
-  k=$(q "$s" '[.steps | to_entries[] | select(.value.sustained) | .key] | max // 0')
-  [[ "$k" == "–" ]] && k=0
-  if [[ -z "$COMMON" ]] || ((k < COMMON)); then COMMON=$k; fi
-done
-((COMMON >= 0)) || COMMON=0
-SECTION="$RESULTS/cluster.md"
-{
-  echo "## Cluster"
-  echo
-  echo "<!-- Written by tests/bench/cluster.sh; re-run it rather than editing by hand. -->"
-  echo
-  if [[ "$QUICK" == 1 ]]; then
-    echo "**Quick run** (\`QUICK=1\`: ${RAMP_DURATION} s steps): indicative only."
-    echo
-  fi
-  echo "- **When**: $WHEN; ${CPU_MODEL:-unknown CPU}, $(nproc) cores;"
-  echo "  chaty $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown),"
-  echo "  $("$PG_BIN/postgres" --version), $(redis-server --version | awk '{print $3}' | sed 's/v=/Redis /')"
-  echo "- **Command**: \`$CMD_RAN\`"
-  echo "- **Load**: scenario (a)'s fan-out: $CLIENTS clients in $ROOMS rooms, $SENDERS senders, 100 B messages,"
-  echo "  the rate per sender ramped over $RATES msg/s (${RAMP_DURATION} s measured after ${RAMP_WARMUP} s warm-up"
-  echo "  per step) until $RAMP_MISSES steps in a row lose a message or have p99 > 50 ms; the highest step"
-  echo "  without either counts. With two nodes the clients alternate"
-  echo "  between them (\`chaty-load --url A,B\`), so every room has members on both and every message"
-  echo "  crosses Redis."
-  echo "- **Servers**: \`chaty-server --allow-guests\`; SQLite in WAL mode with \`synchronous=FULL\`;"
-  echo "  PostgreSQL 15 with its durable defaults (\`fsync\`, \`synchronous_commit\` on) and Redis for"
-  echo "  fan-out (no persistence). Every chaty node, the postmaster with all its backends, and redis-server"
-  echo "  are pinned to core $SERVER_CORE; chaty-load to core $LOAD_CORE. Each setup starts on a fresh database."
-  echo "- **CPU** is utime+stime from \`/proc\` over each measured window: chaty's nodes, PostgreSQL"
-  echo "  (the postmaster and every descendant, reaped ones included) and redis-server; per delivery it is"
-  echo "  their sum divided by the messages delivered in the window. *CPU of other processes* is both cores'"
-  echo "  busy time minus ours and the load generator's: well above 0, something else was running and"
-  echo "  the throughput figures of that setup are low; CPU per delivery is unaffected."
-  echo
-  header
-  row "**highest sustained deliveries/s** (p99 ≤ 50 ms, no loss)" \
-    'best | if . == null then "**none**" else "**\(.deliveries_per_s | n0)** (\(.rate_per_sender) msg/s per sender)" end'
-  row "… p50 / p99 there (ms)" 'best | if . == null then "–" else "\(.latency_ms.p50 | n1) / \(.latency_ms.p99 | n1)" end'
-  row "… CPU per delivery there (µs, all processes)" 'best | if . == null then "–" else (.cpu_us_per_delivery | n2) end'
-  row "… of a core busy there (chaty + postgres + redis)" \
-    'best | if . == null then "–" else "\(.total_cpu_pct | n0) % (\(.server_cpu_pct | n0) + \(if .aux_cpu_s then (100 * .aux_cpu_s.postgres / '"$RAMP_DURATION"' | n0) else "0" end) + \(if .aux_cpu_s then (100 * .aux_cpu_s.redis / '"$RAMP_DURATION"' | n0) else "0" end))" end'
-  row "relative to SQLite, 1 node" \
-    '(best.deliveries_per_s // 0) as $b | '"$(q sqlite "$JQ_DEFS best.deliveries_per_s // 0" | sed 's/–/0/')"' as $s | if $s > 0 then "\($b / $s * 100 | round) %" else "–" end'
-  row "next step (not sustained): deliveries/s, p99, lost" \
-    'failed | if . == null then "none failed" else "\(.deliveries_per_s | n0) at \(.rate_per_sender) msg/s: p99 \(.latency_ms.p99 | n1) ms, \(.loss | n0) lost" end'
-  row "**messages lost** in sustained steps / whole ramp" \
-    '"**\([.steps[] | select(.sustained) | .loss] | add // 0)** / \([.steps[].loss] | add // 0) of \([.steps[].expected] | add // 0 | n0)"'
-  row "duplicates / reorders / ERROR frames / disconnects" \
-    '"\([.steps[].duplicates] | add // 0) / \([.steps[].reorders] | add // 0) / \(.error_frames) / \(.disconnects)"'
-  row "clients joined (of $CLIENTS)" '.joined'
-  row "CPU of other processes on the machine, worst step (% of a core)" 'others | n0'
-  echo
-  if [[ -s "$RESULTS/sqlite.json" && -s "$RESULTS/pg2.json" ]]; then
-    verdict=$(jq -r -s "$JQ_DEFS"' (.[0] | best.deliveries_per_s // 0) as $s | (.[1] | best.deliveries_per_s // 0) as $c
-      | ([.[1].steps[] | select(.sustained) | .loss] | add // 0) as $lost
-      | "**Target** (two nodes sustain ≥ ½ of one SQLite node, nothing lost): \($c | n0) vs \($s | n0) deliveries/s"
-        + (if $s > 0 then " = \($c / $s * 100 | round) %" else "" end)
-        + ", \($lost) lost: " + (if $s > 0 and $c >= $s / 2 and $lost == 0 then "**met**." else "**not met**." end)' \
-      "$RESULTS/sqlite.json" "$RESULTS/pg2.json")
-    echo "$verdict"
-    echo
-  fi
-  echo "### Where the time goes, at the same load"
-  echo
-  echo "Step $((COMMON + 1)) of every ramp (${RATE_LIST[$COMMON]} msg/s per sender, the highest rate every setup"
-  echo "sustained), CPU seconds per window turned into µs per delivery; \`% core\` is the share of the one"
-  echo "server core."
-  echo
-  header
-  row "deliveries/s, p50 / p99 (ms)" '.steps['"$COMMON"'] | "\(.deliveries_per_s | n0), \(.latency_ms.p50 | n1) / \(.latency_ms.p99 | n1)"'
-  row "chaty nodes: µs/delivery (% core)" '.steps['"$COMMON"'] | "\(us(.server_cpu_s) | n2) (\(.server_cpu_pct | n0) %)"'
-  row "PostgreSQL: µs/delivery (% core)" \
-    '.steps['"$COMMON"'] | if .aux_cpu_s then "\(us(.aux_cpu_s.postgres) | n2) (\(100 * .aux_cpu_s.postgres / '"$RAMP_DURATION"' | n0) %)" else "–" end'
-  row "Redis: µs/delivery (% core)" \
-    '.steps['"$COMMON"'] | if .aux_cpu_s then "\(us(.aux_cpu_s.redis) | n2) (\(100 * .aux_cpu_s.redis / '"$RAMP_DURATION"' | n0) %)" else "–" end'
-  row "**total µs/delivery** (% core)" '.steps['"$COMMON"'] | "**\(.cpu_us_per_delivery | n2)** (\(.total_cpu_pct | n0) %)"'
-  row "load generator (% of its core)" '.steps['"$COMMON"'] | .loadgen_cpu_pct | n0'
-  echo
-  echo "### The ramps"
-  echo
-  echo "Per step: deliveries/s, p99 in ms, messages lost, µs of CPU per delivery (all processes)."
-  echo
-  header
-  for i in "${!RATE_LIST[@]}"; do
-    row "${RATE_LIST[$i]} msg/s per sender" \
-      ".steps[$i] | if . == null then \"\" else \"\(.deliveries_per_s | n0); \(.latency_ms.p99 | n1); \(.loss); \(.cpu_us_per_delivery | n2)\(if .sustained then \"\" else \" ✗\" end)\" end"
-  done
-  echo
-  echo "✗: not sustained (lost messages or p99 > 50 ms); the ramp stops after $RAMP_MISSES in a row."
-  echo
-  if [[ -s "$RESULTS/perf-comm.txt" ]]; then
-    echo "### Profile of the server core"
-    echo
-    cat "$RESULTS/perf-head.md"
-    echo "By process (command) and binary:"
-    echo
-    echo '```'
-    cat "$RESULTS/perf-comm.txt"
-    echo '```'
-    echo
-    echo "Hottest symbols:"
-    echo
-    echo '```'
-    cat "$RESULTS/perf-sym.txt"
-    echo '```'
-    echo
-  fi
-  if [[ -s "$RESULTS/notes.md" ]]; then
-    echo "### Notes from this run"
-    echo
-    cat "$RESULTS/notes.md"
-    echo
-  fi
-  for s in "${SETUP_LIST[@]}"; do
-    q "$s" '.notes[]? | "- '"$s"': " + .' 2>/dev/null | grep -v '^–$' || true
-  done
-  echo
-  echo "Raw results were in \`${RESULTS#"$ROOT"/}/\` on the machine that ran this."
-} >"$SECTION"
-
-cat "$SECTION"
-
-# Replace the "## Cluster" section of OUT (up to the next "## " heading), or append it.
-mkdir -p "$(dirname "$OUT")"
-touch "$OUT"
-awk -v section="$SECTION" '
-  function emit() { while ((getline line < section) > 0) print line; close(section); done = 1 }
-  /^## Cluster[[:space:]]*$/ { if (!done) emit(); skipping = 1; next }
-  skipping && /^## / { skipping = 0; print ""; }
-  skipping { next }
-  { print }
-  END { if (!done) { print ""; emit() } }
-' "$OUT" >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+write_report
 log "done: the Cluster section of $OUT"

@@ -20,6 +20,10 @@ pub const PRESENCE_KEY: &str = "presence:";
 pub struct Envelope {
     /// The publishing node (nodes skip their own events).
     pub node: String,
+    /// When it was published, µs since the UNIX epoch (for the
+    /// publish-to-deliver metric; 0 from a node that does not say).
+    #[serde(default, rename = "at")]
+    pub sent_us: u64,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -55,7 +59,20 @@ pub enum Event {
     Snapshot { users: Vec<Online> },
 }
 
+/// Now, in µs since the UNIX epoch.
+pub fn now_us() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
 impl Envelope {
+    /// How long ago it was published (None if it does not say, or the
+    /// clocks disagree).
+    pub fn age(&self) -> Option<std::time::Duration> {
+        let age = now_us().checked_sub(self.sent_us).filter(|_| self.sent_us > 0)?;
+        Some(std::time::Duration::from_micros(age))
+    }
+
     pub fn encode(&self) -> String {
         // Plain strings, numbers and vectors: serializing cannot fail.
         serde_json::to_string(self).unwrap_or_default()

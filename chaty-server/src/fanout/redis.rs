@@ -152,8 +152,11 @@ impl Redis {
 
     /// Queues `event` for the other nodes. Never waits.
     pub fn publish(&self, event: Event) {
-        let envelope = Envelope { node: self.node().to_string(), event }.encode();
+        let envelope = Envelope { node: self.node().to_string(), sent_us: super::event::now_us(), event }.encode();
         if self.outgoing.try_send(envelope).is_err() {
+            crate::metrics::count(|m| {
+                m.cluster.redis_dropped.inc();
+            });
             tracing::debug!("the Redis publish queue is full: dropping an event (the sweep repairs it)");
         }
     }
@@ -292,7 +295,12 @@ impl Redis {
                 let Some(message) = message else { break };
                 match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
                     Ok(envelope) if envelope.node == self.node() => {}
-                    Ok(envelope) => self.handle(&hub, &envelope.node, envelope.event),
+                    Ok(envelope) => {
+                        if let (Event::Message { .. }, Some(age)) = (&envelope.event, envelope.age()) {
+                            crate::metrics::count(|m| m.cluster.redis_deliver_seconds.observe(age.as_secs_f64()));
+                        }
+                        self.handle(&hub, &envelope.node, envelope.event)
+                    }
                     Err(e) => tracing::warn!("an event on {channel} that is not chaty's: {e}"),
                 }
             }

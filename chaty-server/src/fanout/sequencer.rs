@@ -37,8 +37,8 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 struct RoomSeq {
     /// The last `seq` delivered (None: not known yet).
     last: Option<u64>,
-    /// Arrived early, by `seq`.
-    held: BTreeMap<u64, Utf8Bytes>,
+    /// Arrived early, by `seq`, with when.
+    held: BTreeMap<u64, (Utf8Bytes, Instant)>,
     /// Since when something is missing (held, or behind the database).
     missing_since: Option<Instant>,
     /// The database's `last_seq` at the previous sweep, before `last` was known.
@@ -48,12 +48,21 @@ struct RoomSeq {
 impl RoomSeq {
     fn deliver_ready(&mut self, hub: &Hub, room: &str) {
         let Some(mut last) = self.last else { return };
-        while let Some(frame) = self.held.remove(&(last + 1)) {
+        while let Some((frame, since)) = self.held.remove(&(last + 1)) {
             hub.broadcast(room, &frame);
+            crate::metrics::count(|m| m.cluster.sequencer_hold_seconds.observe(since.elapsed().as_secs_f64()));
             last += 1;
         }
         self.last = Some(last);
+        let before = self.held.len();
         self.held.retain(|seq, _| *seq > last);
+        let stale = (before - self.held.len()) as u64;
+        if stale > 0 {
+            // Delivered from the database meanwhile.
+            crate::metrics::count(|m| {
+                m.cluster.sequencer_duplicates.inc_by(stale);
+            });
+        }
         if self.held.is_empty() {
             self.missing_since = None;
         }
@@ -80,7 +89,12 @@ impl Sequencer {
         let mut rooms = self.lock();
         let state = rooms.entry(room.to_string()).or_default();
         match state.last {
-            Some(last) if seq <= last => return false,
+            Some(last) if seq <= last => {
+                crate::metrics::count(|m| {
+                    m.cluster.sequencer_duplicates.inc();
+                });
+                return false;
+            }
             Some(last) if seq == last + 1 => {
                 hub.broadcast(room, &frame);
                 state.last = Some(seq);
@@ -89,8 +103,18 @@ impl Sequencer {
             }
             _ => {}
         }
-        state.held.insert(seq, frame);
-        state.missing_since.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        if state.held.insert(seq, (frame, now)).is_some() {
+            crate::metrics::count(|m| {
+                m.cluster.sequencer_duplicates.inc();
+            });
+        } else if state.last.is_some() {
+            // (Not counted while the room's start is being learnt.)
+            crate::metrics::count(|m| {
+                m.cluster.sequencer_held.inc();
+            });
+        }
+        state.missing_since.get_or_insert(now);
         true
     }
 
@@ -132,13 +156,19 @@ impl Sequencer {
             let full = messages.len() as i64 == crate::store::cluster::CATCH_UP_PAGE;
             let mut rooms = self.lock();
             let Some(state) = rooms.get_mut(&room) else { continue };
+            let mut filled = 0;
             for message in messages {
                 let seq = message.seq;
                 if state.last.is_some_and(|last| seq == last + 1) {
                     hub.broadcast(&room, &ServerFrame::ChatMessage(message).to_json(None).into());
                     state.last = Some(seq);
+                    filled += 1;
                 }
             }
+            crate::metrics::count(|m| {
+                m.cluster.sequencer_fills.inc();
+                m.cluster.sequencer_filled.inc_by(filled);
+            });
             state.deliver_ready(hub, &room);
             if full {
                 // More to fetch: the next round goes on at once.

@@ -5,7 +5,7 @@
 //! `tsvector`, `websearch_to_tsquery` and `ts_headline`.
 
 use chaty_proto::time::format_millis;
-use chaty_proto::{ErrorCode, Message, Reactions, SearchHit};
+use chaty_proto::{Attachment, ErrorCode, Message, Reactions, SearchHit};
 use tokio_postgres::{GenericClient, Row};
 
 use super::{files, profiles, rooms, search as fts};
@@ -68,12 +68,57 @@ async fn retried(db: &impl GenericClient, p: &Post, row: Option<Row>) -> Result<
     Ok(Some(Posted { message, new: false }))
 }
 
-/// Stores a new message (the caller checked [`existing`] and commits).
-///
-/// Runs on a pooled connection inside the batch's transaction, with the
-/// statements every message runs prepared once per connection and cached
-/// (one round trip each, nothing parsed or planned again): under load the
-/// round trips of a room's posts are what its throughput is made of.
+/// Whether `p` is a guest's post under a display name other than their own
+/// (which must then not be a registered user's name).
+pub fn shows_another_name(p: &Post) -> bool {
+    p.sender.guest && !p.display_name.eq_ignore_ascii_case(&p.sender.name)
+}
+
+/// The refusal of a guest's post under a registered user's name.
+pub fn name_taken(p: &Post) -> StoreError {
+    StoreError::refused(
+        ErrorCode::Conflict,
+        format!("\"{}\" is a registered user; a guest cannot post under that name", p.display_name),
+    )
+}
+
+/// The refusal of a post replying to what is not a message of its room.
+pub fn no_reply(reply_to: u64) -> StoreError {
+    StoreError::refused(ErrorCode::NotFound, format!("replyTo {reply_to} is not a message in this room"))
+}
+
+/// What a post needs checked besides its sender's membership and retries,
+/// each only when it applies: a guest's display name is not a registered
+/// user's, and [`vet_links`]. Returns the attachment as stored.
+pub async fn vet(db: &impl GenericClient, p: &Post) -> Result<Option<Attachment>, StoreError> {
+    let registered = "SELECT 1 FROM users WHERE lower(name) = lower($1) AND pass_hash IS NOT NULL";
+    if shows_another_name(p) && db.query_opt(registered, &[&p.display_name]).await?.is_some() {
+        return Err(name_taken(p));
+    }
+    vet_links(db, p).await
+}
+
+/// A post's reply is a message of the room, and its attachment a file the
+/// sender uploaded (a query each, only when the post has them). Returns
+/// the attachment as stored.
+pub async fn vet_links(db: &impl GenericClient, p: &Post) -> Result<Option<Attachment>, StoreError> {
+    if let Some(reply_to) = p.reply_to {
+        let found = db
+            .query_opt("SELECT 1 FROM messages WHERE id = $1 AND room_id = $2", &[&to_sql(reply_to), &p.room_id])
+            .await?;
+        if found.is_none() {
+            return Err(no_reply(reply_to));
+        }
+    }
+    match &p.attachment {
+        Some(a) => Ok(Some(files::shareable(db, &a.file_id, p.sender.id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Stores a new message in a transaction of its own (the caller commits):
+/// a post whose batch failed (`store/postgres/batch.rs` stores the others).
+/// The statements are prepared once per connection and cached.
 pub async fn post(tx: &deadpool_postgres::Transaction<'_>, p: &Post, now: i64) -> Result<Posted, StoreError> {
     let db: &tokio_postgres::Transaction<'_> = tx;
     if let Some(client_id) = &p.client_id {
@@ -87,31 +132,7 @@ pub async fn post(tx: &deadpool_postgres::Transaction<'_>, p: &Post, now: i64) -
     if db.query_opt(&is_member, &[&p.room_id, &p.sender.id]).await?.is_none() {
         return Err(not_visible(&p.room_id));
     }
-    let registered = "SELECT 1 FROM users WHERE lower(name) = lower($1) AND pass_hash IS NOT NULL";
-    if p.sender.guest
-        && !p.display_name.eq_ignore_ascii_case(&p.sender.name)
-        && db.query_opt(&tx.prepare_cached(registered).await?, &[&p.display_name]).await?.is_some()
-    {
-        return Err(StoreError::refused(
-            ErrorCode::Conflict,
-            format!("\"{}\" is a registered user; a guest cannot post under that name", p.display_name),
-        ));
-    }
-    if let Some(reply_to) = p.reply_to {
-        let found = db
-            .query_opt("SELECT 1 FROM messages WHERE id = $1 AND room_id = $2", &[&to_sql(reply_to), &p.room_id])
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::refused(
-                ErrorCode::NotFound,
-                format!("replyTo {reply_to} is not a message in this room"),
-            ));
-        }
-    }
-    let attachment = match &p.attachment {
-        Some(a) => Some(files::shareable(db, &a.file_id, p.sender.id).await?),
-        None => None,
-    };
+    let attachment = vet(db, p).await?;
     let shown =
         if p.sender.guest { p.display_name.clone() } else { profiles::get(db, p.sender.id).await?.display_name };
     // The room row stays locked until this transaction ends: one seq at a time, gap-free.

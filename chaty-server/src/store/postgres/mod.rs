@@ -4,12 +4,14 @@
 //! write runs in one transaction; `synchronous_commit` is on, so COMMIT
 //! returning means the message is durable before anyone is told.
 //!
-//! Order: a worker per busy room takes its posts in arrival order, stores
-//! what has queued up in one transaction, and runs each completion before the
-//! next (`posting`), so on one node completions run in `seq` order, as the
-//! SQLite writer guarantees; posting never blocks the connection.
+//! Order: the node's writer takes its posts in arrival order, stores what
+//! has queued up in one transaction (`posting`, `batch`), and runs each
+//! completion before the next batch, so on one node completions run in
+//! `seq` order per room, as the SQLite writer guarantees; posting never
+//! blocks the connection.
 
 pub mod admin;
+mod batch;
 pub mod files;
 pub mod invites;
 pub mod messages;
@@ -23,11 +25,9 @@ mod schema;
 pub mod search;
 pub mod users;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::mpsc;
 
 use crate::error::StoreError;
 
@@ -68,8 +68,8 @@ pub struct Postgres {
     lock_config: Arc<(tokio_postgres::Config, tokio_postgres_rustls::MakeRustlsConnect)>,
     /// Posts under way, waited for at a clean stop.
     in_flight: tokio_util::task::TaskTracker,
-    /// One poster per room at a time (see the module docs).
-    posting: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<posting::PostJob>>>>,
+    /// The node's writer's queue (see the module docs).
+    posting: Arc<Mutex<posting::Posting>>,
 }
 
 /// `url` without its password (in the user part or as `?password=`), for
@@ -319,8 +319,8 @@ impl Postgres {
     /// Waits for posts under way, leaves the node registry (lock and row)
     /// and closes the pool.
     pub async fn close(self) {
-        // Workers finish what is queued, then end (their queues close).
-        self.rooms().clear();
+        // The writer finishes what is queued, then ends (its queue closes).
+        self.posting().take();
         self.in_flight.close();
         self.in_flight.wait().await;
         self.heartbeat.cancel();
