@@ -47,6 +47,9 @@ async fn metrics_are_served_apart_with_the_documented_names_and_move_with_traffi
     let _server =
         common::Reaped(common::start(port, &dir.path().join("chaty.db"), &["--metrics-listen", &metrics_flag]));
     let mut ws = common::connect(&format!("ws://127.0.0.1:{port}/ws")).await;
+    // The upgrade's answer can arrive before the connection's task runs;
+    // WELCOME comes from that task, after it is counted.
+    recv_type(&mut ws, "WELCOME").await;
     let (status, body) = get(metrics_port, "/metrics").await;
     assert_eq!(status, 200);
     let before = parse(&body);
