@@ -21,7 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
 KNOBS="QUICK SETUPS RATES RAMP_MISSES RAMP_WARMUP RAMP_DURATION DRAIN CLIENTS ROOMS SENDERS PERF PERF_RATE PERF_SECONDS
-QUIET_WAIT SERVER_CORE LOAD_CORE PG_BIN BENCH_DIR OUT REPORT_ONLY"
+QUIET_WAIT SERVER_CORE LOAD_CORE PG_BIN BENCH_DIR OUT REPORT_ONLY CHATY_BIN"
 CMD=""
 for knob in $KNOBS; do
   if [[ -n "${!knob+x}" ]]; then CMD+="$knob=${!knob} "; fi
@@ -142,7 +142,8 @@ if [[ -z "$REPORT_ONLY" ]]; then
 log "building chaty-server and chaty-load (release)"
 timeout 1800 cargo build --release -p chaty-server -p chaty-tests --bin chaty-server --bin chaty-load >&2
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-CHATY="$TARGET_DIR/release/chaty-server"
+# CHATY_BIN=path: that chaty-server instead of this tree's (an A/B comparison).
+CHATY=${CHATY_BIN:-"$TARGET_DIR/release/chaty-server"}
 LOAD="$TARGET_DIR/release/chaty-load"
 
 # A temp dir PostgreSQL (running as the postgres user when we are root) can use.
@@ -373,14 +374,15 @@ if [[ "$PERF" == 1 && -z "$REPORT_ONLY" ]]; then
     PERF_RATE=$(jq -r --arg r "${RATE_LIST[0]}" '.sustained.rate_per_sender // ($r | tonumber)' "$RESULTS/$PERF_SETUP.json" 2>/dev/null || echo "${RATE_LIST[0]}")
   fi
   if start_setup "$PERF_SETUP"; then
-    connect_s=$(((CLIENTS + 499) / 500 + 2))
+    # Clients join at about 150/s on PostgreSQL (each join is a few transactions).
+    connect_s=$(((CLIENTS + 149) / 150 + 2))
     log "perf: $PERF_SETUP at $PERF_RATE msg/s per sender, recording core $SERVER_CORE for ${PERF_SECONDS}s"
     "$LOAD" quiet --timeout "$QUIET_WAIT" >/dev/null || true
     QUIET_WAIT=0 load "$PERF_SETUP" "$RESULTS/perf-run.json" $((120 + PERF_SECONDS + 20)) --rate "$PERF_RATE" \
       --warmup $((connect_s + 3)) --duration $((PERF_SECONDS + 4)) --drain "$DRAIN" &
     load_pid=$!
     PIDS+=("$load_pid")
-    # Setup (connects at 500/s) plus half the warm-up, then the window.
+    # Setup (joins) plus half the warm-up, then the window.
     sleep $((connect_s + 4))
     timeout $((PERF_SECONDS + 30)) perf record -q -e cpu-clock -F 999 -C "$SERVER_CORE" -o "$RESULTS/perf.data" \
       -- sleep "$PERF_SECONDS" >/dev/null 2>&1 || warn "perf record failed"
