@@ -295,6 +295,33 @@ load() {
     --label "cluster $setup" --clients "$CLIENTS" --rooms "$ROOMS" --senders "$SENDERS" --connect-rate 500 "$@"
 }
 
+# settle: waits (up to 30 s) until the setup's own processes (nodes,
+# PostgreSQL, Redis) are idle, below 5 % of a core over a second: a step's
+# 1,000 clients leaving (guests' memberships ended, presence told) is work
+# the next step must not measure.
+own_ticks() {
+  local pid total=0 t
+  for pid in "${NODE_PIDS[@]+"${NODE_PIDS[@]}"}" $REDIS_PID; do
+    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  if [[ -n "$PG_PID" ]]; then
+    t=$(pg_cpu "$PG_PID" | awk -F '\t' '{ s += $2 } END { print s + 0 }')
+    total=$((total + t))
+  fi
+  echo "$total"
+}
+settle() {
+  local i before after
+  for i in $(seq 1 30); do
+    before=$(own_ticks)
+    sleep 1
+    after=$(own_ticks)
+    if (((after - before) * 100 < 5 * CLK_TCK)); then return 0; fi
+  done
+  log "the nodes, PostgreSQL and Redis were still busy after 30 s; measuring anyway"
+}
+
 # ramp SETUP OUT: one chaty-load run per rate, on fresh connections, the
 # nodes' metrics scraped before and after each (so each step has its own
 # PostgreSQL and Redis figures, warm-up included), until RAMP_MISSES steps
@@ -304,6 +331,7 @@ ramp() {
   local parts=()
   for i in "${!RATE_LIST[@]}"; do
     step="$RESULTS/$setup-step$i"
+    settle
     scrape "$step.before.prom" "${NODE_METRICS[@]}"
     if [[ "$setup" == pg* ]]; then
       pg_reset "$PG_PORT" "$SETUP_DB"
