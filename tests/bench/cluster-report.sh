@@ -225,12 +225,7 @@ write_report() {
       echo '```'
       echo
     fi
-    if [[ -s "$RESULTS/notes.md" ]]; then
-      echo "### Notes from this run"
-      echo
-      cat "$RESULTS/notes.md"
-      echo
-    fi
+    notes_section "$RESULTS"
     for s in "${SETUP_LIST[@]}"; do
       q "$s" '.notes[]? | "- '"$s"': " + .' 2>/dev/null | grep -v '^–$' || true
     done

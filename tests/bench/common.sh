@@ -42,3 +42,13 @@ run_load() {
     [[ -s "$out.tmp" ]] && mv "$out.tmp" "$out"
   fi
 }
+
+# notes_section DIR: the run's notes ($DIR/notes.md) as a report section, if any.
+notes_section() {
+  if [[ -s "$1/notes.md" ]]; then
+    echo "### Notes from this run"
+    echo
+    cat "$1/notes.md"
+    echo
+  fi
+}

@@ -65,7 +65,7 @@ fi
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 warn() { log "WARNING: $*"; echo "- $*" >>"$RESULTS/notes.md"; }
-# has, stop_pid, stop_pids, run_load
+# has, stop_pid, stop_pids, run_load, notes_section
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
 
@@ -391,12 +391,7 @@ TABLES=$("$LOAD" report --dir "$RESULTS" --servers "chaty,chaty-metrics,chaty-em
   echo
   echo "$TABLES"
   echo
-  if [[ -s "$RESULTS/notes.md" ]]; then
-    echo "### Notes from this run"
-    echo
-    cat "$RESULTS/notes.md"
-    echo
-  fi
+  notes_section "$RESULTS"
   # The issue's targets and where chaty stands, kept by hand next to this script.
   if [[ -s "$ROOT/tests/bench/targets.md" ]]; then
     cat "$ROOT/tests/bench/targets.md"
