@@ -225,12 +225,8 @@ write_report() {
       echo '```'
       echo
     fi
-    if [[ -s "$RESULTS/notes.md" ]]; then
-      echo "### Notes from this run"
-      echo
-      cat "$RESULTS/notes.md"
-      echo
-    fi
+    # What the run itself noted (warnings), then chaty-load's notes per setup.
+    [[ -s "$RESULTS/notes.md" ]] && printf '### Notes from this run\n\n%s\n\n' "$(cat "$RESULTS/notes.md")"
     for s in "${SETUP_LIST[@]}"; do
       q "$s" '.notes[]? | "- '"$s"': " + .' 2>/dev/null | grep -v '^–$' || true
     done
