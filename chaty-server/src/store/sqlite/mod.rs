@@ -265,7 +265,7 @@ fn in_savepoint<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    // Cached statements: parsing these anew for every job showed in the profile.
+    // Cached statements: `execute_batch` would parse these anew for every job.
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let result = work(conn);
     if result.is_err() {
